@@ -1,0 +1,138 @@
+import CBLAS
+
+// Matrix product with NumPy batch broadcasting, through cblas_sgemm.
+//   C[..., m, n] = Σ_k A[..., m, k] B[..., k, n]
+//   dA = g · Bᵀ,  dB = Aᵀ · g  (summed over the batch axes each operand was broadcast along)
+// Transposed views reach sgemm as transpose flags, not copies.
+
+extension Tensor {
+  /// Matrix product `self · other` (see ``matmul(_:_:)``).
+  public func matmul(_ other: Tensor) -> Tensor { TesseraCore.matmul(self, other) }
+}
+
+/// Matrix product with batch broadcasting: `[..., m, k] × [..., k, n] → [..., m, n]`.
+/// A rank-1 left operand is a row `[1, k]`, a rank-1 right operand a column `[k, 1]`; the added
+/// axis is removed from the result, as in NumPy.
+public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
+  precondition(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): operands must have rank ≥ 1")
+  if a.rank == 1 {
+    let r = matmul(a.expandingDimensions(at: 0), b)
+    return r.squeezed(axes: [r.rank - 2])
+  }
+  if b.rank == 1 {
+    let r = matmul(a, b.expandingDimensions(at: 1))
+    return r.squeezed(axes: [r.rank - 1])
+  }
+  let k = a.shape[a.rank - 1]
+  precondition(
+    k == b.shape[b.rank - 2],
+    "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
+  let out = GEMM.product(a, b)
+  return Tensor.record(out, op: "matmul", inputs: [a, b]) { g, needs in
+    var ga: Tensor? = nil, gb: Tensor? = nil
+    if needs[0] {
+      if a.rank == 2 && b.rank == 2 {
+        ga = GEMM.product(g, b.transposed())
+      } else {
+        ga = GEMM.product(g, b.transposed()).sum(toShape: a.shape)
+      }
+    }
+    if needs[1] {
+      if b.rank == 2 && a.rank > 2 {
+        // Fold the batch into the rows: dB = A_flatᵀ · g_flat, no [batch, k, n] temporary.
+        let n = b.shape[1]
+        gb = GEMM.product(a.detached().reshaped([-1, k]).transposed(), g.reshaped([-1, n]))
+      } else {
+        gb = GEMM.product(a.transposed(), g).sum(toShape: b.shape)
+      }
+    }
+    return [ga, gb]
+  }
+}
+
+enum GEMM {
+  /// How a `rows × cols` matrix view reaches sgemm.
+  struct Operand {
+    var transposed: Bool
+    var leadingDimension: Int
+
+    /// nil when the view needs a dense copy first.
+    init?(rows: Int, cols: Int, rowStride: Int, colStride: Int) {
+      if (colStride == 1 || cols == 1) && (rowStride >= Swift.max(1, cols) || rows == 1) {
+        transposed = false
+        leadingDimension = rows == 1 ? Swift.max(cols, 1) : rowStride
+      } else if (rowStride == 1 || rows == 1) && (colStride >= Swift.max(1, rows) || cols == 1) {
+        transposed = true
+        leadingDimension = cols == 1 ? Swift.max(rows, 1) : colStride
+      } else {
+        return nil
+      }
+    }
+  }
+
+  /// The batched product of two rank-≥2 tensors, untraced.
+  static func product(_ a0: Tensor, _ b0: Tensor) -> Tensor {
+    Runtime.prepareBLAS()
+    var a = a0, b = b0
+    let m = a.shape[a.rank - 2], k = a.shape[a.rank - 1], n = b.shape[b.rank - 1]
+    var opA = Operand(rows: m, cols: k, rowStride: a.strides[a.rank - 2], colStride: a.strides[a.rank - 1])
+    if opA == nil {
+      a = a.contiguousCopy()
+      opA = Operand(rows: m, cols: k, rowStride: k, colStride: 1)
+    }
+    var opB = Operand(rows: k, cols: n, rowStride: b.strides[b.rank - 2], colStride: b.strides[b.rank - 1])
+    if opB == nil {
+      b = b.contiguousCopy()
+      opB = Operand(rows: k, cols: n, rowStride: n, colStride: 1)
+    }
+    let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
+    let batch = Shape.broadcast(batchA, batchB, op: "matmul \(a0.shape.shapeDescription) × \(b0.shape.shapeDescription)")
+    let out = Tensor(uninitializedShape: batch + [m, n])
+    if out.count == 0 { return out }
+    let c = out.storage.base
+    if k == 0 {
+      c.update(repeating: 0, count: out.count)
+      return out
+    }
+    let pa = a.storage.base + a.offset, pb = b.storage.base + b.offset
+    let batchCount = Shape.count(batch)
+    let sa = Shape.broadcastStrides(shape: batchA, strides: Array(a.strides.dropLast(2)), to: batch)
+    let sb = Shape.broadcastStrides(shape: batchB, strides: Array(b.strides.dropLast(2)), to: batch)
+
+    // One GEMM when B is shared by the whole batch and A's rows stack densely: M = batch·m.
+    if sb.allSatisfy({ $0 == 0 }) && !opA!.transposed && batchCount > 1
+      && StridedRows(shape: batch + [m], strides: [sa + [opA!.leadingDimension]]).rowCount == 1
+      && StridedRows(shape: batch + [m], strides: [sa + [opA!.leadingDimension]]).rowStrides[0] == opA!.leadingDimension
+    {
+      sgemm(opA!, opB!, m: batchCount * m, n: n, k: k, a: pa, b: pb, c: c)
+      return out
+    }
+    if batchCount == 1 {
+      sgemm(opA!, opB!, m: m, n: n, k: k, a: pa, b: pb, c: c)
+      return out
+    }
+    let rows = StridedRows(shape: batch, strides: [sa, sb])
+    let len = rows.rowLength, ra = rows.rowStrides[0], rb = rows.rowStrides[1]
+    rows.forEachRow(in: 0..<rows.rowCount) { r, off in
+      for i in 0..<len {
+        sgemm(opA!, opB!, m: m, n: n, k: k, a: pa + off[0] + i * ra, b: pb + off[1] + i * rb, c: c + (r * len + i) * m * n)
+      }
+    }
+    return out
+  }
+
+  @inline(__always)
+  static func sgemm(
+    _ opA: Operand, _ opB: Operand, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+  ) {
+    cblas_sgemm(
+      CblasRowMajor,
+      opA.transposed ? CblasTrans : CblasNoTrans,
+      opB.transposed ? CblasTrans : CblasNoTrans,
+      Int32(m), Int32(n), Int32(k), 1,
+      a, Int32(opA.leadingDimension),
+      b, Int32(opB.leadingDimension),
+      0, c, Int32(n))
+  }
+}

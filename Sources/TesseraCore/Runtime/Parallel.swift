@@ -1,0 +1,62 @@
+import CBLAS
+import Dispatch
+import Foundation
+
+/// Threading of Tessera's kernels and of OpenBLAS.
+///
+/// Work is split over ``threadCount`` threads with a fixed partition, and no kernel lets the
+/// partition change the order of floating-point operations for any output element: results are
+/// bit-identical for 1 and 2 threads. The count comes from `TESSERA_THREADS`, else the number of
+/// active cores; setting it also sets OpenBLAS's thread count.
+public enum Runtime {
+  nonisolated(unsafe) private static var _threadCount: Int = {
+    let env = ProcessInfo.processInfo.environment["TESSERA_THREADS"].flatMap(Int.init)
+    let n = max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
+    openblas_set_num_threads(Int32(n))
+    return n
+  }()
+
+  /// Threads used by kernels and by OpenBLAS.
+  public static var threadCount: Int {
+    get { _threadCount }
+    set {
+      precondition(newValue >= 1, "Runtime.threadCount must be at least 1, got \(newValue)")
+      _threadCount = newValue
+      openblas_set_num_threads(Int32(newValue))
+    }
+  }
+
+  /// Makes sure OpenBLAS has been told the thread count before the first GEMM.
+  static func prepareBLAS() { _ = _threadCount }
+
+  /// The OpenBLAS kernel family in use (e.g. `Haswell`, `SkylakeX`, `Zen`).
+  public static var blasCore: String {
+    guard let name = openblas_get_corename() else { return "unknown" }
+    return String(cString: name)
+  }
+
+  /// OpenBLAS's build configuration string.
+  public static var blasConfig: String {
+    guard let config = openblas_get_config() else { return "unknown" }
+    return String(cString: config)
+  }
+
+  /// Runs `body` over `0..<count` split into at most ``threadCount`` contiguous chunks, each at
+  /// least `grain` long. Chunks are disjoint; `body` must make every output element depend only
+  /// on its own index, never on the chunk bounds.
+  @inline(__always)
+  static func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = _threadCount
+    let chunks = min(threads, max(1, count / max(grain, 1)))
+    if chunks <= 1 {
+      if count > 0 { body(0..<count) }
+      return
+    }
+    let size = (count + chunks - 1) / chunks
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+      let start = c * size
+      let end = min(count, start + size)
+      if start < end { body(start..<end) }
+    }
+  }
+}

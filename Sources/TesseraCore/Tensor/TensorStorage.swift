@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// A flat, 64-byte aligned buffer of `Float` shared by tensors that view it.
+///
+/// Tensors never write into a storage that another tensor can see: every op allocates a fresh
+/// storage for its result, and in-place updates (`Tensor.withMutableScalars`) copy first when the
+/// storage is shared (copy on write).
+final class TensorStorage: @unchecked Sendable {
+  let base: UnsafeMutablePointer<Float>
+  let count: Int
+
+  init(count: Int) {
+    self.count = count
+    var raw: UnsafeMutableRawPointer?
+    let bytes = max(count, 1) * MemoryLayout<Float>.stride
+    let status = posix_memalign(&raw, 64, bytes)
+    precondition(status == 0 && raw != nil, "tensor allocation of \(bytes) bytes failed")
+    base = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+  }
+
+  convenience init(repeating value: Float, count: Int) {
+    self.init(count: count)
+    base.initialize(repeating: value, count: count)
+  }
+
+  deinit { free(base) }
+}
+
+/// Keeps freed tensor buffers in the process heap instead of returning them to the kernel, so
+/// a training loop that allocates the same sizes every step does not page-fault on every step.
+enum HeapTuning {
+  static let applied: Bool = {
+    #if os(Linux)
+      // glibc: M_MMAP_THRESHOLD = -3, M_TRIM_THRESHOLD = -1. With a 1 GiB threshold large
+      // buffers come from the heap (and are reused) rather than from fresh mmaps.
+      _ = glibcMallopt(-3, 1 << 30)
+      _ = glibcMallopt(-1, Int32.max)
+    #endif
+    return true
+  }()
+}
+
+#if os(Linux)
+  @_silgen_name("mallopt")
+  private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif
