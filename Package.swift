@@ -38,6 +38,7 @@ let implementation: [Target] = [
     name: "tessera",
     dependencies: [
       "TesseraCore",
+      "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ],
     swiftSettings: optimized

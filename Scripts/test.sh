@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the whole test suite, in release mode (numeric code is 10–100× slower in debug).
+# Installs what it needs first; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/install-system-packages.sh
+swift build -c release --build-tests
+swift test -c release --skip-build "$@"

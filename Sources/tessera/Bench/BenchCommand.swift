@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import TesseraCore
+
+/// `tessera bench GROUP`: benchmarks that print one JSON object per line.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Run a benchmark group; prints one JSON object per line.",
+    discussion: """
+      Every line has "bench", "case", "metric" and "value", plus "threads" and "blas_core".
+      Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
+      Groups: core.
+      """
+  )
+
+  @Argument(help: "The group to run: core.")
+  var group: String
+
+  @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
+  var quick = false
+
+  @Flag(help: "Also time sgemm under each OpenBLAS kernel family this CPU can run (child processes).")
+  var compareCores = false
+
+  @Option(help: "Only run cases whose name contains this text.")
+  var filter: String?
+
+  func run() throws {
+    switch group {
+    case "core":
+      var bench = CoreBench(quick: quick, filter: filter)
+      bench.run()
+      if compareCores { try CoreBench.compareKernelFamilies(quick: quick) }
+    default:
+      throw ValidationError("unknown benchmark group '\(group)'; available: core")
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import CBLAS
+import Foundation
+import TesseraCore
+
+/// `tessera bench core`: GEMM through `matmul` next to a bare `cblas_sgemm` of the same size,
+/// bandwidth of the row kernels and elementwise ops, and a small MLP training step.
+struct CoreBench {
+  let quick: Bool
+  let filter: String?
+  var budget: Double { quick ? 0.15 : 0.6 }
+
+  func wanted(_ name: String) -> Bool { filter.map { name.contains($0) } ?? true }
+
+  mutating func run() {
+    var rng = RandomGenerator(seed: 0)
+    // Square GEMMs, then the shapes of a transformer layer (tokens 2048, model 256, MLP 1024):
+    // NN forward, NT (x·Wᵀ as in Linear), TN (Aᵀ·B as in a weight gradient).
+    let sizes = quick ? [512, 1024] : [512, 1024, 2048]
+    for n in sizes where wanted("matmul") {
+      gemm(name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
+    }
+    if wanted("matmul") {
+      gemm(name: "NN 2048x256 · 256x1024", a: rng.normal([2048, 256]), b: rng.normal([256, 1024]), transposeA: false, transposeB: false)
+      gemm(name: "NT 2048x256 · (1024x256)ᵀ", a: rng.normal([2048, 256]), b: rng.normal([1024, 256]), transposeA: false, transposeB: true)
+      gemm(name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true, transposeB: false)
+    }
+    let rows = quick ? 2048 : 8192
+    if wanted("softmax") {
+      let x = rng.normal([rows, 1024])
+      let t = BenchReport.time(budget: budget) { _ = x.softmax() }
+      BenchReport.emit("softmax", "\(rows)x1024", metric: "gbps", value: Double(2 * x.count * 4) / t / 1e9)
+    }
+    if wanted("layerNorm") {
+      let x = rng.normal([rows, 512]), w = rng.normal([512]), b = rng.normal([512])
+      let t = BenchReport.time(budget: budget) { _ = layerNorm(x, weight: w, bias: b) }
+      BenchReport.emit("layerNorm", "\(rows)x512", metric: "gbps", value: Double(2 * x.count * 4) / t / 1e9)
+    }
+    if wanted("elementwise") {
+      let n = quick ? 1 << 20 : 1 << 22
+      let a = rng.normal([n]), b = rng.normal([n])
+      let tAdd = BenchReport.time(budget: budget) { _ = a + b }
+      BenchReport.emit("elementwise", "add \(n)", metric: "gbps", value: Double(3 * n * 4) / tAdd / 1e9)
+      let tExp = BenchReport.time(budget: budget) { _ = a.exp() }
+      BenchReport.emit("elementwise", "exp \(n)", metric: "gbps", value: Double(2 * n * 4) / tExp / 1e9)
+      let m = b.reshaped(-1, 1024)
+      let bias = rng.normal([1024])
+      let tBias = BenchReport.time(budget: budget) { _ = m + bias }
+      BenchReport.emit("elementwise", "add broadcast [\(n / 1024),1024]+[1024]", metric: "gbps", value: Double(2 * n * 4) / tBias / 1e9)
+    }
+    if wanted("mlp") { mlpStep(&rng) }
+  }
+
+  /// Times `matmul` on (possibly transposed) views and `cblas_sgemm` on the same buffers.
+  func gemm(name: String, a: Tensor, b: Tensor, transposeA: Bool, transposeB: Bool) {
+    let lhs = transposeA ? a.transposed() : a
+    let rhs = transposeB ? b.transposed() : b
+    let m = lhs.shape[0], k = lhs.shape[1], n = rhs.shape[1]
+    let flops = 2.0 * Double(m) * Double(n) * Double(k)
+    let ours = BenchReport.time(budget: budget) { _ = matmul(lhs, rhs) }
+    let aData = a.scalars, bData = b.scalars
+    var c = [Float](repeating: 0, count: m * n)
+    let bare = BenchReport.time(budget: budget) {
+      aData.withUnsafeBufferPointer { pa in
+        bData.withUnsafeBufferPointer { pb in
+          c.withUnsafeMutableBufferPointer { pc in
+            cblas_sgemm(
+              CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+              Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
+              0, pc.baseAddress, Int32(n))
+          }
+        }
+      }
+    }
+    BenchReport.emit("matmul", name, metric: "gflops", value: flops / ours / 1e9, extra: ["impl": "\"tessera\""])
+    BenchReport.emit("matmul", name, metric: "gflops", value: flops / bare / 1e9, extra: ["impl": "\"cblas\""])
+    BenchReport.emit("matmul", name, metric: "overhead_percent", value: (ours / bare - 1) * 100)
+  }
+
+  /// One training step of a 2-layer GELU MLP (forward, backward, SGD update).
+  func mlpStep(_ rng: inout RandomGenerator) {
+    let batch = quick ? 256 : 1024, width = 256, hidden = 1024
+    let x = rng.normal([batch, width]), y = rng.normal([batch, width])
+    var params: [String: Tensor] = [
+      "w1": rng.normal([width, hidden], standardDeviation: 0.05), "b1": Tensor.zeros([hidden]),
+      "w2": rng.normal([hidden, width], standardDeviation: 0.05), "b2": Tensor.zeros([width]),
+    ]
+    let t = BenchReport.time(budget: budget) {
+      let (_, g) = valueAndGradient(at: params) { p in
+        let h = (matmul(x, p["w1"]!) + p["b1"]!).gelu()
+        return (matmul(h, p["w2"]!) + p["b2"]! - y).square().mean()
+      }
+      for key in params.keys.sorted() { params[key] = params[key]! - g[key]! * 0.01 }
+    }
+    BenchReport.emit("mlp", "fwd+bwd+sgd batch \(batch) \(width)-\(hidden)-\(width)", metric: "ms", value: t * 1e3)
+  }
+
+  /// Re-runs the GEMM cases in child processes, one per kernel family this CPU can run.
+  static func compareKernelFamilies(quick: Bool) throws {
+    for core in BLASCore.runnable {
+      let process = Process()
+      process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+      process.arguments = ["bench", "core", "--filter", "matmul"] + (quick ? ["--quick"] : [])
+      var env = ProcessInfo.processInfo.environment
+      env["OPENBLAS_CORETYPE"] = core
+      process.environment = env
+      try process.run()
+      process.waitUntilExit()
+    }
+  }
+}
