@@ -46,7 +46,7 @@ public func valueAndGradient<T: TensorTree>(at x: T, _ f: (T) throws -> Tensor) 
     return leaf
   }
   let value = try GradientRecording.unpaused { try f(traced) }
-  precondition(
+  check(
     value.count == 1,
     "valueAndGradient: the function returned a tensor of shape \(value.shape.shapeDescription); "
       + "a gradient needs a scalar (one element). Reduce it first, e.g. with .sum() or .mean().")
@@ -75,7 +75,7 @@ public func valueAndPullback<T: TensorTree>(
     return leaf
   }
   let value = try GradientRecording.unpaused { try f(traced) }
-  precondition(
+  check(
     value.shape == cotangent.shape,
     "valueAndPullback: cotangent shape \(cotangent.shape.shapeDescription) differs from the value's \(value.shape.shapeDescription)")
   let grads = Backpropagation.run(from: value, cotangent: cotangent)
@@ -148,7 +148,7 @@ enum Backpropagation {
         let grads = pullback(g)
         for (input, grad) in zip(node.inputs, grads) {
           guard let input, let grad else { continue }
-          precondition(
+          check(
             grad.shape == input.shape,
             "gradient of \(node.op): cotangent shape \(grad.shape.shapeDescription) for an input of shape \(input.shape.shapeDescription)")
           let key = ObjectIdentifier(input)

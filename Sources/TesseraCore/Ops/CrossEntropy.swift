@@ -8,9 +8,9 @@ import Foundation
 /// Mean cross-entropy between `logits` `[..., C]` and integer `targets` `[...]`. Rows whose
 /// target is `ignoreIndex` are skipped; when every row is skipped the loss is 0.
 public func crossEntropy(_ logits: Tensor, targets: IndexTensor, ignoreIndex: Int? = nil) -> Tensor {
-  precondition(logits.rank >= 1, "crossEntropy: logits must have a class axis, got a scalar")
+  check(logits.rank >= 1, "crossEntropy: logits must have a class axis, got a scalar")
   let c = logits.shape[logits.rank - 1]
-  precondition(
+  check(
     Array(logits.shape.dropLast()) == targets.shape,
     "crossEntropy: logits \(logits.shape.shapeDescription) and targets \(targets.shape.shapeDescription): targets must have the logits' shape without the class axis")
   let xs = logits.contiguousUntraced()
@@ -20,7 +20,7 @@ public func crossEntropy(_ logits: Tensor, targets: IndexTensor, ignoreIndex: In
   let p = xs.basePointer, l = lse.storage.base, pr = perRow.storage.base
   var counted = 0
   for t in targets.values where t != ignoreIndex {
-    precondition(t >= 0 && t < c, "crossEntropy: target \(t) out of range for \(c) classes")
+    check(t >= 0 && t < c, "crossEntropy: target \(t) out of range for \(c) classes")
     counted += 1
   }
   targets.values.withUnsafeBufferPointer { tv in

@@ -20,7 +20,7 @@ extension Tensor {
       for r in 0..<rows {
         for j in 0..<m {
           let i = q[r * m + j]
-          precondition(i >= 0 && i < n, "gather: index \(i) out of range for axis \(a) of size \(n)")
+          check(i >= 0 && i < n, "gather: index \(i) out of range for axis \(a) of size \(n)")
           o[r * m + j] = p[r * n + i]
         }
       }
@@ -38,7 +38,7 @@ extension Tensor {
   /// index order.
   public func scatterAdding(axis: Int, indices: IndexTensor, source: Tensor) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "scatterAdd")
-    precondition(indices.shape == source.shape, "scatterAdd: indices \(indices.shape.shapeDescription) and source \(source.shape.shapeDescription) differ")
+    check(indices.shape == source.shape, "scatterAdd: indices \(indices.shape.shapeDescription) and source \(source.shape.shapeDescription) differ")
     checkAlongAxis(indices.shape, axis: a, op: "scatterAdd")
     let n = shape[a], m = indices.shape[a]
     let base = movingAxisToEnd(a).contiguousCopy()
@@ -50,7 +50,7 @@ extension Tensor {
       for r in 0..<rows {
         for j in 0..<m {
           let i = q[r * m + j]
-          precondition(i >= 0 && i < n, "scatterAdd: index \(i) out of range for axis \(a) of size \(n)")
+          check(i >= 0 && i < n, "scatterAdd: index \(i) out of range for axis \(a) of size \(n)")
           o[r * n + i] += p[r * m + j]
         }
       }
@@ -74,7 +74,7 @@ extension Tensor {
     let out = Tensor(uninitializedShape: outShape)
     let p = src.basePointer, o = out.storage.base
     indices.values.withUnsafeBufferPointer { q in
-      for i in q { precondition(i >= 0 && i < n, "indexSelect: index \(i) out of range for axis \(a) of size \(n) in \(shape.shapeDescription)") }
+      for i in q { check(i >= 0 && i < n, "indexSelect: index \(i) out of range for axis \(a) of size \(n) in \(shape.shapeDescription)") }
       Runtime.parallelFor(outer * count, grain: Swift.max(1, 4096 / Swift.max(inner, 1))) { range in
         for t in range {
           let oi = t / count, i = t % count
@@ -96,7 +96,7 @@ extension Tensor {
     let n = shape[a]
     let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
     let expected = Array(shape[..<a]) + indices.shape + Array(shape[(a + 1)...])
-    precondition(source.shape == expected, "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
+    check(source.shape == expected, "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
     let base = contiguousCopy()
     let src = source.contiguousUntraced()
     let o = base.storage.base, p = src.basePointer
@@ -104,7 +104,7 @@ extension Tensor {
     let chunk = 64
     let chunks = (inner + chunk - 1) / chunk
     indices.values.withUnsafeBufferPointer { q in
-      for i in q { precondition(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)") }
+      for i in q { check(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)") }
       // Parallel over (outer, column chunk); each output element sums in index order.
       Runtime.parallelFor(outer * chunks, grain: 1) { range in
         for t in range {
@@ -122,9 +122,9 @@ extension Tensor {
   }
 
   private func checkAlongAxis(_ other: [Int], axis: Int, op: String) {
-    precondition(other.count == rank, "\(op): indices of shape \(other.shapeDescription) for a tensor of shape \(shape.shapeDescription): ranks differ")
+    check(other.count == rank, "\(op): indices of shape \(other.shapeDescription) for a tensor of shape \(shape.shapeDescription): ranks differ")
     for i in 0..<rank where i != axis {
-      precondition(other[i] == shape[i], "\(op): indices \(other.shapeDescription) and tensor \(shape.shapeDescription) differ on axis \(i)")
+      check(other[i] == shape[i], "\(op): indices \(other.shapeDescription) and tensor \(shape.shapeDescription) differ on axis \(i)")
     }
   }
 }
@@ -134,7 +134,7 @@ public func oneHot(_ indices: IndexTensor, classes: Int) -> Tensor {
   var out = Tensor.zeros(indices.shape + [classes])
   out.withMutableScalars { o in
     for (r, i) in indices.values.enumerated() {
-      precondition(i >= 0 && i < classes, "oneHot: index \(i) out of range for \(classes) classes")
+      check(i >= 0 && i < classes, "oneHot: index \(i) out of range for \(classes) classes")
       o[r * classes + i] = 1
     }
   }

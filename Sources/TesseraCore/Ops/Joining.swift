@@ -2,15 +2,15 @@
 
 /// Joins tensors along `axis`; all other axes must match.
 public func concatenate(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
-  precondition(!tensors.isEmpty, "concatenate: no tensors given")
+  check(!tensors.isEmpty, "concatenate: no tensors given")
   let first = tensors[0]
   let a = Shape.axis(axis, rank: first.rank, op: "concatenate")
   for t in tensors {
     var s1 = t.shape, s0 = first.shape
-    precondition(t.rank == first.rank, "concatenate: ranks differ: \(first.shape.shapeDescription) and \(t.shape.shapeDescription)")
+    check(t.rank == first.rank, "concatenate: ranks differ: \(first.shape.shapeDescription) and \(t.shape.shapeDescription)")
     s1[a] = 0
     s0[a] = 0
-    precondition(s1 == s0, "concatenate: shapes \(first.shape.shapeDescription) and \(t.shape.shapeDescription) differ off axis \(a)")
+    check(s1 == s0, "concatenate: shapes \(first.shape.shapeDescription) and \(t.shape.shapeDescription) differ off axis \(a)")
   }
   var shape = first.shape
   shape[a] = tensors.reduce(0) { $0 + $1.shape[a] }
@@ -34,9 +34,9 @@ public func concatenate(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
 
 /// Stacks equally shaped tensors along a new axis.
 public func stack(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
-  precondition(!tensors.isEmpty, "stack: no tensors given")
+  check(!tensors.isEmpty, "stack: no tensors given")
   for t in tensors {
-    precondition(t.shape == tensors[0].shape, "stack: shapes \(tensors[0].shape.shapeDescription) and \(t.shape.shapeDescription) differ")
+    check(t.shape == tensors[0].shape, "stack: shapes \(tensors[0].shape.shapeDescription) and \(t.shape.shapeDescription) differ")
   }
   let a = axis < 0 ? axis + tensors[0].rank + 1 : axis
   return concatenate(tensors.map { $0.expandingDimensions(at: a) }, axis: a)
@@ -46,7 +46,7 @@ extension Tensor {
   /// Cuts along `axis` into pieces of the given sizes (they must add up to the axis length).
   public func split(sizes: [Int], axis: Int) -> [Tensor] {
     let a = Shape.axis(axis, rank: rank, op: "split")
-    precondition(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) (axis \(a) of \(shape.shapeDescription))")
+    check(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) (axis \(a) of \(shape.shapeDescription))")
     var start = 0
     return sizes.map { size in
       defer { start += size }
@@ -57,15 +57,15 @@ extension Tensor {
   /// Cuts along `axis` into `count` equal pieces.
   public func split(count: Int, axis: Int) -> [Tensor] {
     let a = Shape.axis(axis, rank: rank, op: "split")
-    precondition(count > 0 && shape[a] % count == 0, "split: axis \(a) of \(shape.shapeDescription) does not divide into \(count) pieces")
+    check(count > 0 && shape[a] % count == 0, "split: axis \(a) of \(shape.shapeDescription) does not divide into \(count) pieces")
     return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)
   }
 
   /// Pads with `value`: `padding[i] = (before, after)` for axis `i` (missing trailing entries
   /// mean no padding).
   public func padded(_ padding: [(before: Int, after: Int)], value: Float = 0) -> Tensor {
-    precondition(padding.count <= rank, "pad: \(padding.count) paddings for a rank-\(rank) tensor")
-    precondition(padding.allSatisfy { $0.before >= 0 && $0.after >= 0 }, "pad: negative padding \(padding)")
+    check(padding.count <= rank, "pad: \(padding.count) paddings for a rank-\(rank) tensor")
+    check(padding.allSatisfy { $0.before >= 0 && $0.after >= 0 }, "pad: negative padding \(padding)")
     var shape = self.shape
     for (i, p) in padding.enumerated() { shape[i] += p.before + p.after }
     let out = Tensor(repeating: value, shape: shape)
@@ -100,7 +100,7 @@ extension Tensor {
   }
 
   private func triangle(op: String, keep: (Int, Int) -> Bool) -> Tensor {
-    precondition(rank >= 2, "\(op): needs rank ≥ 2, got shape \(shape.shapeDescription)")
+    check(rank >= 2, "\(op): needs rank ≥ 2, got shape \(shape.shapeDescription)")
     let rows = shape[rank - 2], cols = shape[rank - 1]
     var maskValues = [Float](repeating: 0, count: rows * cols)
     for i in 0..<rows { for j in 0..<cols where keep(i, j) { maskValues[i * cols + j] = 1 } }

@@ -14,7 +14,7 @@ extension Tensor {
 /// A rank-1 left operand is a row `[1, k]`, a rank-1 right operand a column `[k, 1]`; the added
 /// axis is removed from the result, as in NumPy.
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-  precondition(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): operands must have rank ≥ 1")
+  check(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): operands must have rank ≥ 1")
   if a.rank == 1 {
     let r = matmul(a.expandingDimensions(at: 0), b)
     return r.squeezed(axes: [r.rank - 2])
@@ -24,7 +24,7 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
     return r.squeezed(axes: [r.rank - 1])
   }
   let k = a.shape[a.rank - 1]
-  precondition(
+  check(
     k == b.shape[b.rank - 2],
     "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
   let out = GEMM.product(a, b)
@@ -100,31 +100,86 @@ enum GEMM {
     let sb = Shape.broadcastStrides(shape: batchB, strides: Array(b.strides.dropLast(2)), to: batch)
 
     // One GEMM when B is shared by the whole batch and A's rows stack densely: M = batch·m.
-    if sb.allSatisfy({ $0 == 0 }) && !opA!.transposed && batchCount > 1
-      && StridedRows(shape: batch + [m], strides: [sa + [opA!.leadingDimension]]).rowCount == 1
-      && StridedRows(shape: batch + [m], strides: [sa + [opA!.leadingDimension]]).rowStrides[0] == opA!.leadingDimension
-    {
-      sgemm(opA!, opB!, m: batchCount * m, n: n, k: k, a: pa, b: pb, c: c)
-      return out
+    if sb.allSatisfy({ $0 == 0 }) && !opA!.transposed && batchCount > 1 {
+      let rows = StridedRows(shape: batch + [m], strides: [sa + [opA!.leadingDimension]])
+      if rows.rowCount == 1 && rows.rowStrides[0] == opA!.leadingDimension {
+        run([Tile(a: pa, b: pb, c: c, m: batchCount * m, n: n)], opA!, opB!, k: k, ldc: n)
+        return out
+      }
     }
-    if batchCount == 1 {
-      sgemm(opA!, opB!, m: m, n: n, k: k, a: pa, b: pb, c: c)
-      return out
-    }
-    let rows = StridedRows(shape: batch, strides: [sa, sb])
+    var tiles: [Tile] = []
+    tiles.reserveCapacity(batchCount)
+    let rows = StridedRows(shape: batch.isEmpty ? [1] : batch, strides: [sa.isEmpty ? [0] : sa, sb.isEmpty ? [0] : sb])
     let len = rows.rowLength, ra = rows.rowStrides[0], rb = rows.rowStrides[1]
     rows.forEachRow(in: 0..<rows.rowCount) { r, off in
       for i in 0..<len {
-        sgemm(opA!, opB!, m: m, n: n, k: k, a: pa + off[0] + i * ra, b: pb + off[1] + i * rb, c: c + (r * len + i) * m * n)
+        tiles.append(Tile(a: pa + off[0] + i * ra, b: pb + off[1] + i * rb, c: c + (r * len + i) * m * n, m: m, n: n))
       }
     }
+    run(tiles, opA!, opB!, k: k, ldc: n)
     return out
+  }
+
+  /// One sgemm call: `C[m, n] = op(A)[m, k] · op(B)[k, n]` at the given pointers.
+  struct Tile {
+    var a: UnsafePointer<Float>
+    var b: UnsafePointer<Float>
+    var c: UnsafeMutablePointer<Float>
+    var m: Int
+    var n: Int
+  }
+
+  /// Splits large tiles into pieces whose bounds depend only on the shape, then runs all pieces
+  /// over the threads, each on single-threaded OpenBLAS. OpenBLAS's own threading changes results
+  /// with the thread count; this partition does not, so the product is bit-identical for any
+  /// ``Runtime/threadCount``.
+  static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int) {
+    var pieces: [Tile] = []
+    pieces.reserveCapacity(tiles.count)
+    for t in tiles {
+      let work = t.m * t.n * k
+      guard work >= 1 << 21, Swift.max(t.m, t.n) >= 128 else {
+        pieces.append(t)
+        continue
+      }
+      if t.m >= t.n {
+        let count = Swift.min(8, t.m / 64)
+        let step = ((t.m + count - 1) / count + 15) / 16 * 16
+        var i = 0
+        while i < t.m {
+          let rows = Swift.min(step, t.m - i)
+          let aOffset = opA.transposed ? i : i * opA.leadingDimension
+          pieces.append(Tile(a: t.a + aOffset, b: t.b, c: t.c + i * ldc, m: rows, n: t.n))
+          i += rows
+        }
+      } else {
+        let count = Swift.min(8, t.n / 64)
+        let step = ((t.n + count - 1) / count + 15) / 16 * 16
+        var j = 0
+        while j < t.n {
+          let cols = Swift.min(step, t.n - j)
+          let bOffset = opB.transposed ? j * opB.leadingDimension : j
+          pieces.append(Tile(a: t.a, b: t.b + bOffset, c: t.c + j, m: t.m, n: cols))
+          j += cols
+        }
+      }
+    }
+    let total = pieces.reduce(0) { $0 + $1.m * $1.n } * k
+    if pieces.count == 1 || total < 1 << 18 {
+      for p in pieces { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc) }
+      return
+    }
+    pieces.withUnsafeBufferPointer { list in
+      Runtime.parallelFor(list.count, grain: 1) { range in
+        for p in list[range] { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc) }
+      }
+    }
   }
 
   @inline(__always)
   static func sgemm(
     _ opA: Operand, _ opB: Operand, m: Int, n: Int, k: Int,
-    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
     cblas_sgemm(
       CblasRowMajor,
@@ -133,6 +188,6 @@ enum GEMM {
       Int32(m), Int32(n), Int32(k), 1,
       a, Int32(opA.leadingDimension),
       b, Int32(opB.leadingDimension),
-      0, c, Int32(n))
+      0, c, Int32(ldc))
   }
 }

@@ -74,7 +74,7 @@ extension Tensor {
   public func sum(toShape target: [Int]) -> Tensor {
     if shape == target { return self }
     let lead = rank - target.count
-    precondition(lead >= 0, "sum(toShape:): \(shape.shapeDescription) cannot reduce to \(target.shapeDescription)")
+    check(lead >= 0, "sum(toShape:): \(shape.shapeDescription) cannot reduce to \(target.shapeDescription)")
     var axes = Array(0..<lead)
     for (i, d) in target.enumerated() where d == 1 && shape[lead + i] != 1 { axes.append(lead + i) }
     let reduced = axes.isEmpty ? self : sum(axes: axes, keepDimensions: true)
@@ -95,7 +95,7 @@ extension Tensor {
     let a = Shape.axis(axis, rank: rank, op: op)
     let moved = movingAxisToEnd(a).contiguousUntraced()
     let n = shape[a]
-    precondition(n > 0, "\(op): axis \(a) of shape \(shape.shapeDescription) is empty")
+    check(n > 0, "\(op): axis \(a) of shape \(shape.shapeDescription) is empty")
     let rows = count / n
     var result = [Int](repeating: 0, count: rows)
     let p = moved.basePointer

@@ -38,7 +38,7 @@ extension Tensor {
   /// lower position first. The values are differentiable.
   public func topK(_ k: Int, axis: Int = -1) -> (values: Tensor, indices: IndexTensor) {
     let a = Shape.axis(axis, rank: rank, op: "topK")
-    precondition(k >= 0 && k <= shape[a], "topK: k = \(k) for axis \(a) of size \(shape[a]) in \(shape.shapeDescription)")
+    check(k >= 0 && k <= shape[a], "topK: k = \(k) for axis \(a) of size \(shape[a]) in \(shape.shapeDescription)")
     let order = argsort(axis: a, descending: true)
     let moved = IndexKernels.movingAxisToEnd(order, axis: a)
     let n = shape[a]

@@ -1,14 +1,14 @@
 /// Philox 4x32-10, the counter-based generator of Salmon et al., "Parallel Random Numbers: As
 /// Easy as 1, 2, 3" (SC 2011). A block of four 32-bit words is a pure function of a 128-bit
 /// counter and a 64-bit key, so element `i` of a draw can be computed by any thread, in any order.
-enum Philox {
+public enum Philox {
   static let m0: UInt32 = 0xD251_1F53
   static let m1: UInt32 = 0xCD9E_8D57
   static let w0: UInt32 = 0x9E37_79B9
   static let w1: UInt32 = 0xBB67_AE85
 
   @inline(__always)
-  static func block(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> SIMD4<UInt32> {
+  public static func block(counter: (UInt32, UInt32, UInt32, UInt32), key: (UInt32, UInt32)) -> SIMD4<UInt32> {
     var c = counter
     var k = key
     for round in 0..<10 {

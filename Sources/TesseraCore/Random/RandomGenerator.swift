@@ -105,7 +105,7 @@ public struct RandomGenerator: Sendable, Equatable {
 
   /// 1 with probability `probability`, else 0.
   public mutating func bernoulli(_ shape: [Int], probability: Float) -> Tensor {
-    precondition(probability >= 0 && probability <= 1, "bernoulli: probability \(probability) is outside [0, 1]")
+    check(probability >= 0 && probability <= 1, "bernoulli: probability \(probability) is outside [0, 1]")
     return draw(shape) { r, lanes, o in
       for l in 0..<lanes { o[l] = Self.unit(r[l]) < probability ? 1 : 0 }
     }
@@ -120,7 +120,7 @@ public struct RandomGenerator: Sendable, Equatable {
 
   /// Integers uniform in `range` (two lanes of 32 bits each, multiply-shift).
   public mutating func integers(_ shape: [Int], in range: Range<Int>) -> IndexTensor {
-    precondition(!range.isEmpty, "integers: empty range \(range)")
+    check(!range.isEmpty, "integers: empty range \(range)")
     let n = Shape.count(shape)
     let blocks = (n + 1) / 2
     let start = take(blocks: blocks)
@@ -161,7 +161,7 @@ extension Tensor {
   /// Inverted dropout: zeroes each element with probability `probability` and scales the rest
   /// by `1 / (1 − probability)`; the identity when `probability` is 0.
   public func dropout(probability: Float, generator: inout RandomGenerator) -> Tensor {
-    precondition(probability >= 0 && probability < 1, "dropout: probability \(probability) must be in [0, 1)")
+    check(probability >= 0 && probability < 1, "dropout: probability \(probability) must be in [0, 1)")
     if probability == 0 { return self }
     let scale = 1 / (1 - probability)
     let mask = generator.bernoulli(shape, probability: 1 - probability) * scale

@@ -7,22 +7,23 @@ import Foundation
 /// Work is split over ``threadCount`` threads with a fixed partition, and no kernel lets the
 /// partition change the order of floating-point operations for any output element: results are
 /// bit-identical for 1 and 2 threads. The count comes from `TESSERA_THREADS`, else the number of
-/// active cores; setting it also sets OpenBLAS's thread count.
+/// active cores. OpenBLAS itself is held to one thread: its threaded sgemm gives different bits
+/// for different thread counts, so GEMMs are split into shape-determined tiles instead.
 public enum Runtime {
   nonisolated(unsafe) private static var _threadCount: Int = {
     let env = ProcessInfo.processInfo.environment["TESSERA_THREADS"].flatMap(Int.init)
-    let n = max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
-    openblas_set_num_threads(Int32(n))
-    return n
+    // OpenBLAS always runs single-threaded: GEMMs are split over threads by `GEMM.run`, with
+    // a partition that does not depend on the thread count (OpenBLAS's own does).
+    openblas_set_num_threads(1)
+    return max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
   }()
 
-  /// Threads used by kernels and by OpenBLAS.
+  /// Threads used by kernels (and by GEMM tiles).
   public static var threadCount: Int {
     get { _threadCount }
     set {
-      precondition(newValue >= 1, "Runtime.threadCount must be at least 1, got \(newValue)")
+      check(newValue >= 1, "Runtime.threadCount must be at least 1, got \(newValue)")
       _threadCount = newValue
-      openblas_set_num_threads(Int32(newValue))
     }
   }
 

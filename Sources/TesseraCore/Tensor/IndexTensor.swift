@@ -9,7 +9,7 @@ public struct IndexTensor: Equatable, Sendable, CustomStringConvertible {
   public var values: [Int]
 
   public init(_ values: [Int], shape: [Int]) {
-    precondition(values.count == Shape.count(shape), "IndexTensor: \(values.count) values do not fill shape \(shape.shapeDescription)")
+    check(values.count == Shape.count(shape), "IndexTensor: \(values.count) values do not fill shape \(shape.shapeDescription)")
     self.values = values
     self.shape = shape
   }
@@ -20,7 +20,7 @@ public struct IndexTensor: Equatable, Sendable, CustomStringConvertible {
   /// A rank-2 index tensor from rows of equal length.
   public init(_ rows: [[Int]]) {
     let width = rows.first?.count ?? 0
-    precondition(rows.allSatisfy { $0.count == width }, "IndexTensor(rows:): rows differ in length")
+    check(rows.allSatisfy { $0.count == width }, "IndexTensor(rows:): rows differ in length")
     self.init(rows.flatMap { $0 }, shape: [rows.count, width])
   }
 

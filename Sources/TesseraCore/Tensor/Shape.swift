@@ -23,7 +23,7 @@ enum Shape {
   }
 
   static func validate(_ shape: [Int], op: String) {
-    precondition(shape.allSatisfy { $0 >= 0 }, "\(op): shape \(shape) has a negative dimension")
+    check(shape.allSatisfy { $0 >= 0 }, "\(op): shape \(shape) has a negative dimension")
   }
 
   /// NumPy broadcasting of two shapes.
@@ -33,7 +33,7 @@ enum Shape {
     for i in 0..<rank {
       let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
       let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-      precondition(
+      check(
         da == db || da == 1 || db == 1,
         "\(op): shapes \(a) and \(b) cannot be broadcast (axis \(i): \(da) vs \(db))")
       out[i] = da == 1 ? db : da
@@ -55,7 +55,7 @@ enum Shape {
   /// Resolves a possibly negative axis against `rank`.
   static func axis(_ axis: Int, rank: Int, op: String) -> Int {
     let a = axis < 0 ? axis + rank : axis
-    precondition(a >= 0 && a < max(rank, 1), "\(op): axis \(axis) is out of range for rank \(rank)")
+    check(a >= 0 && a < max(rank, 1), "\(op): axis \(axis) is out of range for rank \(rank)")
     return a
   }
 
@@ -63,7 +63,7 @@ enum Shape {
   static func axes(_ axes: [Int]?, rank: Int, op: String) -> [Int] {
     guard let axes else { return Array(0..<rank) }
     let resolved = axes.map { axis($0, rank: rank, op: op) }
-    precondition(Set(resolved).count == resolved.count, "\(op): axes \(axes) repeat an axis")
+    check(Set(resolved).count == resolved.count, "\(op): axes \(axes) repeat an axis")
     return resolved.sorted()
   }
 }

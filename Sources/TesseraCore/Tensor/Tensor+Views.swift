@@ -7,13 +7,13 @@ extension Tensor {
   public func reshaped(_ newShape: [Int]) -> Tensor {
     var target = newShape
     if let unknown = newShape.firstIndex(of: -1) {
-      precondition(newShape.filter { $0 == -1 }.count == 1, "reshape: \(newShape.shapeDescription) has more than one -1")
+      check(newShape.filter { $0 == -1 }.count == 1, "reshape: \(newShape.shapeDescription) has more than one -1")
       let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
-      precondition(known > 0 && count % known == 0, "reshape: cannot infer -1 reshaping \(shape.shapeDescription) to \(newShape.shapeDescription)")
+      check(known > 0 && count % known == 0, "reshape: cannot infer -1 reshaping \(shape.shapeDescription) to \(newShape.shapeDescription)")
       target[unknown] = count / known
     }
     Shape.validate(target, op: "reshape")
-    precondition(
+    check(
       Shape.count(target) == count,
       "reshape: \(shape.shapeDescription) (\(count) elements) cannot become \(target.shapeDescription) (\(Shape.count(target)) elements)")
     if target == shape { return self }
@@ -33,9 +33,9 @@ extension Tensor {
 
   /// Axes reordered: result axis `i` is source axis `order[i]`. A view.
   public func permuted(_ order: [Int]) -> Tensor {
-    precondition(order.count == rank, "permute: order \(order) for a rank-\(rank) tensor of shape \(shape.shapeDescription)")
+    check(order.count == rank, "permute: order \(order) for a rank-\(rank) tensor of shape \(shape.shapeDescription)")
     let axes = order.map { Shape.axis($0, rank: rank, op: "permute") }
-    precondition(Set(axes).count == rank, "permute: order \(order) is not a permutation of 0..<\(rank)")
+    check(Set(axes).count == rank, "permute: order \(order) is not a permutation of 0..<\(rank)")
     var view = self
     view.shape = axes.map { shape[$0] }
     view.strides = axes.map { strides[$0] }
@@ -50,7 +50,7 @@ extension Tensor {
 
   /// Two axes swapped (by default the last two). A view.
   public func transposed(_ a: Int = -2, _ b: Int = -1) -> Tensor {
-    precondition(rank >= 2 || (a == -2 && b == -1 && rank < 2), "transpose: rank-\(rank) tensor of shape \(shape.shapeDescription)")
+    check(rank >= 2 || (a == -2 && b == -1 && rank < 2), "transpose: rank-\(rank) tensor of shape \(shape.shapeDescription)")
     if rank < 2 { return self }
     let i = Shape.axis(a, rank: rank, op: "transpose"), j = Shape.axis(b, rank: rank, op: "transpose")
     var order = Array(0..<rank)
@@ -64,7 +64,7 @@ extension Tensor {
   /// A new axis of size 1 at `axis`.
   public func expandingDimensions(at axis: Int) -> Tensor {
     let a = axis < 0 ? axis + rank + 1 : axis
-    precondition(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for rank \(rank)")
+    check(a >= 0 && a <= rank, "unsqueeze: axis \(axis) out of range for rank \(rank)")
     var s = shape
     s.insert(1, at: a)
     return reshaped(s)
@@ -73,7 +73,7 @@ extension Tensor {
   /// Removes axes of size 1 (all of them when `axes` is nil).
   public func squeezed(axes: [Int]? = nil) -> Tensor {
     let drop = axes.map { Set($0.map { Shape.axis($0, rank: rank, op: "squeeze") }) } ?? Set(shape.indices.filter { shape[$0] == 1 })
-    for a in drop { precondition(shape[a] == 1, "squeeze: axis \(a) of shape \(shape.shapeDescription) has size \(shape[a]), not 1") }
+    for a in drop { check(shape[a] == 1, "squeeze: axis \(a) of shape \(shape.shapeDescription) has size \(shape[a]), not 1") }
     return reshaped(shape.indices.filter { !drop.contains($0) }.map { shape[$0] })
   }
 
@@ -82,7 +82,7 @@ extension Tensor {
   public func broadcast(to target: [Int]) -> Tensor {
     if target == shape { return self }
     let full = Shape.broadcast(shape, target, op: "broadcast")
-    precondition(full == target, "broadcast: \(shape.shapeDescription) cannot be broadcast to \(target.shapeDescription)")
+    check(full == target, "broadcast: \(shape.shapeDescription) cannot be broadcast to \(target.shapeDescription)")
     var view = self
     view.strides = Shape.broadcastStrides(shape: shape, strides: strides, to: target)
     view.shape = target
@@ -100,8 +100,8 @@ extension Tensor {
   /// Elements `range` along `axis` (a view), optionally every `step`-th.
   public func slice(axis: Int, _ range: Range<Int>, step: Int = 1) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "slice")
-    precondition(step >= 1, "slice: step must be positive, got \(step)")
-    precondition(
+    check(step >= 1, "slice: step must be positive, got \(step)")
+    check(
       range.lowerBound >= 0 && range.upperBound <= shape[a],
       "slice: range \(range) out of bounds for axis \(a) of shape \(shape.shapeDescription)")
     var view = self
@@ -125,7 +125,7 @@ extension Tensor {
   public func select(axis: Int, index: Int) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "select")
     let i = index < 0 ? index + shape[a] : index
-    precondition(i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of shape \(shape.shapeDescription)")
+    check(i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of shape \(shape.shapeDescription)")
     var s = shape
     s.remove(at: a)
     return slice(axis: a, i..<(i + 1)).reshaped(s)
@@ -153,7 +153,7 @@ extension StridedCopy {
   /// Writes the elements of `source` into the (possibly strided) view `destination`, whose
   /// storage must be private to the caller.
   static func assign(_ source: Tensor, into destination: Tensor) {
-    precondition(source.shape == destination.shape, "assign: \(source.shape) into \(destination.shape)")
+    check(source.shape == destination.shape, "assign: \(source.shape) into \(destination.shape)")
     if source.count == 0 { return }
     let src = source.contiguousUntraced()
     let rows = StridedRows(shape: destination.shape, strides: [destination.strides])

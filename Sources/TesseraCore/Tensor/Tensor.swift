@@ -54,7 +54,7 @@ extension Tensor {
   /// A tensor holding `scalars` in row-major order, shaped `shape`.
   public init(_ scalars: [Float], shape: [Int]) {
     Shape.validate(shape, op: "Tensor(_:shape:)")
-    precondition(
+    check(
       scalars.count == Shape.count(shape),
       "Tensor(_:shape:): \(scalars.count) scalars do not fill shape \(shape) (\(Shape.count(shape)) elements)")
     self.init(uninitializedShape: shape)
@@ -69,7 +69,7 @@ extension Tensor {
   /// A rank-2 tensor from rows of equal length.
   public init(_ rows: [[Float]]) {
     let width = rows.first?.count ?? 0
-    precondition(rows.allSatisfy { $0.count == width }, "Tensor(rows:): rows differ in length")
+    check(rows.allSatisfy { $0.count == width }, "Tensor(rows:): rows differ in length")
     self.init(rows.flatMap { $0 }, shape: [rows.count, width])
   }
 
@@ -94,7 +94,7 @@ extension Tensor {
 
   /// `[start, start + step, …]` up to but excluding `end`, as a rank-1 tensor.
   public static func arange(_ start: Float = 0, _ end: Float, step: Float = 1) -> Tensor {
-    precondition(step != 0, "arange: step must not be zero")
+    check(step != 0, "arange: step must not be zero")
     let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
     var values = [Float](repeating: 0, count: n)
     for i in 0..<n { values[i] = start + Float(i) * step }
@@ -120,16 +120,16 @@ extension Tensor {
 
   /// The single element of a one-element tensor.
   public var scalar: Float {
-    precondition(count == 1, "scalar: tensor of shape \(shape) has \(count) elements, not 1")
+    check(count == 1, "scalar: tensor of shape \(shape) has \(count) elements, not 1")
     return storage.base[offset]
   }
 
   /// The element at a full multi-index.
   public subscript(index indices: Int...) -> Float {
-    precondition(indices.count == rank, "subscript: \(indices.count) indices for a rank-\(rank) tensor of shape \(shape)")
+    check(indices.count == rank, "subscript: \(indices.count) indices for a rank-\(rank) tensor of shape \(shape)")
     var position = offset
     for (axis, i) in indices.enumerated() {
-      precondition(i >= 0 && i < shape[axis], "subscript: index \(i) out of range for axis \(axis) of shape \(shape)")
+      check(i >= 0 && i < shape[axis], "subscript: index \(i) out of range for axis \(axis) of shape \(shape)")
       position += i * strides[axis]
     }
     return storage.base[position]

@@ -18,7 +18,7 @@ final class TensorStorage: @unchecked Sendable {
     var raw: UnsafeMutableRawPointer?
     let bytes = max(count, 1) * MemoryLayout<Float>.stride
     let status = posix_memalign(&raw, 64, bytes)
-    precondition(status == 0 && raw != nil, "tensor allocation of \(bytes) bytes failed")
+    check(status == 0 && raw != nil, "tensor allocation of \(bytes) bytes failed")
     base = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
   }
 

@@ -50,7 +50,9 @@ struct CoreBench {
     if wanted("mlp") { mlpStep(&rng) }
   }
 
-  /// Times `matmul` on (possibly transposed) views and `cblas_sgemm` on the same buffers.
+  /// Times `matmul` on (possibly transposed) views and a bare `cblas_sgemm` on the same buffers,
+  /// the latter with OpenBLAS's own threading over ``Runtime/threadCount`` threads (Tessera keeps
+  /// OpenBLAS single-threaded and splits GEMMs itself, so that results do not depend on threads).
   func gemm(name: String, a: Tensor, b: Tensor, transposeA: Bool, transposeB: Bool) {
     let lhs = transposeA ? a.transposed() : a
     let rhs = transposeB ? b.transposed() : b
@@ -59,6 +61,8 @@ struct CoreBench {
     let ours = BenchReport.time(budget: budget) { _ = matmul(lhs, rhs) }
     let aData = a.scalars, bData = b.scalars
     var c = [Float](repeating: 0, count: m * n)
+    openblas_set_num_threads(Int32(Runtime.threadCount))
+    defer { openblas_set_num_threads(1) }
     let bare = BenchReport.time(budget: budget) {
       aData.withUnsafeBufferPointer { pa in
         bData.withUnsafeBufferPointer { pb in
