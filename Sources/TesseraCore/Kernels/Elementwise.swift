@@ -11,9 +11,15 @@ enum Elementwise {
     let s = src.basePointer
     let o = out.storage.base
     Runtime.parallelFor(x.count, grain: grain) { r in
-      for i in r { o[i] = f(s[i]) }
+      loop(s + r.lowerBound, o + r.lowerBound, r.count, f)
     }
     return out
+  }
+
+  /// The dense inner loop, zero-based so that it vectorises once `f` is inlined.
+  @inline(__always)
+  static func loop(_ s: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float) -> Float) {
+    for i in 0..<n { o[i] = f(s[i]) }
   }
 
   /// `out[i] = f(a[i], b[i])` with NumPy broadcasting.

@@ -6,7 +6,7 @@ import Foundation
 extension Tensor {
   /// Elementwise sum (broadcasting).
   public static func + (a: Tensor, b: Tensor) -> Tensor {
-    let out = Elementwise.zip(a, b, op: "add") { $0 + $1 }
+    let out = Elementwise.zip(a, b, op: "add", Kernels.Add())
     return record(out, op: "add", inputs: [a, b]) { g, needs in
       [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? g.sum(toShape: b.shape) : nil]
     }
@@ -14,7 +14,7 @@ extension Tensor {
 
   /// Elementwise difference (broadcasting).
   public static func - (a: Tensor, b: Tensor) -> Tensor {
-    let out = Elementwise.zip(a, b, op: "subtract") { $0 - $1 }
+    let out = Elementwise.zip(a, b, op: "subtract", Kernels.Subtract())
     return record(out, op: "subtract", inputs: [a, b]) { g, needs in
       [needs[0] ? g.sum(toShape: a.shape) : nil, needs[1] ? (-g).sum(toShape: b.shape) : nil]
     }
@@ -22,21 +22,21 @@ extension Tensor {
 
   /// Elementwise product (broadcasting).
   public static func * (a: Tensor, b: Tensor) -> Tensor {
-    let out = Elementwise.zip(a, b, op: "multiply") { $0 * $1 }
+    let out = Elementwise.zip(a, b, op: "multiply", Kernels.Multiply())
     return record(out, op: "multiply", inputs: [a, b]) { g, needs in
       [
-        needs[0] ? Elementwise.zip(g, b, op: "multiply'") { $0 * $1 }.sum(toShape: a.shape) : nil,
-        needs[1] ? Elementwise.zip(g, a, op: "multiply'") { $0 * $1 }.sum(toShape: b.shape) : nil,
+        needs[0] ? Elementwise.zip(g, b, op: "multiply'", Kernels.Multiply()).sum(toShape: a.shape) : nil,
+        needs[1] ? Elementwise.zip(g, a, op: "multiply'", Kernels.Multiply()).sum(toShape: b.shape) : nil,
       ]
     }
   }
 
   /// Elementwise quotient (broadcasting).
   public static func / (a: Tensor, b: Tensor) -> Tensor {
-    let out = Elementwise.zip(a, b, op: "divide") { $0 / $1 }
+    let out = Elementwise.zip(a, b, op: "divide", Kernels.Divide())
     return record(out, op: "divide", inputs: [a, b]) { g, needs in
       [
-        needs[0] ? Elementwise.zip(g, b, op: "divide'") { $0 / $1 }.sum(toShape: a.shape) : nil,
+        needs[0] ? Elementwise.zip(g, b, op: "divide'", Kernels.Divide()).sum(toShape: a.shape) : nil,
         needs[1] ? Elementwise.zip3(g, out, b, op: "divide'") { g, y, b in -g * y / b }.sum(toShape: b.shape) : nil,
       ]
     }
@@ -79,7 +79,7 @@ extension Tensor {
   // MARK: Tensor ∘ scalar
 
   public static func + (a: Tensor, b: Float) -> Tensor {
-    record(Elementwise.map(a) { $0 + b }, op: "add", input: a) { $0 }
+    record(Elementwise.map(a, Kernels.Shift(amount: b)), op: "add", input: a) { $0 }
   }
   public static func + (a: Float, b: Tensor) -> Tensor { b + a }
   public static func - (a: Tensor, b: Float) -> Tensor { a + (-b) }
@@ -87,7 +87,7 @@ extension Tensor {
     record(Elementwise.map(b) { a - $0 }, op: "subtract", input: b) { -$0 }
   }
   public static func * (a: Tensor, b: Float) -> Tensor {
-    record(Elementwise.map(a) { $0 * b }, op: "multiply", input: a) { g in Elementwise.map(g) { $0 * b } }
+    record(Elementwise.map(a, Kernels.Scale(factor: b)), op: "multiply", input: a) { g in Elementwise.map(g, Kernels.Scale(factor: b)) }
   }
   public static func * (a: Float, b: Tensor) -> Tensor { b * a }
   public static func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }

@@ -28,9 +28,7 @@ public func crossEntropy(_ logits: Tensor, targets: IndexTensor, ignoreIndex: In
       for r in range {
         let xi = p + r * c
         let m = Dense.max(xi, c)
-        var total: Float = 0
-        for j in 0..<c { total += Foundation.exp(xi[j] - m) }
-        l[r] = m + Foundation.log(total)
+        l[r] = m + Foundation.log(VectorMath.sumExpShifted(xi, c, shift: m))
         pr[r] = tv[r] == ignoreIndex ? 0 : l[r] - xi[tv[r]]
       }
     }
@@ -50,7 +48,8 @@ public func crossEntropy(_ logits: Tensor, targets: IndexTensor, ignoreIndex: In
             di.update(repeating: 0, count: c)
             continue
           }
-          for j in 0..<c { di[j] = scale * Foundation.exp(xi[j] - l[r]) }
+          _ = VectorMath.expShifted(xi, di, c, shift: l[r])
+          for j in 0..<c { di[j] *= scale }
           di[tv[r]] -= scale
         }
       }

@@ -143,7 +143,7 @@ enum GEMM {
         continue
       }
       if t.m >= t.n {
-        let count = Swift.min(8, t.m / 64)
+        let count = Swift.max(1, Swift.min(8, t.m / 256))
         let step = ((t.m + count - 1) / count + 15) / 16 * 16
         var i = 0
         while i < t.m {
@@ -153,7 +153,7 @@ enum GEMM {
           i += rows
         }
       } else {
-        let count = Swift.min(8, t.n / 64)
+        let count = Swift.max(1, Swift.min(8, t.n / 256))
         let step = ((t.n + count - 1) / count + 15) / 16 * 16
         var j = 0
         while j < t.n {

@@ -6,13 +6,13 @@ import Foundation
 extension Tensor {
   /// `-x`.
   public static prefix func - (x: Tensor) -> Tensor {
-    record(Elementwise.map(x) { -$0 }, op: "negate", input: x) { g in -g }
+    record(Elementwise.map(x, Kernels.Negate()), op: "negate", input: x) { g in -g }
   }
 
   /// `eˣ`.
   public func exp() -> Tensor {
-    let y = Elementwise.map(self) { Foundation.exp($0) }
-    return Tensor.record(y, op: "exp", input: self) { g in Elementwise.zip(g, y, op: "exp'") { $0 * $1 } }
+    let y = Elementwise.map(self, Kernels.Exp())
+    return Tensor.record(y, op: "exp", input: self) { g in Elementwise.zip(g, y, op: "exp'", Kernels.Multiply()) }
   }
 
   /// Natural logarithm.
@@ -39,25 +39,21 @@ extension Tensor {
 
   /// Hyperbolic tangent.
   public func tanh() -> Tensor {
-    let y = Elementwise.map(self) { Foundation.tanh($0) }
-    return Tensor.record(y, op: "tanh", input: self) { g in
-      Elementwise.zip(g, y, op: "tanh'") { g, y in g * (1 - y * y) }
-    }
+    let y = Elementwise.map(self, Kernels.Tanh())
+    return Tensor.record(y, op: "tanh", input: self) { g in Elementwise.zip(g, y, op: "tanh'", Kernels.TanhGrad()) }
   }
 
   /// `σ(x) = 1 / (1 + e⁻ˣ)`.
   public func sigmoid() -> Tensor {
-    let y = Elementwise.map(self) { Scalar.sigmoid($0) }
-    return Tensor.record(y, op: "sigmoid", input: self) { g in
-      Elementwise.zip(g, y, op: "sigmoid'") { g, y in g * y * (1 - y) }
-    }
+    let y = Elementwise.map(self, Kernels.Sigmoid())
+    return Tensor.record(y, op: "sigmoid", input: self) { g in Elementwise.zip(g, y, op: "sigmoid'", Kernels.SigmoidGrad()) }
   }
 
   /// `max(x, 0)`.
   public func relu() -> Tensor {
     let x = self
-    return Tensor.record(Elementwise.map(x) { Swift.max($0, 0) }, op: "relu", input: x) { g in
-      Elementwise.zip(g, x, op: "relu'") { g, x in x > 0 ? g : 0 }
+    return Tensor.record(Elementwise.map(x, Kernels.Relu()), op: "relu", input: x) { g in
+      Elementwise.zip(g, x, op: "relu'", Kernels.ReluGrad())
     }
   }
 
@@ -66,8 +62,8 @@ extension Tensor {
   public func gelu(approximate: Bool = false) -> Tensor {
     let x = self
     if approximate {
-      return Tensor.record(Elementwise.map(x) { Scalar.geluTanh($0) }, op: "gelu(tanh)", input: x) { g in
-        Elementwise.zip(g, x, op: "gelu'") { g, x in g * Scalar.geluTanhDerivative(x) }
+      return Tensor.record(Elementwise.map(x, Kernels.GeluTanh()), op: "gelu(tanh)", input: x) { g in
+        Elementwise.zip(g, x, op: "gelu'", Kernels.GeluTanhGrad())
       }
     }
     return Tensor.record(Elementwise.map(x) { Scalar.gelu($0) }, op: "gelu", input: x) { g in
@@ -78,11 +74,8 @@ extension Tensor {
   /// SiLU / swish: `x·σ(x)`.
   public func silu() -> Tensor {
     let x = self
-    return Tensor.record(Elementwise.map(x) { $0 * Scalar.sigmoid($0) }, op: "silu", input: x) { g in
-      Elementwise.zip(g, x, op: "silu'") { g, x in
-        let s = Scalar.sigmoid(x)
-        return g * s * (1 + x * (1 - s))
-      }
+    return Tensor.record(Elementwise.map(x, Kernels.Silu()), op: "silu", input: x) { g in
+      Elementwise.zip(g, x, op: "silu'", Kernels.SiluGrad())
     }
   }
 
@@ -90,7 +83,7 @@ extension Tensor {
   public func softplus() -> Tensor {
     let x = self
     return Tensor.record(Elementwise.map(x) { Scalar.softplus($0) }, op: "softplus", input: x) { g in
-      Elementwise.zip(g, x, op: "softplus'") { g, x in g * Scalar.sigmoid(x) }
+      Elementwise.zip(g, x, op: "softplus'") { g, x in g * VectorMath.sigmoid(x) }
     }
   }
 
@@ -98,7 +91,7 @@ extension Tensor {
   public func logSigmoid() -> Tensor {
     let x = self
     return Tensor.record(Elementwise.map(x) { -Scalar.softplus(-$0) }, op: "logSigmoid", input: x) { g in
-      Elementwise.zip(g, x, op: "logSigmoid'") { g, x in g * Scalar.sigmoid(-x) }
+      Elementwise.zip(g, x, op: "logSigmoid'") { g, x in g * VectorMath.sigmoid(-x) }
     }
   }
 
@@ -113,8 +106,8 @@ extension Tensor {
   /// `x²`.
   public func square() -> Tensor {
     let x = self
-    return Tensor.record(Elementwise.map(x) { $0 * $0 }, op: "square", input: x) { g in
-      Elementwise.zip(g, x, op: "square'") { g, x in 2 * g * x }
+    return Tensor.record(Elementwise.map(x, Kernels.Square()), op: "square", input: x) { g in
+      Elementwise.zip(g, x, op: "square'", Kernels.SquareGrad())
     }
   }
 
@@ -155,9 +148,6 @@ public func logSigmoid(_ x: Tensor) -> Tensor { x.logSigmoid() }
 
 /// Scalar definitions shared by the tensor kernels.
 enum Scalar {
-  @inline(__always) static func sigmoid(_ x: Float) -> Float {
-    x >= 0 ? 1 / (1 + Foundation.exp(-x)) : { let e = Foundation.exp(x); return e / (1 + e) }()
-  }
 
   @inline(__always) static func softplus(_ x: Float) -> Float {
     max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x)))
@@ -173,12 +163,4 @@ enum Scalar {
     0.5 * (1 + Foundation.erf(x * inverseSqrt2)) + x * inverseSqrt2Pi * Foundation.exp(-0.5 * x * x)
   }
 
-  @inline(__always) static func geluTanh(_ x: Float) -> Float {
-    0.5 * x * (1 + Foundation.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x)))
-  }
-
-  @inline(__always) static func geluTanhDerivative(_ x: Float) -> Float {
-    let t = Foundation.tanh(sqrt2OverPi * (x + 0.044715 * x * x * x))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * sqrt2OverPi * (1 + 3 * 0.044715 * x * x)
-  }
 }

@@ -45,12 +45,7 @@ enum RowKernels {
         let xi = p + r * n, yi = o + r * n
         var m = Dense.max(xi, n)
         if !m.isFinite { m = m.isNaN ? m : 0 }
-        var total: Float = 0
-        for j in 0..<n {
-          let e = Foundation.exp(xi[j] - m)
-          yi[j] = e
-          total += e
-        }
+        let total = VectorMath.expShifted(xi, yi, n, shift: m)
         if log {
           let shift = m + Foundation.log(total)
           for j in 0..<n { yi[j] = xi[j] - shift }
@@ -73,7 +68,7 @@ enum RowKernels {
         let gi = pg + r * n, yi = py + r * n, di = o + r * n
         if log {
           let s = Dense.sum(gi, n)
-          for j in 0..<n { di[j] = gi[j] - Foundation.exp(yi[j]) * s }
+          for j in 0..<n { di[j] = gi[j] - VectorMath.exp(yi[j]) * s }
         } else {
           let s = Dense.dot(gi, yi, n)
           for j in 0..<n { di[j] = yi[j] * (gi[j] - s) }

@@ -15,14 +15,14 @@ struct CoreBench {
     var rng = RandomGenerator(seed: 0)
     // Square GEMMs, then the shapes of a transformer layer (tokens 2048, model 256, MLP 1024):
     // NN forward, NT (x·Wᵀ as in Linear), TN (Aᵀ·B as in a weight gradient).
-    let sizes = quick ? [512, 1024] : [512, 1024, 2048]
-    for n in sizes where wanted("matmul") {
-      gemm(name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
-    }
     if wanted("matmul") {
-      gemm(name: "NN 2048x256 · 256x1024", a: rng.normal([2048, 256]), b: rng.normal([256, 1024]), transposeA: false, transposeB: false)
-      gemm(name: "NT 2048x256 · (1024x256)ᵀ", a: rng.normal([2048, 256]), b: rng.normal([1024, 256]), transposeA: false, transposeB: true)
-      gemm(name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true, transposeB: false)
+      var cases: [GEMMCase] = (quick ? [512, 1024] : [512, 1024, 2048]).map { n in
+        GEMMCase(name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
+      }
+      cases.append(GEMMCase(name: "NN 2048x256 · 256x1024", a: rng.normal([2048, 256]), b: rng.normal([256, 1024]), transposeA: false, transposeB: false))
+      cases.append(GEMMCase(name: "NT 2048x256 · (1024x256)ᵀ", a: rng.normal([2048, 256]), b: rng.normal([1024, 256]), transposeA: false, transposeB: true))
+      cases.append(GEMMCase(name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true, transposeB: false))
+      gemm(cases)
     }
     let rows = quick ? 2048 : 8192
     if wanted("softmax") {
@@ -50,34 +50,50 @@ struct CoreBench {
     if wanted("mlp") { mlpStep(&rng) }
   }
 
-  /// Times `matmul` on (possibly transposed) views and a bare `cblas_sgemm` on the same buffers,
-  /// the latter with OpenBLAS's own threading over ``Runtime/threadCount`` threads (Tessera keeps
-  /// OpenBLAS single-threaded and splits GEMMs itself, so that results do not depend on threads).
-  func gemm(name: String, a: Tensor, b: Tensor, transposeA: Bool, transposeB: Bool) {
-    let lhs = transposeA ? a.transposed() : a
-    let rhs = transposeB ? b.transposed() : b
-    let m = lhs.shape[0], k = lhs.shape[1], n = rhs.shape[1]
-    let flops = 2.0 * Double(m) * Double(n) * Double(k)
-    let ours = BenchReport.time(budget: budget) { _ = matmul(lhs, rhs) }
-    let aData = a.scalars, bData = b.scalars
-    var c = [Float](repeating: 0, count: m * n)
+  struct GEMMCase {
+    var name: String
+    var a: Tensor
+    var b: Tensor
+    var transposeA: Bool
+    var transposeB: Bool
+  }
+
+  /// Times `matmul` on (possibly transposed) views, then a bare `cblas_sgemm` on the same
+  /// buffers with OpenBLAS's own threading over ``Runtime/threadCount`` threads. (Tessera keeps
+  /// OpenBLAS single-threaded and splits GEMMs itself, so that results do not depend on the
+  /// thread count.) All Tessera cases run first: once OpenBLAS's thread pool has worked, its
+  /// threads spin for a while and would steal a core from the next measurement.
+  func gemm(_ cases: [GEMMCase]) {
+    let ours = cases.map { c -> Double in
+      let lhs = c.transposeA ? c.a.transposed() : c.a
+      let rhs = c.transposeB ? c.b.transposed() : c.b
+      return BenchReport.time(budget: budget) { _ = matmul(lhs, rhs) }
+    }
     openblas_set_num_threads(Int32(Runtime.threadCount))
     defer { openblas_set_num_threads(1) }
-    let bare = BenchReport.time(budget: budget) {
-      aData.withUnsafeBufferPointer { pa in
-        bData.withUnsafeBufferPointer { pb in
-          c.withUnsafeMutableBufferPointer { pc in
-            cblas_sgemm(
-              CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-              Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.shape[1]), pb.baseAddress, Int32(b.shape[1]),
-              0, pc.baseAddress, Int32(n))
+    for (c, ourTime) in zip(cases, ours) {
+      let m = c.transposeA ? c.a.shape[1] : c.a.shape[0]
+      let k = c.transposeA ? c.a.shape[0] : c.a.shape[1]
+      let n = c.transposeB ? c.b.shape[0] : c.b.shape[1]
+      let flops = 2.0 * Double(m) * Double(n) * Double(k)
+      let aData = c.a.scalars, bData = c.b.scalars
+      var out = [Float](repeating: 0, count: m * n)
+      let bare = BenchReport.time(budget: budget) {
+        aData.withUnsafeBufferPointer { pa in
+          bData.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { pc in
+              cblas_sgemm(
+                CblasRowMajor, c.transposeA ? CblasTrans : CblasNoTrans, c.transposeB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(c.a.shape[1]), pb.baseAddress, Int32(c.b.shape[1]),
+                0, pc.baseAddress, Int32(n))
+            }
           }
         }
       }
+      BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / ourTime / 1e9, extra: ["impl": "\"tessera\""])
+      BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / bare / 1e9, extra: ["impl": "\"cblas\""])
+      BenchReport.emit("matmul", c.name, metric: "overhead_percent", value: (ourTime / bare - 1) * 100)
     }
-    BenchReport.emit("matmul", name, metric: "gflops", value: flops / ours / 1e9, extra: ["impl": "\"tessera\""])
-    BenchReport.emit("matmul", name, metric: "gflops", value: flops / bare / 1e9, extra: ["impl": "\"cblas\""])
-    BenchReport.emit("matmul", name, metric: "overhead_percent", value: (ours / bare - 1) * 100)
   }
 
   /// One training step of a 2-layer GELU MLP (forward, backward, SGD update).
