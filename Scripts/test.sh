@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-system-packages.sh
+swift format lint --strict --recursive Sources Tests Package.swift
 swift build -c release --build-tests
 swift test -c release --skip-build "$@"

@@ -17,7 +17,8 @@ public enum GoldenVectors {
   /// The golden folder: `TESSERA_GOLDEN_DIR`, else `shared/golden` beside the package.
   public static var directory: String {
     if let dir = ProcessInfo.processInfo.environment["TESSERA_GOLDEN_DIR"] { return dir }
-    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
     return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/golden").path
   }
 

@@ -39,7 +39,8 @@ let composedGoldenOps: [String: @Sendable (SafeTensors.Contents) -> [String: Ten
 struct GoldenAttentionTests {
   @Test("the golden folder is found and lists attention_causal")
   func folderIsFound() {
-    #expect(GoldenVectors.files().contains { $0.op == "attention_causal" }, "no golden files in \(GoldenVectors.directory)")
+    #expect(
+      GoldenVectors.files().contains { $0.op == "attention_causal" }, "no golden files in \(GoldenVectors.directory)")
   }
 
   /// Outputs within 1e-5 and gradients within 1e-4 relative RMS error (the golden README's bounds

@@ -10,7 +10,10 @@ struct GradientCase: Sendable, CustomStringConvertible {
   let domain: InputDomain
   let function: @Sendable ([Tensor]) -> Tensor
 
-  init(_ name: String, _ shapes: [[Int]], _ domain: InputDomain = .normal, _ function: @escaping @Sendable ([Tensor]) -> Tensor) {
+  init(
+    _ name: String, _ shapes: [[Int]], _ domain: InputDomain = .normal,
+    _ function: @escaping @Sendable ([Tensor]) -> Tensor
+  ) {
     self.name = name
     self.shapes = shapes
     self.domain = domain
@@ -97,9 +100,15 @@ let gradientCases: [GradientCase] = [
   GradientCase("lowerTriangle", [[2, 4, 4]]) { $0[0].lowerTriangle() },
   GradientCase("upperTriangle diagonal 1", [[4, 5]]) { $0[0].upperTriangle(diagonal: 1) },
   // Indexing
-  GradientCase("gather axis 1", [[3, 4]]) { $0[0].gather(axis: 1, indices: IndexTensor([[0, 3, 3], [1, 1, 0], [2, 0, 1]])) },
-  GradientCase("gather axis 0", [[3, 4]]) { $0[0].gather(axis: 0, indices: IndexTensor([[2, 0, 1, 1], [0, 0, 2, 1]])) },
-  GradientCase("indexSelect (embedding)", [[5, 3]]) { $0[0].indexSelect(axis: 0, indices: IndexTensor([[4, 0], [4, 2]])) },
+  GradientCase("gather axis 1", [[3, 4]]) {
+    $0[0].gather(axis: 1, indices: IndexTensor([[0, 3, 3], [1, 1, 0], [2, 0, 1]]))
+  },
+  GradientCase("gather axis 0", [[3, 4]]) {
+    $0[0].gather(axis: 0, indices: IndexTensor([[2, 0, 1, 1], [0, 0, 2, 1]]))
+  },
+  GradientCase("indexSelect (embedding)", [[5, 3]]) {
+    $0[0].indexSelect(axis: 0, indices: IndexTensor([[4, 0], [4, 2]]))
+  },
   GradientCase("indexSelect axis 1", [[2, 5, 3]]) { $0[0].indexSelect(axis: 1, indices: IndexTensor([3, 3, 1])) },
   GradientCase("scatterAdd", [[3, 4], [3, 2]]) { xs in
     xs[0].scatterAdding(axis: 1, indices: IndexTensor([[0, 0], [3, 1], [2, 2]]), source: xs[1])

@@ -21,7 +21,9 @@ func naiveMatmul(_ a: Tensor, _ b: Tensor) -> [Float] {
 struct TensorTests {
   /// Shapes that stay in one sgemm call, and shapes large enough to be split into tiles along M
   /// or N; operands dense, transposed views, and strided views.
-  @Test("matmul equals the naive product", arguments: [(3, 4, 5), (70, 33, 9), (300, 40, 200), (40, 50, 600)], [Layout.contiguous, .transposed, .strided])
+  @Test(
+    "matmul equals the naive product", arguments: [(3, 4, 5), (70, 33, 9), (300, 40, 200), (40, 50, 600)],
+    [Layout.contiguous, .transposed, .strided])
   func matmulMatchesNaive(_ dims: (Int, Int, Int), _ layout: Layout) {
     let (m, k, n) = dims
     let a = layout.apply(RandomTensors.make([m, k], seed: 1)), b = layout.apply(RandomTensors.make([k, n], seed: 2))
@@ -111,7 +113,10 @@ struct TensorTests {
     let x = Tensor([[10, 11, 12], [20, 21, 22]])
     #expect(x.gather(axis: 1, indices: IndexTensor([[2, 0], [1, 1]])).scalars == [12, 10, 21, 21])
     #expect(x.indexSelect(axis: 0, indices: IndexTensor([1, 0, 1])).scalars == [20, 21, 22, 10, 11, 12, 20, 21, 22])
-    #expect(Tensor.zeros([2, 3]).scatterAdding(axis: 1, indices: IndexTensor([[0, 0], [2, 1]]), source: Tensor([[1, 2], [3, 4]])).scalars == [3, 0, 0, 0, 4, 3])
+    #expect(
+      Tensor.zeros([2, 3]).scatterAdding(
+        axis: 1, indices: IndexTensor([[0, 0], [2, 1]]), source: Tensor([[1, 2], [3, 4]])
+      ).scalars == [3, 0, 0, 0, 4, 3])
     #expect(oneHot(IndexTensor([2, 0]), classes: 3).scalars == [0, 0, 1, 1, 0, 0])
     let s = Tensor([3, 1, 2, 1])
     #expect(s.argsort().values == [1, 3, 2, 0])  // stable
@@ -123,7 +128,8 @@ struct TensorTests {
 
   @Test("normalisations and cross-entropy agree with their compositions")
   func fusedAgreeWithComposed() {
-    let x = RandomTensors.make([5, 7], seed: 8), w = RandomTensors.make([7], seed: 9), b = RandomTensors.make([7], seed: 10)
+    let x = RandomTensors.make([5, 7], seed: 8), w = RandomTensors.make([7], seed: 9),
+      b = RandomTensors.make([7], seed: 10)
     let mean = x.mean(axis: -1, keepDimensions: true)
     let composedLN = (x - mean) * (x.variance(axes: [-1], keepDimensions: true) + 1e-5).rsqrt() * w + b
     #expect(layerNorm(x, weight: w, bias: b).relativeError(to: composedLN) < 1e-6)
@@ -146,13 +152,24 @@ struct TensorTests {
   func shapeErrors() async {
     await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = matmul(Tensor.zeros([2, 3]), Tensor.zeros([4, 5]))
-    }.map { #expect(String(decoding: $0.standardErrorContent, as: UTF8.self).contains("matmul: [2, 3] × [4, 5]: inner dimensions 3 and 4 differ")) }
+    }.map {
+      #expect(
+        String(decoding: $0.standardErrorContent, as: UTF8.self).contains(
+          "matmul: [2, 3] × [4, 5]: inner dimensions 3 and 4 differ"))
+    }
     await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = Tensor.zeros([2, 3]) + Tensor.zeros([4])
-    }.map { #expect(String(decoding: $0.standardErrorContent, as: UTF8.self).contains("add: shapes [2, 3] and [4] cannot be broadcast")) }
+    }.map {
+      #expect(
+        String(decoding: $0.standardErrorContent, as: UTF8.self).contains(
+          "add: shapes [2, 3] and [4] cannot be broadcast"))
+    }
     await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = Tensor.zeros([2, 3]).sum(axis: 2)
-    }.map { #expect(String(decoding: $0.standardErrorContent, as: UTF8.self).contains("sum: axis 2 is out of range for rank 2")) }
+    }.map {
+      #expect(
+        String(decoding: $0.standardErrorContent, as: UTF8.self).contains("sum: axis 2 is out of range for rank 2"))
+    }
     await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
       _ = valueAndGradient(at: Tensor.ones([3])) { $0 * 2 }
     }.map { #expect(String(decoding: $0.standardErrorContent, as: UTF8.self).contains("a gradient needs a scalar")) }
@@ -165,7 +182,9 @@ struct SafeTensorsTests {
   func roundTrip() throws {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID()).safetensors").path
     defer { try? FileManager.default.removeItem(atPath: path) }
-    let tensors = ["layers.0.weight": RandomTensors.make([3, 4], seed: 1), "scalar": Tensor(2.5), "empty": Tensor.zeros([0, 3])]
+    let tensors = [
+      "layers.0.weight": RandomTensors.make([3, 4], seed: 1), "scalar": Tensor(2.5), "empty": Tensor.zeros([0, 3]),
+    ]
     try SafeTensors.write(tensors, metadata: ["format": "pt", "note": "quote \" and \\ ok"], to: path)
     let back = try SafeTensors.read(path)
     #expect(Set(back.tensors.keys) == Set(tensors.keys))

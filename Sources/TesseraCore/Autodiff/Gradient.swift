@@ -39,7 +39,8 @@ extension Optional: TensorTree where Wrapped: TensorTree {
 ///   ((x.matmul(p["w"]!) + p["b"]!) - y).square().mean()
 /// }
 /// ```
-public func valueAndGradient<T: TensorTree>(at x: T, _ f: (T) throws -> Tensor) rethrows -> (value: Tensor, gradient: T) {
+public func valueAndGradient<T: TensorTree>(at x: T, _ f: (T) throws -> Tensor) rethrows -> (value: Tensor, gradient: T)
+{
   let traced = x.mapTensors { t -> Tensor in
     var leaf = t
     leaf.node = GradientNode(op: "input", shape: t.shape, inputs: [], pullback: nil)
@@ -77,7 +78,8 @@ public func valueAndPullback<T: TensorTree>(
   let value = try GradientRecording.unpaused { try f(traced) }
   check(
     value.shape == cotangent.shape,
-    "valueAndPullback: cotangent shape \(cotangent.shape.shapeDescription) differs from the value's \(value.shape.shapeDescription)")
+    "valueAndPullback: cotangent shape \(cotangent.shape.shapeDescription) differs from the value's \(value.shape.shapeDescription)"
+  )
   let grads = Backpropagation.run(from: value, cotangent: cotangent)
   let gradient = traced.mapTensors { t in grads[ObjectIdentifier(t.node!)] ?? Tensor.zeros(t.shape) }
   var plain = value
@@ -150,7 +152,8 @@ enum Backpropagation {
           guard let input, let grad else { continue }
           check(
             grad.shape == input.shape,
-            "gradient of \(node.op): cotangent shape \(grad.shape.shapeDescription) for an input of shape \(input.shape.shapeDescription)")
+            "gradient of \(node.op): cotangent shape \(grad.shape.shapeDescription) for an input of shape \(input.shape.shapeDescription)"
+          )
           let key = ObjectIdentifier(input)
           if let existing = pending[key] {
             pending[key] = existing + grad

@@ -28,8 +28,12 @@ public enum SafeTensors {
 
   /// Decodes safetensors bytes; `path` only labels errors.
   public static func decode(_ data: Data, path: String = "<data>") throws -> Contents {
-    guard data.count >= 8 else { throw Error(path: path, problem: "too short for a safetensors header (\(data.count) bytes)") }
-    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    guard data.count >= 8 else {
+      throw Error(path: path, problem: "too short for a safetensors header (\(data.count) bytes)")
+    }
+    let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+      $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+    }
     guard headerLength <= UInt64(data.count - 8) else {
       throw Error(path: path, problem: "header length \(headerLength) exceeds the file size \(data.count)")
     }
@@ -58,7 +62,11 @@ public enum SafeTensors {
       default: throw Error(path: path, problem: "tensor \"\(name)\" has dtype \(dtype); supported: F32, F16, BF16, F64")
       }
       guard offsets[0] >= 0, offsets[1] == offsets[0] + count * width, offsets[1] <= body.count else {
-        throw Error(path: path, problem: "tensor \"\(name)\" has data_offsets \(offsets) that do not fit shape \(shape) of \(dtype) in \(body.count) data bytes")
+        throw Error(
+          path: path,
+          problem:
+            "tensor \"\(name)\" has data_offsets \(offsets) that do not fit shape \(shape) of \(dtype) in \(body.count) data bytes"
+        )
       }
       var t = Tensor(uninitializedShape: shape)
       t.withMutableScalars { out in
@@ -66,8 +74,12 @@ public enum SafeTensors {
           let bytes = raw.baseAddress! + offsets[0]
           for i in 0..<count {
             switch width {
-            case 4: out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-            case 8: out[i] = Float(Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+            case 4:
+              out[i] = Float(
+                bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+            case 8:
+              out[i] = Float(
+                Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
             default:
               let h = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
               out[i] = dtype == "BF16" ? Float(bitPattern: UInt32(h) << 16) : Float(Float16(bitPattern: h))
@@ -92,7 +104,9 @@ public enum SafeTensors {
     for name in names {
       let t = tensors[name]!
       let end = offset + t.count * 4
-      entries.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}")
+      entries.append(
+        "\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(end)]}"
+      )
       offset = end
     }
     var header = Array("{\(entries.joined(separator: ","))}".utf8)
@@ -131,7 +145,11 @@ public enum SafeTensors {
       case "\r": out += "\\r"
       case "\t": out += "\\t"
       default:
-        if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        if scalar.value < 0x20 {
+          out += String(format: "\\u%04x", scalar.value)
+        } else {
+          out.unicodeScalars.append(scalar)
+        }
       }
     }
     return out + "\""

@@ -54,8 +54,12 @@ enum Elementwise {
         let x = pa + off[0], y = pb + off[1], z = o + row * len
         switch (ra, rb) {
         case (1, 1): for i in 0..<len { z[i] = f(x[i], y[i]) }
-        case (1, 0): let v = y[0]; for i in 0..<len { z[i] = f(x[i], v) }
-        case (0, 1): let v = x[0]; for i in 0..<len { z[i] = f(v, y[i]) }
+        case (1, 0):
+          let v = y[0]
+          for i in 0..<len { z[i] = f(x[i], v) }
+        case (0, 1):
+          let v = x[0]
+          for i in 0..<len { z[i] = f(v, y[i]) }
         default: for i in 0..<len { z[i] = f(x[i * ra], y[i * rb]) }
         }
       }

@@ -56,7 +56,8 @@ extension Elementwise {
   }
 
   @inline(never)
-  static func unaryLoop<K: UnaryKernel>(_ k: K, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+  static func unaryLoop<K: UnaryKernel>(_ k: K, _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int)
+  {
     for i in 0..<n { out[i] = k(x[i]) }
   }
 
@@ -75,8 +76,12 @@ extension Elementwise {
   ) {
     switch (sx, sy) {
     case (1, 1): for i in 0..<n { out[i] = k(x[i], y[i]) }
-    case (1, 0): let v = y[0]; for i in 0..<n { out[i] = k(x[i], v) }
-    case (0, 1): let v = x[0]; for i in 0..<n { out[i] = k(v, y[i]) }
+    case (1, 0):
+      let v = y[0]
+      for i in 0..<n { out[i] = k(x[i], v) }
+    case (0, 1):
+      let v = x[0]
+      for i in 0..<n { out[i] = k(v, y[i]) }
     default: for i in 0..<n { out[i] = k(x[i * sx], y[i * sy]) }
     }
   }
@@ -110,11 +115,17 @@ enum Kernels {
   struct Multiply: BinaryKernel { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
   struct Divide: BinaryKernel { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
   /// `g·(1 − y²)`: tanh's pullback from its output.
-  struct TanhGrad: BinaryKernel { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * (1 - y * y) } }
+  struct TanhGrad: BinaryKernel {
+    @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * (1 - y * y) }
+  }
   /// `g·y·(1 − y)`: sigmoid's pullback from its output.
-  struct SigmoidGrad: BinaryKernel { @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) } }
+  struct SigmoidGrad: BinaryKernel {
+    @inline(__always) func callAsFunction(_ g: Float, _ y: Float) -> Float { g * y * (1 - y) }
+  }
   /// `g·[x > 0]`.
-  struct ReluGrad: BinaryKernel { @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : 0 } }
+  struct ReluGrad: BinaryKernel {
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { x > 0 ? g : 0 }
+  }
   /// `g·σ(x)·(1 + x·(1 − σ(x)))`.
   struct SiluGrad: BinaryKernel {
     @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
@@ -129,5 +140,7 @@ enum Kernels {
     }
   }
   /// `2·g·x`.
-  struct SquareGrad: BinaryKernel { @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { 2 * g * x } }
+  struct SquareGrad: BinaryKernel {
+    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float { 2 * g * x }
+  }
 }

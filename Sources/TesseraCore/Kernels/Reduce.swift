@@ -86,14 +86,20 @@ enum Dense {
   @inline(__always)
   static func max(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = -Float.infinity
-    for i in 0..<n where p[i] > m || p[i].isNaN { m = p[i]; if m.isNaN { return m } }
+    for i in 0..<n where p[i] > m || p[i].isNaN {
+      m = p[i]
+      if m.isNaN { return m }
+    }
     return m
   }
 
   @inline(__always)
   static func min(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = Float.infinity
-    for i in 0..<n where p[i] < m || p[i].isNaN { m = p[i]; if m.isNaN { return m } }
+    for i in 0..<n where p[i] < m || p[i].isNaN {
+      m = p[i]
+      if m.isNaN { return m }
+    }
     return m
   }
 
@@ -104,7 +110,8 @@ enum Dense {
     var i = 0
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
     while i + 16 <= n {
-      acc += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+      acc +=
+        ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
         * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
       i += 16
     }

@@ -52,7 +52,8 @@ enum VectorMath {
   /// `out[i] = exp(x[i] − shift)` for `n` elements; returns their sum, accumulated in eight
   /// interleaved partial sums (an order fixed by `n`).
   @inline(__always)
-  static func expShifted(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
+  static func expShifted(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float
+  {
     for i in 0..<n { out[i] = exp(x[i] - shift) }
     return Dense.sum(out, n)
   }

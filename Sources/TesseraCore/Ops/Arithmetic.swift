@@ -47,8 +47,12 @@ extension Tensor {
     let out = Elementwise.zip(a, b, op: "maximum") { Swift.max($0, $1) }
     return record(out, op: "maximum", inputs: [a, b]) { g, needs in
       [
-        needs[0] ? Elementwise.zip3(g, a, b, op: "maximum'") { g, a, b in a > b ? g : (a == b ? 0.5 * g : 0) }.sum(toShape: a.shape) : nil,
-        needs[1] ? Elementwise.zip3(g, a, b, op: "maximum'") { g, a, b in b > a ? g : (a == b ? 0.5 * g : 0) }.sum(toShape: b.shape) : nil,
+        needs[0]
+          ? Elementwise.zip3(g, a, b, op: "maximum'") { g, a, b in a > b ? g : (a == b ? 0.5 * g : 0) }.sum(
+            toShape: a.shape) : nil,
+        needs[1]
+          ? Elementwise.zip3(g, a, b, op: "maximum'") { g, a, b in b > a ? g : (a == b ? 0.5 * g : 0) }.sum(
+            toShape: b.shape) : nil,
       ]
     }
   }
@@ -58,8 +62,12 @@ extension Tensor {
     let out = Elementwise.zip(a, b, op: "minimum") { Swift.min($0, $1) }
     return record(out, op: "minimum", inputs: [a, b]) { g, needs in
       [
-        needs[0] ? Elementwise.zip3(g, a, b, op: "minimum'") { g, a, b in a < b ? g : (a == b ? 0.5 * g : 0) }.sum(toShape: a.shape) : nil,
-        needs[1] ? Elementwise.zip3(g, a, b, op: "minimum'") { g, a, b in b < a ? g : (a == b ? 0.5 * g : 0) }.sum(toShape: b.shape) : nil,
+        needs[0]
+          ? Elementwise.zip3(g, a, b, op: "minimum'") { g, a, b in a < b ? g : (a == b ? 0.5 * g : 0) }.sum(
+            toShape: a.shape) : nil,
+        needs[1]
+          ? Elementwise.zip3(g, a, b, op: "minimum'") { g, a, b in b < a ? g : (a == b ? 0.5 * g : 0) }.sum(
+            toShape: b.shape) : nil,
       ]
     }
   }
@@ -70,8 +78,12 @@ extension Tensor {
     let out = Elementwise.zip(a, b, op: "pow") { Foundation.pow($0, $1) }
     return record(out, op: "pow", inputs: [a, b]) { g, needs in
       [
-        needs[0] ? Elementwise.zip3(g, a, b, op: "pow'") { g, a, b in g * b * Foundation.pow(a, b - 1) }.sum(toShape: a.shape) : nil,
-        needs[1] ? Elementwise.zip3(g, out, a, op: "pow'") { g, y, a in g * y * Foundation.log(a) }.sum(toShape: b.shape) : nil,
+        needs[0]
+          ? Elementwise.zip3(g, a, b, op: "pow'") { g, a, b in g * b * Foundation.pow(a, b - 1) }.sum(toShape: a.shape)
+          : nil,
+        needs[1]
+          ? Elementwise.zip3(g, out, a, op: "pow'") { g, y, a in g * y * Foundation.log(a) }.sum(toShape: b.shape)
+          : nil,
       ]
     }
   }
@@ -87,7 +99,9 @@ extension Tensor {
     record(Elementwise.map(b) { a - $0 }, op: "subtract", input: b) { -$0 }
   }
   public static func * (a: Tensor, b: Float) -> Tensor {
-    record(Elementwise.map(a, Kernels.Scale(factor: b)), op: "multiply", input: a) { g in Elementwise.map(g, Kernels.Scale(factor: b)) }
+    record(Elementwise.map(a, Kernels.Scale(factor: b)), op: "multiply", input: a) { g in
+      Elementwise.map(g, Kernels.Scale(factor: b))
+    }
   }
   public static func * (a: Float, b: Tensor) -> Tensor { b * a }
   public static func / (a: Tensor, b: Float) -> Tensor { a * (1 / b) }

@@ -12,7 +12,8 @@ public func crossEntropy(_ logits: Tensor, targets: IndexTensor, ignoreIndex: In
   let c = logits.shape[logits.rank - 1]
   check(
     Array(logits.shape.dropLast()) == targets.shape,
-    "crossEntropy: logits \(logits.shape.shapeDescription) and targets \(targets.shape.shapeDescription): targets must have the logits' shape without the class axis")
+    "crossEntropy: logits \(logits.shape.shapeDescription) and targets \(targets.shape.shapeDescription): targets must have the logits' shape without the class axis"
+  )
   let xs = logits.contiguousUntraced()
   let rows = targets.count
   let lse = Tensor(uninitializedShape: [rows])

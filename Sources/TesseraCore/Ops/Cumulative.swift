@@ -50,7 +50,8 @@ enum Scan {
   }
 
   @inline(__always)
-  static func cumsum(_ p: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int, _ inner: Int, reverse: Bool) {
+  static func cumsum(_ p: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ n: Int, _ inner: Int, reverse: Bool)
+  {
     if reverse {
       let last = (n - 1) * inner
       for j in 0..<inner { o[last + j] = p[last + j] }

@@ -38,7 +38,9 @@ extension Tensor {
   /// index order.
   public func scatterAdding(axis: Int, indices: IndexTensor, source: Tensor) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "scatterAdd")
-    check(indices.shape == source.shape, "scatterAdd: indices \(indices.shape.shapeDescription) and source \(source.shape.shapeDescription) differ")
+    check(
+      indices.shape == source.shape,
+      "scatterAdd: indices \(indices.shape.shapeDescription) and source \(source.shape.shapeDescription) differ")
     checkAlongAxis(indices.shape, axis: a, op: "scatterAdd")
     let n = shape[a], m = indices.shape[a]
     let base = movingAxisToEnd(a).contiguousCopy()
@@ -74,7 +76,11 @@ extension Tensor {
     let out = Tensor(uninitializedShape: outShape)
     let p = src.basePointer, o = out.storage.base
     indices.values.withUnsafeBufferPointer { q in
-      for i in q { check(i >= 0 && i < n, "indexSelect: index \(i) out of range for axis \(a) of size \(n) in \(shape.shapeDescription)") }
+      for i in q {
+        check(
+          i >= 0 && i < n,
+          "indexSelect: index \(i) out of range for axis \(a) of size \(n) in \(shape.shapeDescription)")
+      }
       Runtime.parallelFor(outer * count, grain: Swift.max(1, 4096 / Swift.max(inner, 1))) { range in
         for t in range {
           let oi = t / count, i = t % count
@@ -96,7 +102,9 @@ extension Tensor {
     let n = shape[a]
     let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
     let expected = Array(shape[..<a]) + indices.shape + Array(shape[(a + 1)...])
-    check(source.shape == expected, "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
+    check(
+      source.shape == expected,
+      "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
     let base = contiguousCopy()
     let src = source.contiguousUntraced()
     let o = base.storage.base, p = src.basePointer
@@ -122,9 +130,13 @@ extension Tensor {
   }
 
   private func checkAlongAxis(_ other: [Int], axis: Int, op: String) {
-    check(other.count == rank, "\(op): indices of shape \(other.shapeDescription) for a tensor of shape \(shape.shapeDescription): ranks differ")
+    check(
+      other.count == rank,
+      "\(op): indices of shape \(other.shapeDescription) for a tensor of shape \(shape.shapeDescription): ranks differ")
     for i in 0..<rank where i != axis {
-      check(other[i] == shape[i], "\(op): indices \(other.shapeDescription) and tensor \(shape.shapeDescription) differ on axis \(i)")
+      check(
+        other[i] == shape[i],
+        "\(op): indices \(other.shapeDescription) and tensor \(shape.shapeDescription) differ on axis \(i)")
     }
   }
 }

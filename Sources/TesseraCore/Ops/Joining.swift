@@ -7,10 +7,14 @@ public func concatenate(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
   let a = Shape.axis(axis, rank: first.rank, op: "concatenate")
   for t in tensors {
     var s1 = t.shape, s0 = first.shape
-    check(t.rank == first.rank, "concatenate: ranks differ: \(first.shape.shapeDescription) and \(t.shape.shapeDescription)")
+    check(
+      t.rank == first.rank, "concatenate: ranks differ: \(first.shape.shapeDescription) and \(t.shape.shapeDescription)"
+    )
     s1[a] = 0
     s0[a] = 0
-    check(s1 == s0, "concatenate: shapes \(first.shape.shapeDescription) and \(t.shape.shapeDescription) differ off axis \(a)")
+    check(
+      s1 == s0,
+      "concatenate: shapes \(first.shape.shapeDescription) and \(t.shape.shapeDescription) differ off axis \(a)")
   }
   var shape = first.shape
   shape[a] = tensors.reduce(0) { $0 + $1.shape[a] }
@@ -36,7 +40,9 @@ public func concatenate(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
 public func stack(_ tensors: [Tensor], axis: Int = 0) -> Tensor {
   check(!tensors.isEmpty, "stack: no tensors given")
   for t in tensors {
-    check(t.shape == tensors[0].shape, "stack: shapes \(tensors[0].shape.shapeDescription) and \(t.shape.shapeDescription) differ")
+    check(
+      t.shape == tensors[0].shape,
+      "stack: shapes \(tensors[0].shape.shapeDescription) and \(t.shape.shapeDescription) differ")
   }
   let a = axis < 0 ? axis + tensors[0].rank + 1 : axis
   return concatenate(tensors.map { $0.expandingDimensions(at: a) }, axis: a)
@@ -46,7 +52,9 @@ extension Tensor {
   /// Cuts along `axis` into pieces of the given sizes (they must add up to the axis length).
   public func split(sizes: [Int], axis: Int) -> [Tensor] {
     let a = Shape.axis(axis, rank: rank, op: "split")
-    check(sizes.reduce(0, +) == shape[a], "split: sizes \(sizes) do not add up to \(shape[a]) (axis \(a) of \(shape.shapeDescription))")
+    check(
+      sizes.reduce(0, +) == shape[a],
+      "split: sizes \(sizes) do not add up to \(shape[a]) (axis \(a) of \(shape.shapeDescription))")
     var start = 0
     return sizes.map { size in
       defer { start += size }
@@ -57,7 +65,9 @@ extension Tensor {
   /// Cuts along `axis` into `count` equal pieces.
   public func split(count: Int, axis: Int) -> [Tensor] {
     let a = Shape.axis(axis, rank: rank, op: "split")
-    check(count > 0 && shape[a] % count == 0, "split: axis \(a) of \(shape.shapeDescription) does not divide into \(count) pieces")
+    check(
+      count > 0 && shape[a] % count == 0,
+      "split: axis \(a) of \(shape.shapeDescription) does not divide into \(count) pieces")
     return split(sizes: Array(repeating: shape[a] / count, count: count), axis: a)
   }
 

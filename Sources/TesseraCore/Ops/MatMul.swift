@@ -14,7 +14,9 @@ extension Tensor {
 /// A rank-1 left operand is a row `[1, k]`, a rank-1 right operand a column `[k, 1]`; the added
 /// axis is removed from the result, as in NumPy.
 public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
-  check(a.rank >= 1 && b.rank >= 1, "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): operands must have rank ≥ 1")
+  check(
+    a.rank >= 1 && b.rank >= 1,
+    "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): operands must have rank ≥ 1")
   if a.rank == 1 {
     let r = matmul(a.expandingDimensions(at: 0), b)
     return r.squeezed(axes: [r.rank - 2])
@@ -26,7 +28,8 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
   let k = a.shape[a.rank - 1]
   check(
     k == b.shape[b.rank - 2],
-    "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ")
+    "matmul: \(a.shape.shapeDescription) × \(b.shape.shapeDescription): inner dimensions \(k) and \(b.shape[b.rank - 2]) differ"
+  )
   let out = GEMM.product(a, b)
   return Tensor.record(out, op: "matmul", inputs: [a, b]) { g, needs in
     var ga: Tensor? = nil, gb: Tensor? = nil
@@ -86,7 +89,8 @@ enum GEMM {
       opB = Operand(rows: k, cols: n, rowStride: n, colStride: 1)
     }
     let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
-    let batch = Shape.broadcast(batchA, batchB, op: "matmul \(a0.shape.shapeDescription) × \(b0.shape.shapeDescription)")
+    let batch = Shape.broadcast(
+      batchA, batchB, op: "matmul \(a0.shape.shapeDescription) × \(b0.shape.shapeDescription)")
     let out = Tensor(uninitializedShape: batch + [m, n])
     if out.count == 0 { return out }
     let c = out.storage.base

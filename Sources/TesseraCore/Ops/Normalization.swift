@@ -24,8 +24,16 @@ enum Norms {
   static func apply(_ x: Tensor, weight: Tensor?, bias: Tensor?, epsilon: Float, centered: Bool, op: String) -> Tensor {
     check(x.rank >= 1, "\(op): needs rank ≥ 1, got a scalar")
     let d = x.shape[x.rank - 1]
-    if let weight { check(weight.shape == [d], "\(op): weight \(weight.shape.shapeDescription) for input \(x.shape.shapeDescription); expected [\(d)]") }
-    if let bias { check(bias.shape == [d], "\(op): bias \(bias.shape.shapeDescription) for input \(x.shape.shapeDescription); expected [\(d)]") }
+    if let weight {
+      check(
+        weight.shape == [d],
+        "\(op): weight \(weight.shape.shapeDescription) for input \(x.shape.shapeDescription); expected [\(d)]")
+    }
+    if let bias {
+      check(
+        bias.shape == [d],
+        "\(op): bias \(bias.shape.shapeDescription) for input \(x.shape.shapeDescription); expected [\(d)]")
+    }
     let xs = x.contiguousUntraced()
     let w = weight?.contiguousUntraced(), b = bias?.contiguousUntraced()
     let rows = d == 0 ? 0 : x.count / d

@@ -46,7 +46,9 @@ extension Tensor {
   /// `σ(x) = 1 / (1 + e⁻ˣ)`.
   public func sigmoid() -> Tensor {
     let y = Elementwise.map(self, Kernels.Sigmoid())
-    return Tensor.record(y, op: "sigmoid", input: self) { g in Elementwise.zip(g, y, op: "sigmoid'", Kernels.SigmoidGrad()) }
+    return Tensor.record(y, op: "sigmoid", input: self) { g in
+      Elementwise.zip(g, y, op: "sigmoid'", Kernels.SigmoidGrad())
+    }
   }
 
   /// `max(x, 0)`.

@@ -12,7 +12,9 @@ extension Tensor {
   }
 
   /// Sum over one axis.
-  public func sum(axis: Int, keepDimensions: Bool = false) -> Tensor { sum(axes: [axis], keepDimensions: keepDimensions) }
+  public func sum(axis: Int, keepDimensions: Bool = false) -> Tensor {
+    sum(axes: [axis], keepDimensions: keepDimensions)
+  }
 
   /// Mean over `axes` (all when nil).
   public func mean(axes: [Int]? = nil, keepDimensions: Bool = false) -> Tensor {
@@ -22,7 +24,9 @@ extension Tensor {
   }
 
   /// Mean over one axis.
-  public func mean(axis: Int, keepDimensions: Bool = false) -> Tensor { mean(axes: [axis], keepDimensions: keepDimensions) }
+  public func mean(axis: Int, keepDimensions: Bool = false) -> Tensor {
+    mean(axes: [axis], keepDimensions: keepDimensions)
+  }
 
   /// Largest element over `axes`; the gradient is shared equally among tied maxima.
   public func max(axes: [Int]? = nil, keepDimensions: Bool = false) -> Tensor {
@@ -30,7 +34,9 @@ extension Tensor {
   }
 
   /// Largest element over one axis.
-  public func max(axis: Int, keepDimensions: Bool = false) -> Tensor { max(axes: [axis], keepDimensions: keepDimensions) }
+  public func max(axis: Int, keepDimensions: Bool = false) -> Tensor {
+    max(axes: [axis], keepDimensions: keepDimensions)
+  }
 
   /// Smallest element over `axes`; the gradient is shared equally among tied minima.
   public func min(axes: [Int]? = nil, keepDimensions: Bool = false) -> Tensor {
@@ -38,7 +44,9 @@ extension Tensor {
   }
 
   /// Smallest element over one axis.
-  public func min(axis: Int, keepDimensions: Bool = false) -> Tensor { min(axes: [axis], keepDimensions: keepDimensions) }
+  public func min(axis: Int, keepDimensions: Bool = false) -> Tensor {
+    min(axes: [axis], keepDimensions: keepDimensions)
+  }
 
   private func extremum(axes: [Int]?, keepDimensions: Bool, kind: Reduce.Kind, op: String) -> Tensor {
     let ax = Shape.axes(axes, rank: rank, op: op)

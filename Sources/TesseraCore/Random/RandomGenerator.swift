@@ -38,7 +38,8 @@ public struct RandomGenerator: Sendable, Equatable {
 
   /// An independent stream numbered `index`, derived from this stream's id.
   public func fork(_ index: Int) -> RandomGenerator {
-    RandomGenerator(seed: seed, stream: mix64(stream ^ mix64(UInt64(bitPattern: Int64(index)) &+ 0x5851_F42D_4C95_7F2D)))
+    RandomGenerator(
+      seed: seed, stream: mix64(stream ^ mix64(UInt64(bitPattern: Int64(index)) &+ 0x5851_F42D_4C95_7F2D)))
   }
 
   /// Reserves `blocks` counter blocks and returns the first.

@@ -9,7 +9,9 @@ public struct IndexTensor: Equatable, Sendable, CustomStringConvertible {
   public var values: [Int]
 
   public init(_ values: [Int], shape: [Int]) {
-    check(values.count == Shape.count(shape), "IndexTensor: \(values.count) values do not fill shape \(shape.shapeDescription)")
+    check(
+      values.count == Shape.count(shape),
+      "IndexTensor: \(values.count) values do not fill shape \(shape.shapeDescription)")
     self.values = values
     self.shape = shape
   }
@@ -35,5 +37,7 @@ public struct IndexTensor: Equatable, Sendable, CustomStringConvertible {
   /// The indices as floats (e.g. to compare with a prediction).
   public var asTensor: Tensor { Tensor(values.map(Float.init), shape: shape) }
 
-  public var description: String { "IndexTensor(shape: \(shape.shapeDescription), values: \(values.prefix(16))\(count > 16 ? "…" : ""))" }
+  public var description: String {
+    "IndexTensor(shape: \(shape.shapeDescription), values: \(values.prefix(16))\(count > 16 ? "…" : ""))"
+  }
 }

@@ -21,7 +21,9 @@ extension Tensor: CustomStringConvertible {
 extension Tensor {
   /// True when every element is within `absoluteTolerance + relativeTolerance·|other|`
   /// (shapes must match). NaNs are never close.
-  public func isApproximatelyEqual(to other: Tensor, relativeTolerance: Float = 1e-4, absoluteTolerance: Float = 1e-6) -> Bool {
+  public func isApproximatelyEqual(to other: Tensor, relativeTolerance: Float = 1e-4, absoluteTolerance: Float = 1e-6)
+    -> Bool
+  {
     guard shape == other.shape else { return false }
     let a = scalars, b = other.scalars
     for i in 0..<a.count where !(Swift.abs(a[i] - b[i]) <= absoluteTolerance + relativeTolerance * Swift.abs(b[i])) {
@@ -32,7 +34,9 @@ extension Tensor {
 
   /// `‖self − reference‖₂ / ‖reference‖₂`, the relative RMS error used by the reference tests.
   public func relativeError(to reference: Tensor) -> Float {
-    check(shape == reference.shape, "relativeError: shapes \(shape.shapeDescription) and \(reference.shape.shapeDescription) differ")
+    check(
+      shape == reference.shape,
+      "relativeError: shapes \(shape.shapeDescription) and \(reference.shape.shapeDescription) differ")
     let a = scalars, b = reference.scalars
     var num: Double = 0, den: Double = 0
     for i in 0..<a.count {

@@ -9,13 +9,16 @@ extension Tensor {
     if let unknown = newShape.firstIndex(of: -1) {
       check(newShape.filter { $0 == -1 }.count == 1, "reshape: \(newShape.shapeDescription) has more than one -1")
       let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
-      check(known > 0 && count % known == 0, "reshape: cannot infer -1 reshaping \(shape.shapeDescription) to \(newShape.shapeDescription)")
+      check(
+        known > 0 && count % known == 0,
+        "reshape: cannot infer -1 reshaping \(shape.shapeDescription) to \(newShape.shapeDescription)")
       target[unknown] = count / known
     }
     Shape.validate(target, op: "reshape")
     check(
       Shape.count(target) == count,
-      "reshape: \(shape.shapeDescription) (\(count) elements) cannot become \(target.shapeDescription) (\(Shape.count(target)) elements)")
+      "reshape: \(shape.shapeDescription) (\(count) elements) cannot become \(target.shapeDescription) (\(Shape.count(target)) elements)"
+    )
     if target == shape { return self }
     let source = self
     var view = isContiguous ? self : contiguousCopy()
@@ -50,7 +53,9 @@ extension Tensor {
 
   /// Two axes swapped (by default the last two). A view.
   public func transposed(_ a: Int = -2, _ b: Int = -1) -> Tensor {
-    check(rank >= 2 || (a == -2 && b == -1 && rank < 2), "transpose: rank-\(rank) tensor of shape \(shape.shapeDescription)")
+    check(
+      rank >= 2 || (a == -2 && b == -1 && rank < 2), "transpose: rank-\(rank) tensor of shape \(shape.shapeDescription)"
+    )
     if rank < 2 { return self }
     let i = Shape.axis(a, rank: rank, op: "transpose"), j = Shape.axis(b, rank: rank, op: "transpose")
     var order = Array(0..<rank)
@@ -72,8 +77,12 @@ extension Tensor {
 
   /// Removes axes of size 1 (all of them when `axes` is nil).
   public func squeezed(axes: [Int]? = nil) -> Tensor {
-    let drop = axes.map { Set($0.map { Shape.axis($0, rank: rank, op: "squeeze") }) } ?? Set(shape.indices.filter { shape[$0] == 1 })
-    for a in drop { check(shape[a] == 1, "squeeze: axis \(a) of shape \(shape.shapeDescription) has size \(shape[a]), not 1") }
+    let drop =
+      axes.map { Set($0.map { Shape.axis($0, rank: rank, op: "squeeze") }) }
+      ?? Set(shape.indices.filter { shape[$0] == 1 })
+    for a in drop {
+      check(shape[a] == 1, "squeeze: axis \(a) of shape \(shape.shapeDescription) has size \(shape[a]), not 1")
+    }
     return reshaped(shape.indices.filter { !drop.contains($0) }.map { shape[$0] })
   }
 
@@ -125,7 +134,8 @@ extension Tensor {
   public func select(axis: Int, index: Int) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "select")
     let i = index < 0 ? index + shape[a] : index
-    check(i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of shape \(shape.shapeDescription)")
+    check(
+      i >= 0 && i < shape[a], "select: index \(index) out of range for axis \(a) of shape \(shape.shapeDescription)")
     var s = shape
     s.remove(at: a)
     return slice(axis: a, i..<(i + 1)).reshaped(s)

@@ -17,11 +17,21 @@ struct CoreBench {
     // NN forward, NT (x·Wᵀ as in Linear), TN (Aᵀ·B as in a weight gradient).
     if wanted("matmul") {
       var cases: [GEMMCase] = (quick ? [512, 1024] : [512, 1024, 2048]).map { n in
-        GEMMCase(name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
+        GEMMCase(
+          name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
       }
-      cases.append(GEMMCase(name: "NN 2048x256 · 256x1024", a: rng.normal([2048, 256]), b: rng.normal([256, 1024]), transposeA: false, transposeB: false))
-      cases.append(GEMMCase(name: "NT 2048x256 · (1024x256)ᵀ", a: rng.normal([2048, 256]), b: rng.normal([1024, 256]), transposeA: false, transposeB: true))
-      cases.append(GEMMCase(name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true, transposeB: false))
+      cases.append(
+        GEMMCase(
+          name: "NN 2048x256 · 256x1024", a: rng.normal([2048, 256]), b: rng.normal([256, 1024]), transposeA: false,
+          transposeB: false))
+      cases.append(
+        GEMMCase(
+          name: "NT 2048x256 · (1024x256)ᵀ", a: rng.normal([2048, 256]), b: rng.normal([1024, 256]), transposeA: false,
+          transposeB: true))
+      cases.append(
+        GEMMCase(
+          name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true,
+          transposeB: false))
       gemm(cases)
     }
     let rows = quick ? 2048 : 8192
@@ -45,7 +55,9 @@ struct CoreBench {
       let m = b.reshaped(-1, 1024)
       let bias = rng.normal([1024])
       let tBias = BenchReport.time(budget: budget) { _ = m + bias }
-      BenchReport.emit("elementwise", "add broadcast [\(n / 1024),1024]+[1024]", metric: "gbps", value: Double(2 * n * 4) / tBias / 1e9)
+      BenchReport.emit(
+        "elementwise", "add broadcast [\(n / 1024),1024]+[1024]", metric: "gbps", value: Double(2 * n * 4) / tBias / 1e9
+      )
     }
     if wanted("mlp") { mlpStep(&rng) }
   }
@@ -84,7 +96,8 @@ struct CoreBench {
             out.withUnsafeMutableBufferPointer { pc in
               cblas_sgemm(
                 CblasRowMajor, c.transposeA ? CblasTrans : CblasNoTrans, c.transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(c.a.shape[1]), pb.baseAddress, Int32(c.b.shape[1]),
+                Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(c.a.shape[1]), pb.baseAddress,
+                Int32(c.b.shape[1]),
                 0, pc.baseAddress, Int32(n))
             }
           }
