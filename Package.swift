@@ -5,6 +5,9 @@ import PackageDescription
 
 let products: [Product] = [
   .library(name: "TesseraCore", targets: ["TesseraCore"]),
+  // What notebook programs link against (a dynamic library, so a notebook compiles in seconds).
+  .library(name: "Tessera", type: .dynamic, targets: ["Tessera"]),
+  .library(name: "TesseraNotebook", targets: ["TesseraNotebook"]),
   .executable(name: "tessera", targets: ["tessera"]),
 ]
 
@@ -15,7 +18,12 @@ let systemLibraries: [Target] = [
     name: "CBLAS",
     path: "Sources/CBLAS",
     providers: [.apt(["libopenblas-dev"])]
-  )
+  ),
+  .systemLibrary(
+    name: "CJansson",
+    path: "Sources/CJansson",
+    providers: [.apt(["libjansson-dev"])]
+  ),
 ]
 
 // MARK: - Implementation
@@ -31,6 +39,15 @@ let implementation: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "Tessera",
+    dependencies: ["TesseraCore"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "TesseraNotebook",
+    dependencies: ["CJansson"]
+  ),
+  .target(
     name: "_TestSupport",
     dependencies: ["TesseraCore"]
   ),
@@ -38,6 +55,7 @@ let implementation: [Target] = [
     name: "tessera",
     dependencies: [
       "TesseraCore",
+      "TesseraNotebook",
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ],
@@ -51,7 +69,11 @@ let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
     dependencies: ["TesseraCore", "_TestSupport"]
-  )
+  ),
+  .testTarget(
+    name: "TesseraNotebookTests",
+    dependencies: ["TesseraNotebook", "_TestSupport"]
+  ),
 ]
 
 let package = Package(

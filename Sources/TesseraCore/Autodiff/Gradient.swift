@@ -122,7 +122,8 @@ enum Backpropagation {
     var visited = Set<ObjectIdentifier>()
     var stack: [(GradientNode, Int)] = [(rootNode, 0)]
     visited.insert(ObjectIdentifier(rootNode))
-    while var (node, next) = stack.popLast() {
+    while let (node, start) = stack.popLast() {
+      var next = start
       var descended = false
       while next < node.inputs.count {
         let child = node.inputs[next]
@@ -135,7 +136,6 @@ enum Backpropagation {
         }
       }
       if !descended { order.append(node) }
-      _ = node
     }
     var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(rootNode): cotangent]
     var leaves: [ObjectIdentifier: Tensor] = [:]

@@ -1,4 +1,4 @@
-import CBLAS
+internal import CBLAS
 
 // Matrix product with NumPy batch broadcasting, through cblas_sgemm.
 //   C[..., m, n] = Σ_k A[..., m, k] B[..., k, n]

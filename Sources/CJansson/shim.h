@@ -1,0 +1,2 @@
+// jansson, the C JSON library that parses notebooks.
+#include <jansson.h>

@@ -1,0 +1,371 @@
+import Foundation
+
+/// `tessera run`: executes a notebook headless and writes its outputs back, the way papermill
+/// does for Python notebooks.
+///
+/// Exit status: 0 when every cell ran, 1 when a cell failed (compile error, trap, signal,
+/// timeout — the notebook is still written, with the error on that cell and a banner on top),
+/// 2 when the input is unusable (nothing is written).
+public struct NotebookRunner {
+  /// What `tessera run` was asked to do.
+  public struct Options {
+    public var output: String?
+    /// `-p name value` pairs, as typed.
+    public var parameters: [(String, String)] = []
+    /// `-f params.json`.
+    public var parameterFile: String?
+    public var seed: UInt64 = 0
+    /// Seconds one cell may run.
+    public var timeout: Double?
+    public var exportFigures: String?
+    public var logOutput = false
+    /// Environment for the notebook program (the launcher adds the BLAS kernel choice).
+    public var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Stream bytes kept per cell and stream.
+    public var outputCap = 1 << 20
+    public var libraryDirectory: String
+    /// Folders of the C shims' module maps.
+    public var moduleMapDirectories: [String] = []
+    public var cacheDirectory: String?
+    /// Library version and commit to record.
+    public var libraryVersion = "unknown"
+    public var libraryCommit = "unknown"
+
+    public init(libraryDirectory: String) { self.libraryDirectory = libraryDirectory }
+  }
+
+  /// A run's result: the exit status and the lines to print.
+  public struct Report {
+    public var status: Int32
+    public var messages: [String]
+    public var notebook: Notebook?
+    public var cacheHit: Bool?
+  }
+
+  public static let errorTag = "tessera-error"
+  public static let injectedTag = "injected-parameters"
+
+  let options: Options
+
+  public init(options: Options) { self.options = options }
+
+  /// Runs the notebook at `path`.
+  public func run(_ path: String) -> Report {
+    do {
+      return try runChecked(path)
+    } catch let error as NotebookError {
+      return Report(status: 2, messages: ["error: \(error)"])
+    } catch let error as NotebookParameters.OverrideError {
+      return Report(status: 2, messages: ["error: \(path): \(error)"])
+    } catch let error as NotebookCompiler.SetupError {
+      return Report(status: 2, messages: ["error: \(error)"])
+    } catch {
+      return Report(status: 2, messages: ["error: \(path): \(error)"])
+    }
+  }
+
+  func runChecked(_ path: String) throws -> Report {
+    let started = Date()
+    var notebook = try Notebook.read(path)
+    let outputPath = options.output ?? path
+    // Parameters: declarations, then overrides from -f and -p, all checked before anything runs.
+    var fileValues: [(String, JSONValue)] = []
+    if let file = options.parameterFile {
+      guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        throw NotebookError(path: file, problem: "cannot read the parameters file")
+      }
+      guard let object = (try? JSONText.parse(text))?.objectValue else {
+        throw NotebookError(path: file, problem: "is not a JSON object of parameter values")
+      }
+      fileValues = object
+    }
+    removeGeneratedCells(&notebook)
+    assignMissingIDs(&notebook)
+    var parameters = NotebookParameters(notebook: notebook)
+    let overrides = try parameters.resolve(commandLine: options.parameters, file: fileValues)
+    if let index = parameters.cellIndex, !overrides.isEmpty {
+      var cells = notebook.cells
+      cells.insert(injectedCell(overrides), at: index + 1)
+      notebook.cells = cells
+      parameters = NotebookParameters(notebook: notebook)
+    }
+    let compiler = try NotebookCompiler(
+      libraryDirectory: options.libraryDirectory, cacheDirectory: options.cacheDirectory,
+      moduleMapDirectories: options.moduleMapDirectories)
+    let fileName = (path as NSString).lastPathComponent
+    let program = ProgramAssembly(notebook: notebook, fileName: fileName, parameters: parameters)
+    var report = Report(status: 0, messages: [], notebook: nil)
+    var environment = options.environment
+    environment["TESSERA_CHANNEL_FD"] = "3"
+    environment["TESSERA_SEED"] = String(options.seed)
+    environment["SWIFT_BACKTRACE"] = "enable=no"
+    for (name, value) in overrides {
+      environment["TESSERA_PARAMETER_\(name)"] = String(JSONText.write(value).dropLast())
+    }
+
+    var outcome = CellOutcome()
+    var compileInfo: JSONValue = .null
+    switch try compiler.compile(program) {
+    case .success(let executable, let hit, let seconds):
+      report.cacheHit = hit
+      compileInfo = .object([("cache", .string(hit ? "hit" : "miss")), ("seconds", .real(rounded(seconds)))])
+      outcome = try execute(executable, program: program, environment: environment)
+    case .failure(let diagnostics, let output):
+      // Report on the first cell with an error; run the cells before it so their outputs stay.
+      let failing = diagnostics.first { $0.cellID != nil }
+      let failingIndex = failing.flatMap { d in program.cells.first { $0.id == d.cellID }?.index }
+      if let failingIndex, let failing, let id = failing.cellID {
+        let earlier = ProgramAssembly(
+          notebook: notebook, fileName: fileName, parameters: parameters, limit: failingIndex)
+        if !earlier.cells.isEmpty, case .success(let executable, _, _) = try compiler.compile(earlier) {
+          outcome = try execute(executable, program: earlier, environment: environment)
+        }
+        let lines = diagnostics.filter { $0.cellID == id }.flatMap(\.text)
+        outcome.failure = CellFailure(
+          cellID: id, name: "CompileError", value: "line \(failing.line): \(failing.message)", traceback: lines)
+      } else {
+        outcome.failure = CellFailure(
+          cellID: program.cells.first?.id ?? "", name: "CompileError", value: "the notebook program did not compile",
+          traceback: output.components(separatedBy: "\n"))
+      }
+      compileInfo = .object([("cache", .string("miss")), ("status", .string("error"))])
+    }
+    apply(outcome, to: &notebook, program: program)
+    notebook.metadata["tessera"] = runMetadata(
+      overrides: overrides, compile: compileInfo, outcome: outcome, compiler: compiler, started: started)
+    if let failure = outcome.failure {
+      var cells = notebook.cells
+      let number = program.cells.firstIndex { $0.id == failure.cellID }.map { $0 + 1 } ?? 0
+      cells.insert(bannerCell(failure, number: number), at: 0)
+      notebook.cells = cells
+      report.status = 1
+      report.messages.append("error: \(path): cell \(number) (id \(failure.cellID)): \(failure.name): \(failure.value)")
+    }
+    try notebook.write(to: outputPath)
+    if let folder = options.exportFigures {
+      try exportFigures(notebook, to: folder, stem: (fileName as NSString).deletingPathExtension)
+    }
+    report.notebook = notebook
+    report.messages.append("wrote \(outputPath)")
+    return report
+  }
+
+  // MARK: - Execution
+
+  struct CellFailure {
+    var cellID: String
+    var name: String
+    var value: String
+    var traceback: [String]
+  }
+
+  struct CellOutcome {
+    var collector: OutputCollector?
+    var failure: CellFailure?
+  }
+
+  func execute(_ executable: String, program: ProgramAssembly, environment: [String: String]) throws -> CellOutcome {
+    let collector = OutputCollector(cap: options.outputCap)
+    if options.logOutput {
+      collector.echo = { cell, text in
+        if let cell {
+          FileHandle.standardError.write(Data("── cell \(cell) ──\n".utf8))
+        } else {
+          FileHandle.standardError.write(Data(text.utf8))
+        }
+      }
+    }
+    var timedOut: String?
+    let status = try ChildProcess.spawn([executable], environment: environment, channel: true) { fd, bytes in
+      collector.feed(fd, bytes)
+      return .continue
+    } onTick: {
+      if let limit = options.timeout, let cell = collector.runningCell, timedOut == nil,
+        Date().timeIntervalSince(collector.runningSince) > limit
+      {
+        timedOut = cell
+        return .kill
+      }
+      return .continue
+    }
+    var outcome = CellOutcome(collector: collector)
+    if let cell = timedOut {
+      outcome.failure = CellFailure(
+        cellID: cell, name: "Timeout",
+        value: "the cell ran longer than \(formatSeconds(options.timeout ?? 0)) and was stopped",
+        traceback: ["Timeout: cell \(cell) exceeded --timeout \(formatSeconds(options.timeout ?? 0))"])
+      return outcome
+    }
+    let unfinished = collector.runningCell
+    if status != .exited(0) || unfinished != nil {
+      let cell = unfinished ?? program.cells.last?.id ?? ""
+      let stderr = collector.stderr(of: cell)
+      let fatal = stderr.components(separatedBy: "\n").first { $0.contains("Fatal error:") }
+      let value: String
+      if let fatal, let range = fatal.range(of: "Fatal error: ") {
+        value = String(fatal[range.upperBound...])
+      } else {
+        value = describe(status)
+      }
+      var traceback = stderr.components(separatedBy: "\n").filter { !$0.isEmpty }
+      traceback.append("The notebook program \(describe(status)) while cell \(cell) was running.")
+      outcome.failure = CellFailure(cellID: cell, name: name(of: status), value: value, traceback: traceback)
+    }
+    return outcome
+  }
+
+  func describe(_ status: ChildProcess.Status) -> String {
+    switch status {
+    case .exited(let code): return "exited with status \(code)"
+    case .signaled(let signal):
+      let hint = signal == SIGKILL ? " (out of memory, or killed from outside)" : ""
+      return "was stopped by signal \(signalName(signal))\(hint)"
+    }
+  }
+
+  func name(of status: ChildProcess.Status) -> String {
+    switch status {
+    case .exited: return "RuntimeError"
+    case .signaled(let s): return s == SIGKILL ? "Killed" : "Trap (\(signalName(s)))"
+    }
+  }
+
+  func signalName(_ signal: Int32) -> String {
+    let names: [Int32: String] = [
+      SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS",
+      SIGKILL: "SIGKILL",
+      SIGFPE: "SIGFPE", SIGTERM: "SIGTERM",
+    ]
+    return names[signal] ?? "\(signal)"
+  }
+
+  // MARK: - Writing results
+
+  func apply(_ outcome: CellOutcome, to notebook: inout Notebook, program: ProgramAssembly) {
+    var cells = notebook.cells
+    var count: Int64 = 0
+    var stopped = false
+    let byIndex = Dictionary(uniqueKeysWithValues: program.cells.map { ($0.index, $0.id) })
+    for i in cells.indices where cells[i].type == "code" {
+      let id = cells[i].id ?? ""
+      let record = outcome.collector?.cells[id]
+      let failed = outcome.failure?.cellID == id
+      let ran = !stopped && byIndex[i] != nil && (record?.started != nil || failed)
+      var meta = cells[i].metadata
+      if ran {
+        count += 1
+        var outputs = outcome.collector?.outputs(for: id, includeStderr: !failed) ?? []
+        if failed, let f = outcome.failure {
+          outputs.append(Output.error(name: f.name, value: f.value, traceback: f.traceback))
+        }
+        cells[i].outputs = outputs
+        cells[i].json["execution_count"] = .integer(count)
+        let start = record?.started, end = record?.ended
+        meta["tessera"] = .object([
+          ("start", start.map { .string(iso($0)) } ?? .null), ("end", end.map { .string(iso($0)) } ?? .null),
+          ("duration", start.flatMap { s in end.map { .real(rounded($0 - s)) } } ?? .null),
+          ("status", .string(failed ? (outcome.failure!.name == "Timeout" ? "timeout" : "error") : "ok")),
+        ])
+      } else {
+        cells[i].outputs = []
+        cells[i].json["execution_count"] = .null
+        meta["tessera"] = .object([
+          ("start", .null), ("end", .null), ("duration", .null), ("status", .string("not run")),
+        ])
+      }
+      cells[i].metadata = meta
+      if failed { stopped = true }
+    }
+    notebook.cells = cells
+  }
+
+  func runMetadata(
+    overrides: [(String, JSONValue)], compile: JSONValue, outcome: CellOutcome, compiler: NotebookCompiler,
+    started: Date
+  ) -> JSONValue {
+    let env = outcome.collector?.environment
+    let end = Date()
+    return .object([
+      ("seed", .integer(Int64(bitPattern: options.seed))),
+      ("parameters", .object(overrides)),
+      ("library", .object([("version", .string(options.libraryVersion)), ("commit", .string(options.libraryCommit))])),
+      ("compiler", .string(compiler.compilerVersion)),
+      ("compile", compile),
+      ("cpu", env?["cpu"] ?? .null),
+      ("blas_core", env?["blas_core"] ?? .null),
+      ("threads", env?["threads"] ?? .null),
+      ("start", .string(iso(started.timeIntervalSince1970))),
+      ("end", .string(iso(end.timeIntervalSince1970))),
+      ("duration", .real(rounded(end.timeIntervalSince(started)))),
+      ("status", .string(outcome.failure == nil ? "ok" : "error")),
+    ])
+  }
+
+  func injectedCell(_ overrides: [(String, JSONValue)]) -> Cell {
+    var text = "**Parameters of this run** (injected by `tessera run`):\n\n| parameter | value |\n|---|---|\n"
+    for (name, value) in overrides {
+      text += "| `\(name)` | `\(JSONText.write(value).dropLast().replacingOccurrences(of: "\n", with: " "))` |\n"
+    }
+    return Cell.make(type: "markdown", id: "injected-parameters", source: text, tags: [Self.injectedTag])
+  }
+
+  func bannerCell(_ failure: CellFailure, number: Int) -> Cell {
+    let text = """
+      <span style="color:red; font-weight:bold">This run stopped with an error in code cell \(number) \
+      (id `\(failure.cellID)`): \(failure.name).</span> The cells after it did not run; see the error output on that cell.
+      """
+    return Cell.make(type: "markdown", id: "tessera-error", source: text, tags: [Self.errorTag])
+  }
+
+  /// Drops the banner and injected-parameter cells a previous run added.
+  func removeGeneratedCells(_ notebook: inout Notebook) {
+    notebook.cells = notebook.cells.filter { !$0.tags.contains(Self.errorTag) && !$0.tags.contains(Self.injectedTag) }
+  }
+
+  /// nbformat 4.5 gives every cell an id; older notebooks get `cell-<n>`.
+  func assignMissingIDs(_ notebook: inout Notebook) {
+    var cells = notebook.cells
+    guard cells.contains(where: { $0.id == nil }) else { return }
+    var used = Set(cells.compactMap(\.id))
+    for i in cells.indices where cells[i].id == nil {
+      var id = "cell-\(i)"
+      while used.contains(id) { id += "x" }
+      used.insert(id)
+      cells[i].id = id
+    }
+    notebook.cells = cells
+    if (notebook.document["nbformat_minor"]?.integerValue ?? 0) < 5 {
+      notebook.document["nbformat_minor"] = .integer(5)
+    }
+  }
+
+  /// Writes every displayed PNG and SVG to `folder` as `<notebook>-<cell>-<n>` or its given name.
+  func exportFigures(_ notebook: Notebook, to folder: String, stem: String) throws {
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    for cell in notebook.cells where cell.type == "code" {
+      var n = 0
+      for output in cell.outputs where output["output_type"]?.stringValue == "display_data" {
+        guard let data = output["data"] else { continue }
+        let png = data["image/png"]?.joinedText, svg = data["image/svg+xml"]?.joinedText
+        if png == nil && svg == nil { continue }
+        n += 1
+        let base =
+          folder + "/" + (output["metadata"]?["tessera_name"]?.stringValue ?? "\(stem)-\(cell.id ?? "cell")-\(n)")
+        if let svg { try svg.write(toFile: base + ".svg", atomically: true, encoding: .utf8) }
+        if let png, let bytes = Data(base64Encoded: png, options: .ignoreUnknownCharacters) {
+          try bytes.write(to: URL(fileURLWithPath: base + ".png"), options: .atomic)
+        }
+      }
+    }
+  }
+
+  func iso(_ seconds: Double) -> String {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return formatter.string(from: Date(timeIntervalSince1970: seconds))
+  }
+
+  func rounded(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+
+  func formatSeconds(_ s: Double) -> String { s == s.rounded() ? "\(Int(s)) s" : "\(s) s" }
+}

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import TesseraCore
+import TesseraNotebook
+
+/// `tessera run`: execute a notebook headless and write its outputs back.
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "Run a Swift notebook headless and write its outputs back.",
+    discussion: """
+      Code cells are compiled into one program against the Tessera library (cached: the same code
+      compiles once) and run; outputs, execution counts and timings go back into the notebook, which is
+      replaced atomically. Exit status: 0 all cells ran, 1 a cell failed (its error is in the notebook),
+      2 the input could not be used (nothing written).
+      """
+  )
+
+  @Argument(help: "The notebook (.ipynb).")
+  var notebook: String
+
+  @Option(name: .shortAndLong, help: "Write the executed notebook here instead of over the input.")
+  var output: String?
+
+  @Option(
+    name: [.customShort("p"), .customLong("parameter")], parsing: .upToNextOption,
+    help: ArgumentHelp("Override a parameter: -p NAME VALUE (or NAME=VALUE).", valueName: "NAME VALUE"))
+  var parameters: [String] = []
+
+  @Option(name: [.customShort("f"), .customLong("parameters-file")], help: "A JSON object of parameter values.")
+  var parametersFile: String?
+
+  @Option(help: "The run's seed.")
+  var seed: UInt64 = 0
+
+  @Option(help: "Seconds one cell may run before it is stopped.")
+  var timeout: Double?
+
+  @Option(help: "Write every displayed figure (PNG, SVG) into this folder.")
+  var exportFigures: String?
+
+  @Flag(help: "Stream cell output to the terminal as it happens.")
+  var logOutput = false
+
+  func run() throws {
+    var pairs: [(String, String)] = []
+    var pending = parameters[...]
+    while let first = pending.popFirst() {
+      if let eq = first.firstIndex(of: "=") {
+        pairs.append((String(first[..<eq]), String(first[first.index(after: eq)...])))
+      } else if let value = pending.popFirst() {
+        pairs.append((first, value))
+      } else {
+        throw ValidationError("-p \(first): missing value (use -p NAME VALUE)")
+      }
+    }
+    let library = LibraryLocation.current
+    var options = NotebookRunner.Options(libraryDirectory: library.directory)
+    options.output = output
+    options.parameters = pairs
+    options.parameterFile = parametersFile
+    options.seed = seed
+    options.timeout = timeout
+    options.exportFigures = exportFigures
+    options.logOutput = logOutput
+    options.environment = BLASCore.environment(ProcessInfo.processInfo.environment)
+    options.libraryVersion = LibraryLocation.version
+    options.libraryCommit = library.commit
+    options.moduleMapDirectories = library.moduleMapDirectories
+    let report = NotebookRunner(options: options).run(notebook)
+    for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    if report.status != 0 { throw ExitCode(report.status) }
+  }
+}
+
+/// Where the prebuilt Tessera library is: beside this executable (a SwiftPM build folder), or
+/// `TESSERA_LIBRARY_DIR`.
+struct LibraryLocation {
+  static let version = "0.1.0"
+  var directory: String
+
+  static var current: LibraryLocation {
+    if let dir = ProcessInfo.processInfo.environment["TESSERA_LIBRARY_DIR"] { return LibraryLocation(directory: dir) }
+    let executable =
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return LibraryLocation(directory: (executable as NSString).deletingLastPathComponent)
+  }
+
+  /// The package the library was built from: the nearest folder above with a Package.swift.
+  var packageRoot: String? {
+    var folder = URL(fileURLWithPath: directory)
+    for _ in 0..<5 {
+      folder.deleteLastPathComponent()
+      if FileManager.default.fileExists(atPath: folder.appendingPathComponent("Package.swift").path) {
+        return folder.path
+      }
+    }
+    return nil
+  }
+
+  /// The git commit of that package, when it is a checkout.
+  var commit: String {
+    guard let root = packageRoot,
+      let result = try? ChildProcess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"]),
+      result.status == .exited(0)
+    else { return "unknown" }
+    return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// The C shims' module-map folders (`Sources/C*`), which a notebook program needs to see.
+  var moduleMapDirectories: [String] {
+    guard let root = packageRoot, let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/Sources")
+    else {
+      return []
+    }
+    return names.sorted().map { root + "/Sources/" + $0 }.filter {
+      FileManager.default.fileExists(atPath: $0 + "/module.modulemap")
+    }
+  }
+}
