@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+import TesseraNotebook
+
+/// Runs the built `tessera` executable on notebooks made from code snippets, each in a fresh
+/// folder with its own compile cache.
+struct NotebookHarness {
+  let folder: String
+  let cache: String
+
+  init() throws {
+    folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-nb-\(UUID().uuidString)").path
+    cache = folder + "/cache"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+  }
+
+  /// The `tessera` executable built beside this test bundle.
+  static var executable: String {
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    var dir = (me as NSString).deletingLastPathComponent
+    if dir.hasSuffix(".xctest") { dir = (dir as NSString).deletingLastPathComponent }
+    return dir + "/tessera"
+  }
+
+  /// Writes a notebook whose code cells are `cells` (ids `c1`, `c2`, …); a cell whose text
+  /// starts with `//parameters` is tagged `parameters`.
+  func write(_ name: String, cells: [String], markdownFirst: Bool = true) throws -> String {
+    var list: [Cell] = []
+    if markdownFirst { list.append(Cell.make(type: "markdown", id: "m0", source: "# Test notebook")) }
+    for (i, source) in cells.enumerated() {
+      let tags = source.hasPrefix("//parameters") ? ["parameters"] : []
+      list.append(Cell.make(type: "code", id: "c\(i + 1)", source: source, tags: tags))
+    }
+    var notebook = StarterNotebook.make(title: name, path: name)
+    notebook.cells = list
+    let path = folder + "/" + name
+    try notebook.write(to: path)
+    return path
+  }
+
+  struct Run {
+    var status: Int32
+    var stderr: String
+    var notebook: Notebook?
+    /// Code cells by id.
+    func cell(_ id: String) -> Cell? { notebook?.cells.first { $0.id == id } }
+    func outputs(_ id: String) -> [JSONValue] { cell(id)?.outputs ?? [] }
+    func text(_ id: String, stream: String = "stdout") -> String {
+      outputs(id).filter { $0["name"]?.stringValue == stream }.compactMap { $0["text"]?.joinedText }.joined()
+    }
+    func error(_ id: String) -> JSONValue? { outputs(id).first { $0["output_type"]?.stringValue == "error" } }
+  }
+
+  /// `tessera run path args…`, reading back the written notebook (at `--output` if given).
+  func run(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Run {
+    var env = ProcessInfo.processInfo.environment
+    env["TESSERA_CACHE"] = cache
+    for (k, v) in environment { env[k] = v }
+    let result = try ChildProcess.run([Self.executable, "run", path] + arguments, environment: env)
+    let code: Int32
+    switch result.status {
+    case .exited(let c): code = c
+    case .signaled(let s): code = 128 + s
+    }
+    var written = path
+    if let i = arguments.firstIndex(of: "--output") { written = arguments[i + 1] }
+    return Run(status: code, stderr: result.stderr, notebook: try? Notebook.read(written))
+  }
+
+  /// Compile-cache counters of this harness.
+  func counters() throws -> (hits: Int, misses: Int) {
+    let value = try JSONText.parse(String(contentsOfFile: cache + "/counters.json", encoding: .utf8))
+    return (Int(value["hits"]?.integerValue ?? 0), Int(value["misses"]?.integerValue ?? 0))
+  }
+
+  /// True when python3 can import nbformat.
+  static let hasNbformat: Bool = {
+    (try? ChildProcess.run(["python3", "-c", "import nbformat"]))?.status == .exited(0)
+  }()
+
+  /// nbformat's own validator on `path` (nil when nbformat is not installed).
+  static func validate(_ path: String) throws -> String? {
+    guard hasNbformat else { return nil }
+    let result = try ChildProcess.run([
+      "python3", "-c",
+      "import nbformat, sys; nbformat.validate(nbformat.read(sys.argv[1], as_version=4)); print('valid')", path,
+    ])
+    return result.stdout + result.stderr
+  }
+}
