@@ -7,7 +7,7 @@ import Foundation
 ///   when a cell starts, `\u{1E}TESSERA done <id> <unix seconds>` on stdout when it ends.
 /// - `display(…)` writes its mime bundle as one JSON line on the channel descriptor
 ///   (`TESSERA_CHANNEL_FD`) and a line `\u{1E}TESSERA display <n>` on stdout at its place in the output.
-/// - Parameters arrive as a JSON object in `TESSERA_PARAMETERS`, the seed in `TESSERA_SEED`.
+/// - Parameter values arrive as JSON in `TESSERA_PARAMETER_<name>`, the seed in `TESSERA_SEED`.
 ///
 /// Generated code calls these; they are not meant for cells.
 public enum _NotebookChannel {

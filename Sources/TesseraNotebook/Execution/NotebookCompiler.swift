@@ -41,6 +41,8 @@ public struct NotebookCompiler: Sendable {
       cacheDirectory ?? env["TESSERA_CACHE"]
       ?? (env["XDG_CACHE_HOME"] ?? (NSHomeDirectory() + "/.cache")) + "/tessera"
     self.swiftc = env["SWIFTC"] ?? "swiftc"
+    let version = try? ChildProcess.capture([swiftc, "--version"])
+    self.compilerVersion = version?.split(separator: "\n").first.map(String.init) ?? "unknown"
     let lib = libraryDirectory + "/libTessera.so"
     guard FileManager.default.fileExists(atPath: lib),
       FileManager.default.fileExists(atPath: libraryDirectory + "/Modules/Tessera.swiftmodule")
@@ -54,7 +56,8 @@ public struct NotebookCompiler: Sendable {
 
   var flags: [String] {
     [
-      "-O", "-module-name", "NotebookProgram", "-I", libraryDirectory + "/Modules", "-L", libraryDirectory, "-lTessera",
+      "-O", "-g", "-Xcc", "-fno-omit-frame-pointer", "-diagnostic-style=llvm", "-module-name", "NotebookProgram", "-I",
+      libraryDirectory + "/Modules", "-L", libraryDirectory, "-lTessera",
       "-Xlinker", "-rpath", "-Xlinker", libraryDirectory,
     ] + moduleMapDirectories.flatMap { ["-I", $0] }
   }
@@ -69,11 +72,8 @@ public struct NotebookCompiler: Sendable {
     }.joined(separator: ";")
   }
 
-  /// The compiler's version line.
-  public var compilerVersion: String {
-    let result = try? ChildProcess.capture([swiftc, "--version"])
-    return result?.split(separator: "\n").first.map(String.init) ?? "unknown"
-  }
+  /// The compiler's version line (asked once, when the compiler is set up).
+  public let compilerVersion: String
 
   /// Compiles `program`, or returns the cached executable.
   public func compile(_ program: ProgramAssembly) throws -> Outcome {

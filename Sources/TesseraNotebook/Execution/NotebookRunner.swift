@@ -98,9 +98,10 @@ public struct NotebookRunner {
     var environment = options.environment
     environment["TESSERA_CHANNEL_FD"] = "3"
     environment["TESSERA_SEED"] = String(options.seed)
-    environment["SWIFT_BACKTRACE"] = "enable=no"
+    environment["SWIFT_BACKTRACE"] =
+      "enable=yes,interactive=no,color=no,threads=crashed,registers=none,images=none,sanitize=yes,format=text"
     for (name, value) in overrides {
-      environment["TESSERA_PARAMETER_\(name)"] = String(JSONText.write(value).dropLast())
+      environment["TESSERA_PARAMETER_\(name)"] = JSONText.writeCompact(value)
     }
 
     var outcome = CellOutcome()
@@ -199,17 +200,18 @@ public struct NotebookRunner {
     let unfinished = collector.runningCell
     if status != .exited(0) || unfinished != nil {
       let cell = unfinished ?? program.cells.last?.id ?? ""
-      let stderr = collector.stderr(of: cell)
-      let fatal = stderr.components(separatedBy: "\n").first { $0.contains("Fatal error:") }
+      let report = CrashReport(stderr: collector.stderr(of: cell))
       let value: String
-      if let fatal, let range = fatal.range(of: "Fatal error: ") {
-        value = String(fatal[range.upperBound...])
-      } else {
-        value = describe(status)
+      switch status {
+      case .signaled(let signal):
+        value = report.message(cause: signal == SIGKILL ? describe(status) : signalName(signal))
+      case .exited(let code): value = report.message(cause: "the program exited with status \(code)")
       }
-      var traceback = stderr.components(separatedBy: "\n").filter { !$0.isEmpty }
+      var traceback = report.traceback(sources: program.sources)
       traceback.append("The notebook program \(describe(status)) while cell \(cell) was running.")
-      outcome.failure = CellFailure(cellID: cell, name: name(of: status), value: value, traceback: traceback)
+      outcome.failure = CellFailure(
+        cellID: cell, name: report.fatalMessage == nil ? name(of: status) : "FatalError", value: value,
+        traceback: traceback)
     }
     return outcome
   }
@@ -304,7 +306,7 @@ public struct NotebookRunner {
   func injectedCell(_ overrides: [(String, JSONValue)]) -> Cell {
     var text = "**Parameters of this run** (injected by `tessera run`):\n\n| parameter | value |\n|---|---|\n"
     for (name, value) in overrides {
-      text += "| `\(name)` | `\(JSONText.write(value).dropLast().replacingOccurrences(of: "\n", with: " "))` |\n"
+      text += "| `\(name)` | `\(JSONText.writeCompact(value).replacingOccurrences(of: "|", with: "\\|"))` |\n"
     }
     return Cell.make(type: "markdown", id: "injected-parameters", source: text, tags: [Self.injectedTag])
   }

@@ -5,8 +5,9 @@ import Foundation
 /// stdout and stderr carry in-band markers (`\u{1E}TESSERA cell <id> <time>`, `… done …`,
 /// `… display <n>`), so text lands in the cell that printed it and displays keep their place
 /// among prints. Display payloads and the child's environment arrive as JSON lines on the
-/// channel descriptor. Each cell keeps at most ``cap`` bytes per stream; the rest is counted and
-/// reported in a visible note.
+/// channel descriptor. Each cell keeps the first ``cap`` bytes of each stream and the last
+/// ``tailCap`` bytes after them (where final results and crash reports are); what lies between is
+/// counted and replaced by a visible note.
 final class OutputCollector {
   enum Item {
     case text(stream: Int32, Data)
@@ -19,10 +20,14 @@ final class OutputCollector {
     var items: [Item] = []
     var kept: [Int32: Int] = [:]
     var omitted: [Int32: Int] = [:]
+    /// Bytes past the cap, trimmed to the last `tailCap` when written out.
+    var tail: [Int32: Data] = [:]
   }
 
   /// Bytes of stream text kept per cell and stream.
   let cap: Int
+  /// Bytes kept from the end of a stream that went past ``cap``.
+  var tailCap: Int { cap / 4 }
   var cells: [String: CellRecord] = [:]
   var displays: [Int: JSONValue] = [:]
   var environment: JSONValue?
@@ -121,8 +126,31 @@ final class OutputCollector {
       }
       record.kept[fd, default: 0] += keep.count
     }
-    record.omitted[fd, default: 0] += bytes.count - keep.count
+    if keep.count < bytes.count {
+      var tail = record.tail[fd, default: Data()]
+      tail.append(bytes.dropFirst(keep.count))
+      if tail.count > 2 * tailCap {
+        record.omitted[fd, default: 0] += tail.count - tailCap
+        tail = Data(tail.suffix(tailCap))
+      }
+      record.tail[fd] = tail
+    }
     cells[cell] = record
+  }
+
+  /// The kept end of stream `fd` of `record` (from a line start) and the bytes omitted before it.
+  private func tail(_ record: CellRecord, _ fd: Int32) -> (text: String, omitted: Int)? {
+    guard var tail = record.tail[fd], !tail.isEmpty else { return nil }
+    var omitted = record.omitted[fd, default: 0]
+    if tail.count > tailCap {
+      omitted += tail.count - tailCap
+      tail = Data(tail.suffix(tailCap))
+    }
+    if let newline = tail.firstIndex(of: 0x0A), newline - tail.startIndex < 4096 {
+      omitted += newline - tail.startIndex + 1
+      tail = Data(tail[(newline + 1)...])
+    }
+    return (String(decoding: tail, as: UTF8.self), omitted)
   }
 
   /// The nbformat outputs of cell `id`: stdout text and displays in order, then stderr text.
@@ -144,12 +172,11 @@ final class OutputCollector {
         outputs.append(Output.displayData(data, metadata: message["metadata"] ?? .object([])))
       }
     }
-    if let omitted = record.omitted[1], omitted > 0 { outputs.append(Output.stream("stdout", truncationNote(omitted))) }
+    if let (text, omitted) = tail(record, 1) { outputs.append(Output.stream("stdout", truncationNote(omitted) + text)) }
     if includeStderr && !stderrText.isEmpty {
-      outputs.append(Output.stream("stderr", String(decoding: stderrText, as: UTF8.self)))
-      if let omitted = record.omitted[2], omitted > 0 {
-        outputs.append(Output.stream("stderr", truncationNote(omitted)))
-      }
+      var text = String(decoding: stderrText, as: UTF8.self)
+      if let (end, omitted) = tail(record, 2) { text += truncationNote(omitted) + end }
+      outputs.append(Output.stream("stderr", text))
     }
     return outputs
   }
@@ -159,10 +186,15 @@ final class OutputCollector {
     guard let record = cells[id] else { return "" }
     var text = Data()
     for case .text(2, let data) in record.items { text.append(data) }
-    return String(decoding: text, as: UTF8.self)
+    return String(decoding: text, as: UTF8.self) + (tail(record, 2).map { "\n" + $0.text } ?? "")
   }
 
   func truncationNote(_ omitted: Int) -> String {
-    "\n[… \(omitted) more bytes not kept: a cell keeps the first \(cap / 1_048_576) MiB of each stream …]\n"
+    "\n[… \(omitted) bytes not kept: a cell keeps the first \(Self.size(cap)) and the last \(Self.size(tailCap)) "
+      + "of each stream …]\n"
+  }
+
+  static func size(_ bytes: Int) -> String {
+    bytes % 1_048_576 == 0 ? "\(bytes / 1_048_576) MiB" : bytes % 1024 == 0 ? "\(bytes / 1024) KiB" : "\(bytes) bytes"
   }
 }

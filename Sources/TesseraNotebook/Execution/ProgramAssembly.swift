@@ -11,12 +11,15 @@ public struct ProgramAssembly: Sendable {
   public let source: String
   /// The `#sourceLocation` file name of each cell id.
   public let locationNames: [String: String]
+  /// Each cell's source as written in the notebook, by id (for error excerpts).
+  public let sources: [String: String]
 
   /// Assembles code cells `0..<limit` (all when nil) of `notebook`; `fileName` labels diagnostics.
   public init(notebook: Notebook, fileName: String, parameters: NotebookParameters, limit: Int? = nil) {
     var text = "import Tessera\n_NotebookChannel.start()\n"
     var cells: [(index: Int, id: String)] = []
     var names: [String: String] = [:]
+    var sources: [String: String] = [:]
     for (index, cell) in notebook.cells.enumerated() where cell.type == "code" {
       if let limit, index >= limit { break }
       let id = cell.id ?? "cell-\(index)"
@@ -24,6 +27,7 @@ public struct ProgramAssembly: Sendable {
       if index == parameters.cellIndex { code = parameters.rewrittenSource(code) }
       let location = "\(fileName)#cell-\(id)"
       names[id] = location
+      sources[id] = cell.source
       text += "_NotebookChannel.beginCell(\"\(id)\")\n"
       text += "#sourceLocation(file: \"\(Self.escape(location))\", line: 1)\n"
       text += code
@@ -35,6 +39,7 @@ public struct ProgramAssembly: Sendable {
     self.cells = cells
     self.source = text
     self.locationNames = names
+    self.sources = sources
   }
 
   static func escape(_ s: String) -> String {

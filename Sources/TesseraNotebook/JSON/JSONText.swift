@@ -73,7 +73,14 @@ public enum JSONText {
     return out
   }
 
-  private static func emit(_ value: JSONValue, level: Int, into out: inout String) {
+  /// `value` on one line, with Python's default separators (`[1, 2]`, `{"a": 1}`).
+  public static func writeCompact(_ value: JSONValue) -> String {
+    var out = ""
+    emit(value, level: 0, compact: true, into: &out)
+    return out
+  }
+
+  private static func emit(_ value: JSONValue, level: Int, compact: Bool = false, into out: inout String) {
     switch value {
     case .null: out += "null"
     case .bool(let b): out += b ? "true" : "false"
@@ -83,6 +90,15 @@ public enum JSONText {
     case .array(let items):
       if items.isEmpty {
         out += "[]"
+        return
+      }
+      if compact {
+        out += "["
+        for (i, item) in items.enumerated() {
+          if i > 0 { out += ", " }
+          emit(item, level: 0, compact: true, into: &out)
+        }
+        out += "]"
         return
       }
       out += "[\n"
@@ -100,6 +116,17 @@ public enum JSONText {
       out += "{\n"
       let sorted = members.sorted {
         Array($0.0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.0.unicodeScalars.map(\.value))
+      }
+      if compact {
+        out += "{"
+        for (i, member) in sorted.enumerated() {
+          if i > 0 { out += ", " }
+          quote(member.0, into: &out)
+          out += ": "
+          emit(member.1, level: 0, compact: true, into: &out)
+        }
+        out += "}"
+        return
       }
       for (i, member) in sorted.enumerated() {
         out += String(repeating: " ", count: level + 1)

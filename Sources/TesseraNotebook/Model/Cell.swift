@@ -12,7 +12,10 @@ public struct Cell: Sendable {
     set { json["id"] = newValue.map { .string($0) } }
   }
   /// The source text.
-  public var source: String { json["source"]?.joinedText ?? "" }
+  public var source: String {
+    get { json["source"]?.joinedText ?? "" }
+    set { json["source"] = JSONValue.lines(newValue) }
+  }
   /// The cell's metadata object.
   public var metadata: JSONValue {
     get { json["metadata"] ?? .object([]) }
