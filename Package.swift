@@ -7,6 +7,7 @@ let products: [Product] = [
   .library(name: "TesseraCore", targets: ["TesseraCore"]),
   // What notebook programs link against (a dynamic library, so a notebook compiles in seconds).
   .library(name: "Tessera", type: .dynamic, targets: ["Tessera"]),
+  .library(name: "TesseraPlot", targets: ["TesseraPlot"]),
   .library(name: "TesseraNotebook", targets: ["TesseraNotebook"]),
   .executable(name: "tessera", targets: ["tessera"]),
 ]
@@ -24,6 +25,11 @@ let systemLibraries: [Target] = [
     path: "Sources/CJansson",
     providers: [.apt(["libjansson-dev"])]
   ),
+  .systemLibrary(
+    name: "CCairo",
+    path: "Sources/CCairo",
+    providers: [.apt(["libcairo2-dev"])]
+  ),
 ]
 
 // MARK: - Implementation
@@ -39,8 +45,13 @@ let implementation: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "TesseraPlot",
+    dependencies: ["CCairo"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "Tessera",
-    dependencies: ["TesseraCore"],
+    dependencies: ["TesseraCore", "TesseraPlot"],
     swiftSettings: optimized
   ),
   .target(
@@ -69,6 +80,10 @@ let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
     dependencies: ["TesseraCore", "_TestSupport"]
+  ),
+  .testTarget(
+    name: "TesseraPlotTests",
+    dependencies: ["TesseraPlot"]
   ),
   .testTarget(
     name: "TesseraNotebookTests",

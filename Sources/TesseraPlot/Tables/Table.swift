@@ -1,10 +1,12 @@
+import Foundation
+
 /// A table of results, shown as Markdown, static HTML and aligned plain text (GitHub and
 /// JupyterLab render the first two; terminals and `text/plain` readers the third).
 ///
 /// ```swift
 /// display(Table(columns: ["model", "accuracy"], rows: [["attention", 0.99], ["gla", 0.74]]))
 /// ```
-public struct Table: Displayable, CustomStringConvertible {
+public struct Table: CustomStringConvertible {
   public var columns: [String]
   public var rows: [[String]]
 
@@ -51,9 +53,6 @@ public struct Table: Displayable, CustomStringConvertible {
       .joined(separator: "\n")
   }
 
-  public var mimeBundle: MimeBundle {
-    MimeBundle([("text/markdown", markdown), ("text/html", html), ("text/plain", description)])
-  }
 }
 
 extension String {

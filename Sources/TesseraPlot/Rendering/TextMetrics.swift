@@ -1,0 +1,47 @@
+import Foundation
+internal import CCairo
+
+/// Text widths in the figure font (DejaVu Sans, which Debian's fontconfig always provides), from
+/// Cairo's font machinery; cached.
+enum TextMetrics {
+  static let family = "DejaVu Sans"
+  /// Baseline offsets as fractions of the font size: where the baseline sits below the top of
+  /// capital letters, and below the visual centre of a line of text.
+  static let capHeight = 0.73
+  static let descent = 0.24
+
+  nonisolated(unsafe) private static var cache: [String: Double] = [:]
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var context: OpaquePointer? = {
+    let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1)
+    return cairo_create(surface)
+  }()
+
+  /// The advance width of `s` at `size` points.
+  static func width(_ s: String, size: Double, bold: Bool) -> Double {
+    if s.isEmpty { return 0 }
+    lock.lock()
+    defer { lock.unlock() }
+    let key = "\(bold ? 1 : 0)|\(size)|\(s)"
+    if let w = cache[key] { return w }
+    cairo_select_font_face(
+      context, family, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
+    cairo_set_font_size(context, size)
+    var extents = cairo_text_extents_t()
+    cairo_text_extents(context, s, &extents)
+    cache[key] = extents.x_advance
+    return extents.x_advance
+  }
+
+  /// `s` shortened with "…" to fit `maxWidth`.
+  static func fit(_ s: String, size: Double, bold: Bool = false, maxWidth: Double) -> String {
+    if width(s, size: size, bold: bold) <= maxWidth { return s }
+    var characters = Array(s)
+    while !characters.isEmpty {
+      characters.removeLast()
+      let candidate = String(characters).trimmingCharacters(in: .whitespaces) + "…"
+      if width(candidate, size: size, bold: bold) <= maxWidth { return candidate }
+    }
+    return ""
+  }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import TesseraNotebook
+
+@Suite("Figures in notebooks")
+struct FiguresNotebookTests {
+  /// The repository's `notebooks/` folder.
+  static let notebooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("notebooks").path
+
+  @Test("notebooks/figures.ipynb runs headless; its figures land in the notebook and in the export folder")
+  func figuresNotebook() throws {
+    let h = try NotebookHarness()
+    let path = h.folder + "/figures.ipynb"
+    try FileManager.default.copyItem(atPath: Self.notebooks + "/figures.ipynb", toPath: path)
+    let exported = h.folder + "/figures"
+    let run = try h.run(path, ["--export-figures", exported])
+    #expect(run.status == 0, "\(run.stderr)")
+    let displays = (run.notebook?.cells ?? []).flatMap(\.outputs).filter {
+      $0["output_type"]?.stringValue == "display_data"
+    }
+    #expect(displays.count == 5)
+    for output in displays {
+      let png = output["data"]?["image/png"]?.stringValue.flatMap { Data(base64Encoded: $0) }
+      #expect(png?.starts(with: [0x89, 0x50, 0x4E, 0x47]) == true)
+      #expect(output["data"]?["image/svg+xml"]?.joinedText?.contains("<svg") == true)
+      #expect(output["metadata"]?["image/png"]?["width"]?.integerValue != nil)
+    }
+    for name in ["loss-curves", "scaling", "attention-map", "bars", "grid"] {
+      for ext in ["png", "svg"] {
+        #expect(FileManager.default.fileExists(atPath: "\(exported)/\(name).\(ext)"), "\(name).\(ext) not exported")
+      }
+    }
+    if let verdict = try NotebookHarness.validate(path) { #expect(verdict.contains("valid"), "\(verdict)") }
+  }
+
+  @Test("an unnamed figure is exported as <notebook>-<cell>-<n>")
+  func unnamed() throws {
+    let h = try NotebookHarness()
+    let path = try h.write(
+      "plain.ipynb",
+      cells: ["import Tessera\nlet f = Figure()\nf.panel.line([1.0, 4, 9], label: \"squares\")\ndisplay(f)\ndisplay(f)"]
+    )
+    let run = try h.run(path, ["--export-figures", h.folder + "/out"])
+    #expect(run.status == 0, "\(run.stderr)")
+    for n in 1...2 {
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/out/plain-c1-\(n).svg"))
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/out/plain-c1-\(n).png"))
+    }
+  }
+}
