@@ -7,6 +7,9 @@ let products: [Product] = [
   .library(name: "TesseraCore", targets: ["TesseraCore"]),
   // What notebook programs link against (a dynamic library, so a notebook compiles in seconds).
   .library(name: "Tessera", type: .dynamic, targets: ["Tessera"]),
+  .library(name: "TesseraNN", targets: ["TesseraNN"]),
+  .library(name: "TesseraZoo", targets: ["TesseraZoo"]),
+  .library(name: "TesseraTasks", targets: ["TesseraTasks"]),
   .library(name: "TesseraPlot", targets: ["TesseraPlot"]),
   .library(name: "TesseraNotebook", targets: ["TesseraNotebook"]),
   .executable(name: "tessera", targets: ["tessera"]),
@@ -45,13 +48,28 @@ let implementation: [Target] = [
     swiftSettings: optimized
   ),
   .target(
+    name: "TesseraNN",
+    dependencies: ["TesseraCore"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "TesseraZoo",
+    dependencies: ["TesseraNN", "CBLAS"],
+    swiftSettings: optimized
+  ),
+  .target(
+    name: "TesseraTasks",
+    dependencies: ["TesseraCore"],
+    swiftSettings: optimized
+  ),
+  .target(
     name: "TesseraPlot",
     dependencies: ["CCairo"],
     swiftSettings: optimized
   ),
   .target(
     name: "Tessera",
-    dependencies: ["TesseraCore", "TesseraPlot"],
+    dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot"],
     swiftSettings: optimized
   ),
   .target(
@@ -80,6 +98,14 @@ let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
     dependencies: ["TesseraCore", "_TestSupport"]
+  ),
+  .testTarget(
+    name: "TesseraNNTests",
+    dependencies: ["TesseraNN", "_TestSupport"]
+  ),
+  .testTarget(
+    name: "TesseraZooTests",
+    dependencies: ["TesseraZoo", "TesseraTasks", "_TestSupport"]
   ),
   .testTarget(
     name: "TesseraPlotTests",

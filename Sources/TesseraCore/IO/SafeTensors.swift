@@ -10,6 +10,10 @@ public enum SafeTensors {
     public let path: String
     public let problem: String
     public var description: String { "\(path): \(problem)" }
+    public init(path: String, problem: String) {
+      self.path = path
+      self.problem = problem
+    }
   }
 
   /// The tensors and the free-form `__metadata__` strings of one file.

@@ -7,9 +7,10 @@
 /// field. Relative error ≤ 2 ulp against correctly rounded exp (tested). Inputs below −87.33
 /// (results under 2⁻¹²⁶, the subnormal range) give exactly 0, so `exp(−∞) = 0` as masking needs;
 /// inputs above 88.72 give +∞; NaN stays NaN.
-enum VectorMath {
-  @inline(__always)
-  static func exp(_ x: Float) -> Float {
+public enum VectorMath {
+  /// `eˣ` (see the type's notes); inlinable so that kernels in other modules vectorise it too.
+  @inlinable @inline(__always)
+  public static func exp(_ x: Float) -> Float {
     let shifter: Float = 12_582_912  // 1.5·2²³
     let lo: Float = -87.5, hi: Float = 88.5
     let xc = x < lo ? lo : (x > hi ? hi : x)

@@ -4,11 +4,11 @@
 /// dropped in optimised builds, the message always reaches standard error — a notebook cell that
 /// passes the wrong shape learns which op and which shapes.
 @inline(__always)
-func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
+public func check(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String) {
   if !condition() { checkFailed(message()) }
 }
 
 @inline(never)
-func checkFailed(_ message: String) -> Never {
+public func checkFailed(_ message: String) -> Never {
   fatalError(message)
 }

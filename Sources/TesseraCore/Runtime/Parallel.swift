@@ -27,8 +27,9 @@ public enum Runtime {
     }
   }
 
-  /// Makes sure OpenBLAS has been told the thread count before the first GEMM.
-  static func prepareBLAS() { _ = _threadCount }
+  /// Makes sure OpenBLAS has been told to run single-threaded; kernels outside TesseraCore that
+  /// call BLAS directly call this first.
+  public static func prepareBLAS() { _ = _threadCount }
 
   /// The OpenBLAS kernel family in use (e.g. `Haswell`, `SkylakeX`, `Zen`).
   public static var blasCore: String {
@@ -46,7 +47,7 @@ public enum Runtime {
   /// least `grain` long. Chunks are disjoint; `body` must make every output element depend only
   /// on its own index, never on the chunk bounds.
   @inline(__always)
-  static func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+  public static func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = _threadCount
     let chunks = min(threads, max(1, count / max(grain, 1)))
     if chunks <= 1 {

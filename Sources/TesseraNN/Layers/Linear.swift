@@ -1,0 +1,28 @@
+import TesseraCore
+
+/// `y = x Wᵀ + b`: `[..., inputs] → [..., outputs]`, with `weight` `[outputs, inputs]` as in
+/// PyTorch's `nn.Linear` (the transpose is a GEMM flag, not a copy).
+///
+/// Weights start uniform in ±1/√inputs (PyTorch's default), biases at zero.
+public final class Linear: Module {
+  @Parameter public var weight: Tensor
+  @OptionalParameter public var bias: Tensor?
+
+  public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, generator: inout RandomGenerator) {
+    let bound = 1 / Float(inputs).squareRoot()
+    self.weight = generator.uniform([outputs, inputs], low: -bound, high: bound)
+    self.bias = bias ? Tensor.zeros([outputs]) : nil
+  }
+
+  public var inputCount: Int { weight.shape[1] }
+  public var outputCount: Int { weight.shape[0] }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let y = matmul(x, weight.transposed())
+    guard let bias else { return y }
+    return y + bias
+  }
+
+  /// Multiply–adds of one application to `rows` vectors, counted as 2 FLOPs each.
+  public func flops(rows: Int) -> Int { 2 * rows * inputCount * outputCount }
+}

@@ -1,0 +1,171 @@
+import TesseraCore
+
+/// A trainable tensor held by a ``Module``: `@Parameter var weight: Tensor`.
+///
+/// The wrapper is a reference, so a module's parameters can be found by reflection and replaced
+/// in place (by optimizers, checkpoint loading, and ``valueAndGradient(of:_:)``).
+@propertyWrapper
+public final class Parameter {
+  private var value: Tensor
+  /// Set when this slot stands for a present ``OptionalParameter``.
+  private weak var optional: OptionalParameter?
+
+  public var wrappedValue: Tensor {
+    get { optional?.wrappedValue ?? value }
+    set {
+      if let optional { optional.wrappedValue = newValue } else { value = newValue }
+    }
+  }
+
+  public init(wrappedValue: Tensor) { self.value = wrappedValue }
+
+  init(optional: OptionalParameter) {
+    self.value = optional.wrappedValue!
+    self.optional = optional
+  }
+}
+
+/// A layer or model: a class whose stored properties are ``Parameter``s, child modules, arrays of
+/// modules and plain settings.
+///
+/// Parameters get stable dotted names from the property path, in declaration order, with Swift's
+/// camelCase turned into the snake_case a PyTorch `state_dict` would use:
+/// `layers.0.mixer.q_proj.weight` for `layers[0].mixer.qProj.weight`.
+public protocol Module: AnyObject {}
+
+extension Module {
+  /// Every parameter with its dotted name, in declaration order.
+  public func namedParameters() -> [(name: String, value: Tensor)] {
+    parameterSlots().map { ($0.name, $0.slot.wrappedValue) }
+  }
+
+  /// Parameters by dotted name.
+  public func parameters() -> [String: Tensor] {
+    Dictionary(uniqueKeysWithValues: namedParameters().map { ($0.name, $0.value) })
+  }
+
+  /// The number of trainable scalars.
+  public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.value.count } }
+
+  /// Replaces parameters by name. Every name must be one of this module's parameters and every
+  /// shape must match; with `strict`, every parameter must be given.
+  public func update(_ values: [String: Tensor], strict: Bool = false) throws {
+    let slots = parameterSlots()
+    let known = Set(slots.map(\.name))
+    let unexpected = values.keys.filter { !known.contains($0) }.sorted()
+    let missing = strict ? slots.map(\.name).filter { values[$0] == nil } : []
+    if !unexpected.isEmpty || !missing.isEmpty {
+      throw ModuleError.names(missing: missing, unexpected: unexpected)
+    }
+    for (name, slot) in slots {
+      guard let value = values[name] else { continue }
+      guard value.shape == slot.wrappedValue.shape else {
+        throw ModuleError.shape(name: name, expected: slot.wrappedValue.shape, got: value.shape)
+      }
+      slot.wrappedValue = value
+    }
+  }
+
+  /// The parameter boxes with their names, found by walking the stored properties.
+  func parameterSlots() -> [(name: String, slot: Parameter)] {
+    var out: [(String, Parameter)] = []
+    ModuleWalk.collect(self, prefix: "", into: &out)
+    return out
+  }
+}
+
+/// A mistake in matching parameters by name.
+public enum ModuleError: Error, CustomStringConvertible {
+  case names(missing: [String], unexpected: [String])
+  case shape(name: String, expected: [Int], got: [Int])
+
+  public var description: String {
+    switch self {
+    case .names(let missing, let unexpected):
+      var parts: [String] = []
+      if !missing.isEmpty { parts.append("missing: \(missing.joined(separator: ", "))") }
+      if !unexpected.isEmpty { parts.append("unexpected: \(unexpected.joined(separator: ", "))") }
+      return "parameter names do not match (" + parts.joined(separator: "; ") + ")"
+    case .shape(let name, let expected, let got):
+      return "parameter \(name) has shape \(expected), the value given has \(got)"
+    }
+  }
+}
+
+enum ModuleWalk {
+  static func collect(_ module: Module, prefix: String, into out: inout [(String, Parameter)]) {
+    var mirrors: [Mirror] = []
+    var mirror: Mirror? = Mirror(reflecting: module)
+    while let m = mirror {
+      mirrors.insert(m, at: 0)
+      mirror = m.superclassMirror
+    }
+    for m in mirrors {
+      for child in m.children {
+        guard var label = child.label else { continue }
+        if label.hasPrefix("_") { label.removeFirst() }
+        visit(child.value, name: prefix + snakeCase(label), into: &out)
+      }
+    }
+  }
+
+  static func visit(_ value: Any, name: String, into out: inout [(String, Parameter)]) {
+    switch value {
+    case let p as Parameter: out.append((name, p))
+    case let p as OptionalParameter:
+      if p.wrappedValue != nil { out.append((name, Parameter(optional: p))) }
+    case let m as Module: collect(m, prefix: name + ".", into: &out)
+    case let list as [Module]:
+      for (i, m) in list.enumerated() { collect(m, prefix: "\(name).\(i).", into: &out) }
+    case let list as [Parameter]:
+      for (i, p) in list.enumerated() { out.append(("\(name).\(i)", p)) }
+    default:
+      // Optionals holding a module or a parameter.
+      let mirror = Mirror(reflecting: value)
+      if mirror.displayStyle == .optional, let wrapped = mirror.children.first?.value {
+        visit(wrapped, name: name, into: &out)
+      }
+    }
+  }
+
+  /// `qProj` → `q_proj`, `layerNorm2` → `layer_norm2`.
+  static func snakeCase(_ s: String) -> String {
+    var out = ""
+    for ch in s {
+      if ch.isUppercase {
+        if !out.isEmpty { out.append("_") }
+        out.append(contentsOf: ch.lowercased())
+      } else {
+        out.append(ch)
+      }
+    }
+    return out
+  }
+}
+
+/// Evaluates `f(model)` and the gradient of its scalar result with respect to every parameter
+/// of `model`, by name. The model's parameters are traced for the call and restored after.
+///
+/// ```swift
+/// let (loss, grads) = valueAndGradient(of: model) { m in crossEntropy(m(tokens), targets: next) }
+/// optimizer.update(model, gradients: grads)
+/// ```
+public func valueAndGradient<M: Module>(of model: M, _ f: (M) throws -> Tensor) rethrows -> (
+  value: Tensor, gradient: [String: Tensor]
+) {
+  let slots = model.parameterSlots()
+  let original = slots.map(\.slot.wrappedValue)
+  defer { for (i, s) in slots.enumerated() { s.slot.wrappedValue = original[i] } }
+  let start = Dictionary(uniqueKeysWithValues: slots.map { ($0.name, $0.slot.wrappedValue) })
+  return try valueAndGradient(at: start) { traced in
+    for s in slots { s.slot.wrappedValue = traced[s.name]! }
+    return try f(model)
+  }
+}
+
+/// An optional trainable tensor (a bias that a layer may leave out).
+@propertyWrapper
+public final class OptionalParameter {
+  public var wrappedValue: Tensor?
+  public init(wrappedValue: Tensor?) { self.wrappedValue = wrappedValue }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import TesseraCore
+
+/// Adam with decoupled weight decay (Loshchilov & Hutter, "Decoupled Weight Decay
+/// Regularization", 2019), per parameter `p` with gradient `g` at step `t`:
+///
+///     m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
+///     p ← p − lr · ( m / (1 − β₁ᵗ) / (√(v / (1 − β₂ᵗ)) + ε) + λ p )
+///
+/// as PyTorch's `torch.optim.AdamW`. Parameters whose name is in `noDecay` (by default biases
+/// and norm weights, i.e. rank-1 tensors) get no weight decay.
+public final class AdamW {
+  public var learningRate: Float
+  public var beta1: Float
+  public var beta2: Float
+  public var epsilon: Float
+  public var weightDecay: Float
+  /// Whether a parameter (by name and value) is decayed.
+  public var decays: (String, Tensor) -> Bool
+  public private(set) var step = 0
+  var firstMoment: [String: [Float]] = [:]
+  var secondMoment: [String: [Float]] = [:]
+
+  public init(
+    learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+    weightDecay: Float = 0.01, decays: @escaping (String, Tensor) -> Bool = { _, p in p.rank >= 2 }
+  ) {
+    self.learningRate = learningRate
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+    self.decays = decays
+  }
+
+  /// One step on `model`'s parameters with `gradients` by name (missing names are not moved).
+  public func update<M: Module>(_ model: M, gradients: [String: Tensor]) {
+    step += 1
+    let t = Float(step)
+    let correction1 = 1 - Foundation.pow(beta1, t), correction2 = 1 - Foundation.pow(beta2, t)
+    let (lr, b1, b2, eps) = (learningRate, beta1, beta2, epsilon)
+    for (name, slot) in model.parameterSlots() {
+      guard let gradient = gradients[name] else { continue }
+      var parameter = slot.wrappedValue
+      let decay = decays(name, parameter) ? weightDecay : 0
+      var m = firstMoment[name] ?? [Float](repeating: 0, count: parameter.count)
+      var v = secondMoment[name] ?? [Float](repeating: 0, count: parameter.count)
+      gradient.withScalars { g in
+        parameter.withMutableScalars { p in
+          m.withUnsafeMutableBufferPointer { m in
+            v.withUnsafeMutableBufferPointer { v in
+              for i in 0..<p.count {
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                let update = (m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps)
+                p[i] -= lr * (update + decay * p[i])
+              }
+            }
+          }
+        }
+      }
+      firstMoment[name] = m
+      secondMoment[name] = v
+      slot.wrappedValue = parameter
+    }
+  }
+}
+
+/// Stochastic gradient descent with optional momentum (PyTorch's form: `b ← μ b + g`,
+/// `p ← p − lr · b`) and L2 weight decay added to the gradient.
+public final class SGD {
+  public var learningRate: Float
+  public var momentum: Float
+  public var weightDecay: Float
+  var buffers: [String: Tensor] = [:]
+
+  public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
+    self.learningRate = learningRate
+    self.momentum = momentum
+    self.weightDecay = weightDecay
+  }
+
+  public func update<M: Module>(_ model: M, gradients: [String: Tensor]) {
+    for (name, slot) in model.parameterSlots() {
+      guard var g = gradients[name] else { continue }
+      if weightDecay != 0 { g = g + weightDecay * slot.wrappedValue }
+      if momentum != 0 {
+        let b = buffers[name].map { momentum * $0 + g } ?? g
+        buffers[name] = b
+        g = b
+      }
+      slot.wrappedValue = slot.wrappedValue - learningRate * g
+    }
+  }
+}

@@ -1,0 +1,299 @@
+import Foundation
+internal import CBLAS
+import TesseraCore
+
+/// Softmax attention computed in tiles, in the manner of FlashAttention-2 (Dao, 2023): the same
+/// result as ``naiveAttention`` without ever holding a `T × S` score matrix.
+///
+/// **Forward.** For each block of `queryBlock` query rows, walk the key blocks the mask leaves
+/// visible, keeping per row the running maximum `m`, the running normaliser `ℓ` and an
+/// unnormalised output `A` (online softmax, Milakov & Gimelshein 2018):
+///
+///     S = Q_i K_jᵀ · scale        m' = max(m, rowmax S)        P = exp(S − m')
+///     ℓ ← ℓ·e^{m−m'} + rowsum P   A ← A·e^{m−m'} + P V_j       m ← m'
+///
+/// then `O_i = A / ℓ`. Only the row log-sum-exp `L = m + log ℓ` (`[B, HQ, T]`) is saved.
+///
+/// **Backward.** With `Δ = rowsum(dO ∘ O)`, each tile's probabilities are recomputed from `L`
+/// (`P = exp(S − L)`) and
+///
+///     dV_j += Pᵀ dO_i     dP = dO_i V_jᵀ     dS = P ∘ (dP − Δ)
+///     dQ_i += dS K_j · scale                 dK_j += dSᵀ Q_i · scale
+///
+/// Memory beyond inputs and outputs: `O(T)` statistics plus one tile per thread. Work is split
+/// over (batch, key/value head) pairs with a fixed order of accumulation, so results do not
+/// depend on the thread count. Layout and head grouping as in ``naiveAttention``.
+public func tiledAttention(
+  _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil,
+  queryBlock: Int = 64, keyBlock: Int = 64
+) -> Tensor {
+  checkAttentionShapes(q, k, v, function: "tiledAttention")
+  check(queryBlock >= 1 && keyBlock >= 1, "tiledAttention: block sizes must be positive")
+  let geometry = AttentionGeometry(q: q, k: k, scale: scale, mask: mask, queryBlock: queryBlock, keyBlock: keyBlock)
+  let (qc, kc, vc) = withoutGradients { (q.contiguous(), k.contiguous(), v.contiguous()) }
+  let (output, logSumExp) = withoutGradients { geometry.forward(qc, kc, vc) }
+  return Tensor.differentiable(output, op: "tiledAttention", inputs: [q, k, v]) { dO, needs in
+    let (dq, dk, dv) = geometry.backward(qc, kc, vc, output: output, logSumExp: logSumExp, dO: dO.contiguous())
+    return [needs[0] ? dq : nil, needs[1] ? dk : nil, needs[2] ? dv : nil]
+  }
+}
+
+/// Shapes, strides and settings of one tiled attention call.
+struct AttentionGeometry {
+  let batch: Int, time: Int, keyTime: Int, queryHeads: Int, heads: Int, dimension: Int
+  let scale: Float
+  let mask: AttentionMask
+  let queryBlock: Int, keyBlock: Int
+
+  init(q: Tensor, k: Tensor, scale: Float?, mask: AttentionMask, queryBlock: Int, keyBlock: Int) {
+    (batch, time, queryHeads, dimension) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+    (keyTime, heads) = (k.shape[1], k.shape[2])
+    self.scale = scale ?? 1 / Float(dimension).squareRoot()
+    self.mask = mask
+    self.queryBlock = queryBlock
+    self.keyBlock = keyBlock
+  }
+
+  var group: Int { queryHeads / heads }
+  /// Row strides of the `[B, T, H, D]` layouts.
+  var queryStride: Int { queryHeads * dimension }
+  var keyStride: Int { heads * dimension }
+  /// Queries sit at the end of the key axis (S ≥ T when decoding with a cache).
+  var offset: Int { keyTime - time }
+
+  /// Keys visible to query rows `rows`, clipped to the key axis.
+  func keys(for rows: Range<Int>) -> Range<Int> {
+    let shifted = (rows.lowerBound + offset)..<(rows.upperBound + offset)
+    return mask.keyRange(rows: shifted, time: keyTime)
+  }
+
+  func forward(_ q: Tensor, _ k: Tensor, _ v: Tensor) -> (Tensor, Tensor) {
+    Runtime.prepareBLAS()
+    var output = Tensor.zeros([batch, time, queryHeads, dimension])
+    var logSumExp = Tensor.zeros([batch, queryHeads, time])
+    let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
+    q.withScalars { qs in
+      k.withScalars { ks in
+        v.withScalars { vs in
+          output.withMutableScalars { os in
+            logSumExp.withMutableScalars { ls in
+              let (qp, kp, vp, op, lp) = (
+                qs.baseAddress!, ks.baseAddress!, vs.baseAddress!, os.baseAddress!, ls.baseAddress!
+              )
+              Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+                let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+                let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+                defer {
+                  scores.deallocate()
+                  rowMax.deallocate()
+                  rowSum.deallocate()
+                }
+                for pair in range {
+                  let (b, hq) = (pair / queryHeads, pair % queryHeads)
+                  let h = hq / group
+                  let qHead = qp + b * time * queryStride + hq * D
+                  let oHead = op + b * time * queryStride + hq * D
+                  let kHead = kp + b * keyTime * keyStride + h * D
+                  let vHead = vp + b * keyTime * keyStride + h * D
+                  var r0 = 0
+                  while r0 < time {
+                    let rows = min(Br, time - r0)
+                    let visible = keys(for: r0..<(r0 + rows))
+                    for i in 0..<rows {
+                      rowMax[i] = -.infinity
+                      rowSum[i] = 0
+                    }
+                    let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
+                    var c0 = visible.lowerBound - visible.lowerBound % Bc
+                    while c0 < visible.upperBound {
+                      let cols = min(Bc, keyTime - c0)
+                      // S = Q_i K_jᵀ · scale
+                      cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), scale,
+                        qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride, Int32(keyStride),
+                        0, scores, Int32(cols))
+                      for i in 0..<rows {
+                        let s = scores + i * cols
+                        let t = r0 + i + offset
+                        maskRow(s, query: t, keys: c0..<(c0 + cols))
+                        var m = rowMax[i]
+                        for j in 0..<cols { m = Swift.max(m, s[j]) }
+                        if m == -.infinity {
+                          for j in 0..<cols { s[j] = 0 }
+                          continue
+                        }
+                        let correction = VectorMath.exp(rowMax[i] - m)
+                        var sum: Float = 0
+                        for j in 0..<cols {
+                          let p = VectorMath.exp(s[j] - m)
+                          s[j] = p
+                          sum += p
+                        }
+                        rowSum[i] = rowSum[i] * correction + sum
+                        rowMax[i] = m
+                        if correction != 1 {
+                          let a = acc + i * queryStride
+                          for d in 0..<D { a[d] *= correction }
+                        }
+                      }
+                      // A += P V_j
+                      cblas_sgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols), 1,
+                        scores, Int32(cols), vHead + c0 * keyStride, Int32(keyStride), 1, acc, Int32(queryStride))
+                      c0 += Bc
+                    }
+                    for i in 0..<rows {
+                      let a = acc + i * queryStride
+                      let l = rowSum[i]
+                      let inverse: Float = l > 0 ? 1 / l : 0
+                      for d in 0..<D { a[d] *= inverse }
+                      lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+                    }
+                    r0 += Br
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return (output, logSumExp)
+  }
+
+  /// Sets the scores of keys that query `t` may not see to −∞.
+  @inline(__always)
+  func maskRow(_ s: UnsafeMutablePointer<Float>, query t: Int, keys: Range<Int>) {
+    switch mask {
+    case .none: return
+    case .causal: if keys.upperBound - 1 <= t { return }
+    case .slidingWindow(let w): if keys.upperBound - 1 <= t && keys.lowerBound > t - w { return }
+    }
+    for (j, key) in keys.enumerated() where !mask.allows(query: t, key: key) { s[j] = -.infinity }
+  }
+
+  func backward(_ q: Tensor, _ k: Tensor, _ v: Tensor, output: Tensor, logSumExp: Tensor, dO: Tensor) -> (
+    Tensor, Tensor, Tensor
+  ) {
+    Runtime.prepareBLAS()
+    var dq = Tensor.zeros(q.shape), dk = Tensor.zeros(k.shape), dv = Tensor.zeros(v.shape)
+    // Δ = rowsum(dO ∘ O), [B, HQ, T]
+    var delta = [Float](repeating: 0, count: batch * queryHeads * time)
+    let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
+    dO.withScalars { gs in
+      output.withScalars { os in
+        for b in 0..<batch {
+          for t in 0..<time {
+            for hq in 0..<queryHeads {
+              let base = (b * time + t) * queryStride + hq * D
+              var sum: Float = 0
+              for d in 0..<D { sum += gs[base + d] * os[base + d] }
+              delta[(b * queryHeads + hq) * time + t] = sum
+            }
+          }
+        }
+      }
+    }
+    q.withScalars { qs in
+      k.withScalars { ks in
+        v.withScalars { vs in
+          dO.withScalars { gs in
+            logSumExp.withScalars { ls in
+              delta.withUnsafeBufferPointer { deltas in
+                dq.withMutableScalars { dqs in
+                  dk.withMutableScalars { dks in
+                    dv.withMutableScalars { dvs in
+                      let (qp, kp, vp, gp, lp, delp) = (
+                        qs.baseAddress!, ks.baseAddress!, vs.baseAddress!, gs.baseAddress!, ls.baseAddress!,
+                        deltas.baseAddress!
+                      )
+                      let (dqp, dkp, dvp) = (dqs.baseAddress!, dks.baseAddress!, dvs.baseAddress!)
+                      // One task per (batch, kv head): it owns dK, dV of that head and dQ of its query heads.
+                      Runtime.parallelFor(batch * heads, grain: 1) { range in
+                        let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+                        let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+                        defer {
+                          p.deallocate()
+                          dp.deallocate()
+                        }
+                        for pair in range {
+                          let (b, h) = (pair / heads, pair % heads)
+                          let kHead = kp + b * keyTime * keyStride + h * D
+                          let vHead = vp + b * keyTime * keyStride + h * D
+                          let dkHead = dkp + b * keyTime * keyStride + h * D
+                          let dvHead = dvp + b * keyTime * keyStride + h * D
+                          for g in 0..<group {
+                            let hq = h * group + g
+                            let qHead = qp + b * time * queryStride + hq * D
+                            let gHead = gp + b * time * queryStride + hq * D
+                            let dqHead = dqp + b * time * queryStride + hq * D
+                            let lse = lp + (b * queryHeads + hq) * time
+                            let del = delp + (b * queryHeads + hq) * time
+                            var r0 = 0
+                            while r0 < time {
+                              let rows = min(Br, time - r0)
+                              let visible = keys(for: r0..<(r0 + rows))
+                              var c0 = visible.lowerBound - visible.lowerBound % Bc
+                              while c0 < visible.upperBound {
+                                let cols = min(Bc, keyTime - c0)
+                                // P = exp(Q_i K_jᵀ · scale − L), masked
+                                cblas_sgemm(
+                                  CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), scale,
+                                  qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride,
+                                  Int32(keyStride), 0, p, Int32(cols))
+                                for i in 0..<rows {
+                                  let s = p + i * cols
+                                  maskRow(s, query: r0 + i + offset, keys: c0..<(c0 + cols))
+                                  let l = lse[r0 + i]
+                                  if l == -.infinity {
+                                    for j in 0..<cols { s[j] = 0 }
+                                    continue
+                                  }
+                                  for j in 0..<cols { s[j] = VectorMath.exp(s[j] - l) }
+                                }
+                                // dV_j += Pᵀ dO_i
+                                cblas_sgemm(
+                                  CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows), 1, p,
+                                  Int32(cols), gHead + r0 * queryStride, Int32(queryStride), 1,
+                                  dvHead + c0 * keyStride, Int32(keyStride))
+                                // dP = dO_i V_jᵀ
+                                cblas_sgemm(
+                                  CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), 1,
+                                  gHead + r0 * queryStride, Int32(queryStride), vHead + c0 * keyStride,
+                                  Int32(keyStride), 0, dp, Int32(cols))
+                                // dS = P ∘ (dP − Δ), into dp
+                                for i in 0..<rows {
+                                  let s = p + i * cols, ds = dp + i * cols
+                                  let d0 = del[r0 + i]
+                                  for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                                }
+                                // dQ_i += dS K_j · scale
+                                cblas_sgemm(
+                                  CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols), scale,
+                                  dp, Int32(cols), kHead + c0 * keyStride, Int32(keyStride), 1,
+                                  dqHead + r0 * queryStride, Int32(queryStride))
+                                // dK_j += dSᵀ Q_i · scale
+                                cblas_sgemm(
+                                  CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows), scale,
+                                  dp, Int32(cols), qHead + r0 * queryStride, Int32(queryStride), 1,
+                                  dkHead + c0 * keyStride, Int32(keyStride))
+                                c0 += Bc
+                              }
+                              r0 += Br
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    return (dq, dk, dv)
+  }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+import TesseraCore
+import TesseraNN
+import TesseraZoo
+import _TestSupport
+
+@Suite("Language model")
+struct LanguageModelTests {
+  static func model(_ attention: AttentionImplementation, pattern: String = "attn,swa:3", kvHeads: Int? = 2)
+    -> LanguageModel
+  {
+    var rng = RandomGenerator(seed: 7)
+    return LanguageModel(
+      LanguageModelConfig(
+        vocabularySize: 50, modelDimension: 32, layerPattern: pattern, heads: 4, keyValueHeads: kvHeads,
+        attention: attention),
+      generator: &rng)
+  }
+
+  @Test("parameters have PyTorch-style dotted names")
+  func names() {
+    let names = Self.model(.naive).namedParameters().map(\.name)
+    #expect(names.first == "embedding.weight")
+    #expect(names.contains("layers.0.mixer.q_proj.weight"))
+    #expect(names.contains("layers.1.mixer.k_proj.weight"))
+    #expect(names.contains("layers.1.ffn.up.bias"))
+    #expect(names.contains("layers.0.norm1.weight") && names.contains("layers.0.norm2.bias"))
+    #expect(names.last == "norm.bias")
+    #expect(Set(names).count == names.count)
+  }
+
+  @Test("KV-cache decoding reproduces the parallel logits token by token (MHA, GQA, MQA, sliding window)")
+  func decoding() {
+    for kvHeads in [4, 2, 1] {
+      let model = Self.model(.tiled(queryBlock: 4, keyBlock: 4), kvHeads: kvHeads)
+      var rng = RandomGenerator(seed: 3)
+      let tokens = rng.integers([2, 11], in: 0..<50)
+      let parallel = model(tokens)  // [2, 11, 50]
+      var state = model.initialDecodingState()
+      for t in 0..<11 {
+        let column = IndexTensor((0..<2).map { tokens.values[$0 * 11 + t] }, shape: [2])
+        let logits = model.step(column, &state)
+        let expected = parallel.slice(axis: 1, t..<(t + 1)).reshaped(2, 50)
+        let error = logits.relativeError(to: expected)
+        #expect(error < 1e-5, "kv heads \(kvHeads), token \(t): relative error \(error)")
+      }
+    }
+  }
+
+  @Test("naive and tiled models give the same logits and gradients")
+  func formsAgree() {
+    let naive = Self.model(.naive), tiled = Self.model(.tiled(queryBlock: 8, keyBlock: 8))
+    var rng = RandomGenerator(seed: 9)
+    let tokens = rng.integers([2, 19], in: 0..<50), targets = rng.integers([2, 19], in: 0..<50)
+    let (a, ga) = valueAndGradient(of: naive) { $0.loss(tokens, targets: targets) }
+    let (b, gb) = valueAndGradient(of: tiled) { $0.loss(tokens, targets: targets) }
+    #expect(abs(a.scalar - b.scalar) < 1e-5)
+    for (name, g) in ga { #expect(g.relativeError(to: gb[name]!) < 1e-4, "\(name)") }
+  }
+
+  @Test("a checkpoint saved and loaded into a fresh model gives identical logits")
+  func checkpoint() throws {
+    let model = Self.model(.tiled)
+    var rng = RandomGenerator(seed: 1)
+    let tokens = rng.integers([1, 9], in: 0..<50)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "tessera-ckpt-\(UUID().uuidString).safetensors"
+    ).path
+    try Checkpoint.save(model, to: path, metadata: ["pattern": model.config.layerPattern])
+    var other = RandomGenerator(seed: 99)
+    let fresh = LanguageModel(model.config, generator: &other)
+    #expect(fresh(tokens).scalars != model(tokens).scalars)
+    let metadata = try Checkpoint.load(fresh, from: path)
+    #expect(metadata["pattern"] == "attn,swa:3")
+    #expect(fresh(tokens).scalars == model(tokens).scalars)
+    // A model of another shape is refused with the names that do not fit.
+    let smaller = Self.model(.tiled, pattern: "attn")
+    #expect(throws: SafeTensors.Error.self) { try Checkpoint.load(smaller, from: path) }
+    do {
+      try Checkpoint.load(smaller, from: path)
+    } catch {
+      #expect("\(error)".contains("unexpected: layers.1."))
+    }
+  }
+}
