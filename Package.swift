@@ -84,6 +84,8 @@ let implementation: [Target] = [
     name: "tessera",
     dependencies: [
       "TesseraCore",
+      "TesseraNN",
+      "TesseraZoo",
       "TesseraNotebook",
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -106,6 +108,10 @@ let tests: [Target] = [
   .testTarget(
     name: "TesseraZooTests",
     dependencies: ["TesseraZoo", "TesseraTasks", "_TestSupport"]
+  ),
+  .testTarget(
+    name: "TesseraTests",
+    dependencies: ["Tessera"]
   ),
   .testTarget(
     name: "TesseraPlotTests",

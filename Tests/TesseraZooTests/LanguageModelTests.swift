@@ -84,3 +84,38 @@ struct LanguageModelTests {
     }
   }
 }
+
+@Suite("Checkpoint format")
+struct CheckpointFormatTests {
+  @Test("a file written by Python's safetensors loads into a model (when safetensors is importable)")
+  func independentWriter() throws {
+    let probe = Process()
+    probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    probe.arguments = ["python3", "-c", "import safetensors.numpy, numpy"]
+    probe.standardError = FileHandle.nullDevice
+    try probe.run()
+    probe.waitUntilExit()
+    guard probe.terminationStatus == 0 else { return }
+    var rng = RandomGenerator(seed: 5)
+    let layer = Linear(3, 2, generator: &rng)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "tessera-py-\(UUID().uuidString).safetensors"
+    ).path
+    let script = """
+      import numpy, safetensors.numpy, sys
+      w = numpy.arange(6, dtype=numpy.float32).reshape(2, 3) / 4
+      b = numpy.array([-1.5, 2.25], dtype=numpy.float32)
+      safetensors.numpy.save_file({"weight": w, "bias": b}, sys.argv[1], metadata={"writer": "python"})
+      """
+    let writer = Process()
+    writer.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    writer.arguments = ["python3", "-c", script, path]
+    try writer.run()
+    writer.waitUntilExit()
+    try #require(writer.terminationStatus == 0)
+    let metadata = try Checkpoint.load(layer, from: path)
+    #expect(metadata["writer"] == "python")
+    #expect(layer.weight.scalars == [0, 0.25, 0.5, 0.75, 1, 1.25])
+    #expect(layer(Tensor([1, 1, 1], shape: [1, 3])).scalars == [0.75 - 1.5, 3 + 2.25])
+  }
+}

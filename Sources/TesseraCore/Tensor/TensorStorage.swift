@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -20,6 +21,7 @@ final class TensorStorage: @unchecked Sendable {
     let status = posix_memalign(&raw, 64, bytes)
     check(status == 0 && raw != nil, "tensor allocation of \(bytes) bytes failed")
     base = raw!.bindMemory(to: Float.self, capacity: max(count, 1))
+    TensorMemory.allocated(bytes)
   }
 
   convenience init(repeating value: Float, count: Int) {
@@ -27,7 +29,52 @@ final class TensorStorage: @unchecked Sendable {
     base.initialize(repeating: value, count: count)
   }
 
-  deinit { free(base) }
+  deinit {
+    free(base)
+    TensorMemory.freed(max(count, 1) * MemoryLayout<Float>.stride)
+  }
+}
+
+/// Bytes held by tensor storage: now, and the peak since the last ``resetPeak()`` — how the
+/// benchmarks measure the activation memory of a forward and backward pass.
+public enum TensorMemory {
+  private static let lock = NSLock()
+  nonisolated(unsafe) private static var live = 0
+  nonisolated(unsafe) private static var high = 0
+
+  /// Bytes of tensor storage alive now.
+  public static var current: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return live
+  }
+
+  /// The most bytes alive at once since the last reset.
+  public static var peak: Int {
+    lock.lock()
+    defer { lock.unlock() }
+    return high
+  }
+
+  /// Starts a new peak from what is alive now.
+  public static func resetPeak() {
+    lock.lock()
+    high = live
+    lock.unlock()
+  }
+
+  static func allocated(_ bytes: Int) {
+    lock.lock()
+    live += bytes
+    if live > high { high = live }
+    lock.unlock()
+  }
+
+  static func freed(_ bytes: Int) {
+    lock.lock()
+    live -= bytes
+    lock.unlock()
+  }
 }
 
 /// Keeps freed tensor buffers in the process heap instead of returning them to the kernel, so

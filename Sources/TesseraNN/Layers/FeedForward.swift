@@ -1,6 +1,6 @@
 import TesseraCore
 
-/// The transformer's position-wise feed-forward block: `down(gelu(up(x)))`,
+/// The transformer's position-wise feed-forward block: `down(gelu(up(x)))` with GPT-2's tanh form of GELU,
 /// `[..., D] → [..., D]` through a hidden width (usually 4D).
 public final class MLP: Module {
   public let up: Linear
@@ -11,7 +11,7 @@ public final class MLP: Module {
     down = Linear(hidden, dimension, generator: &generator)
   }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x).gelu()) }
+  public func callAsFunction(_ x: Tensor) -> Tensor { down(up(x).gelu(approximate: true)) }
 
   public func flops(rows: Int) -> Int { up.flops(rows: rows) + down.flops(rows: rows) }
 }

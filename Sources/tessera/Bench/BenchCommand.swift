@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads" and "blas_core".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core.
+      Groups: core, attention, train.
       """
   )
 
-  @Argument(help: "The group to run: core.")
+  @Argument(help: "The group to run: core, attention, train.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -32,8 +32,12 @@ struct BenchCommand: ParsableCommand {
       var bench = CoreBench(quick: quick, filter: filter)
       bench.run()
       if compareCores { try CoreBench.compareKernelFamilies(quick: quick) }
+    case "attention":
+      AttentionBench(quick: quick, filter: filter).run()
+    case "train":
+      TrainBench(quick: quick, filter: filter).run()
     default:
-      throw ValidationError("unknown benchmark group '\(group)'; available: core")
+      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train")
     }
   }
 }

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Settings of ``train(_:on:settings:label:)``.
+public struct TrainingSettings: Codable, Sendable {
+  public var steps: Int
+  public var batchSize: Int
+  /// Peak learning rate of the warmup + cosine schedule.
+  public var learningRate: Float
+  public var warmupSteps: Int
+  /// The learning rate at the last step, as a fraction of the peak.
+  public var finalLearningRateFraction: Float
+  public var weightDecay: Float
+  public var beta2: Float
+  /// Clip gradients to this global norm (nil: no clipping).
+  public var gradientClip: Float?
+  public var evaluateEvery: Int
+  public var evaluationBatches: Int
+  /// Print a progress line every this many steps in a notebook (a live bar on a terminal).
+  public var logEvery: Int
+  /// Stop early once an evaluation reaches this accuracy.
+  public var targetAccuracy: Double?
+
+  public init(
+    steps: Int, batchSize: Int = 32, learningRate: Float = 1e-3, warmupSteps: Int? = nil,
+    finalLearningRateFraction: Float = 0.1, weightDecay: Float = 0.1, beta2: Float = 0.99, gradientClip: Float? = 1,
+    evaluateEvery: Int? = nil, evaluationBatches: Int = 4, logEvery: Int? = nil, targetAccuracy: Double? = nil
+  ) {
+    self.steps = steps
+    self.batchSize = batchSize
+    self.learningRate = learningRate
+    self.warmupSteps = warmupSteps ?? max(1, steps / 20)
+    self.finalLearningRateFraction = finalLearningRateFraction
+    self.weightDecay = weightDecay
+    self.beta2 = beta2
+    self.gradientClip = gradientClip
+    self.evaluateEvery = evaluateEvery ?? max(1, steps / 10)
+    self.evaluationBatches = evaluationBatches
+    self.logEvery = logEvery ?? max(1, steps / 10)
+    self.targetAccuracy = targetAccuracy
+  }
+}
+
+/// Trains `model` on `task` with AdamW and a warmup + cosine schedule, evaluating on held-out
+/// batches every `evaluateEvery` steps (loss and answer accuracy). Batches come from the task's
+/// seeded stream, so a run is reproducible bit for bit. Shows progress (a live bar on a terminal,
+/// a line every `logEvery` steps in a notebook) and returns the curves and timings.
+public func train(
+  _ model: LanguageModel, on task: SequenceTask, settings: TrainingSettings, label: String? = nil
+) -> TrainingResult {
+  let optimizer = AdamW(learningRate: settings.learningRate, beta2: settings.beta2, weightDecay: settings.weightDecay)
+  let schedule = WarmupCosineSchedule(
+    peak: settings.learningRate, warmupSteps: settings.warmupSteps, totalSteps: settings.steps,
+    floor: settings.learningRate * settings.finalLearningRateFraction)
+  let name = label ?? model.config.layerPattern
+  var result = TrainingResult(
+    label: name, losses: [], evaluations: [], parameterCount: model.parameterCount, wallSeconds: 0, tokensPerSecond: 0)
+  let progress = TrainingProgress(label: name, steps: settings.steps, every: settings.logEvery)
+  let start = Date()
+  var tokens = 0
+  for step in 0..<settings.steps {
+    let batch = task.batch(step, size: settings.batchSize)
+    var (loss, gradients) = valueAndGradient(of: model) { $0.loss(batch.inputs, targets: batch.targets) }
+    if let clip = settings.gradientClip { gradients = clipByGlobalNorm(gradients, maxNorm: clip).gradients }
+    optimizer.learningRate = schedule.learningRate(at: step)
+    optimizer.update(model, gradients: gradients)
+    tokens += batch.batchSize * batch.length
+    result.losses.append(Double(loss.scalar))
+    let done = step + 1
+    var reached = false
+    if done % settings.evaluateEvery == 0 || done == settings.steps {
+      let evaluation = evaluate(model, on: task, batches: settings.evaluationBatches, size: settings.batchSize)
+      result.evaluations.append(.init(step: done, loss: evaluation.loss, accuracy: evaluation.accuracy))
+      reached = settings.targetAccuracy.map { evaluation.accuracy >= $0 } ?? false
+    }
+    let elapsed = Date().timeIntervalSince(start)
+    progress.update(
+      step: done, loss: Double(loss.scalar), tokensPerSecond: Double(tokens) / elapsed, elapsed: elapsed,
+      evaluation: result.evaluations.last.flatMap { $0.step == done ? $0 : nil }, final: reached)
+    if reached { break }
+  }
+  result.wallSeconds = Date().timeIntervalSince(start)
+  result.tokensPerSecond = Double(tokens) / result.wallSeconds
+  progress.finish()
+  return result
+}
+
+/// Mean loss and answer accuracy of `model` over `batches` held-out batches of `task`.
+public func evaluate(_ model: LanguageModel, on task: SequenceTask, batches: Int, size: Int) -> (
+  loss: Double, accuracy: Double
+) {
+  withoutGradients {
+    var loss = 0.0, correct = 0.0, total = 0.0
+    for i in 0..<batches {
+      let batch = task.evaluationBatch(i, size: size)
+      let logits = model(batch.inputs)
+      loss += Double(crossEntropy(logits, targets: batch.targets, ignoreIndex: TokenBatch.ignored).scalar)
+      let scored = Double(batch.scoredCount)
+      correct += answerAccuracy(logits: logits, targets: batch.targets) * scored
+      total += scored
+    }
+    return (loss / Double(max(1, batches)), total > 0 ? correct / total : 0)
+  }
+}
+
+/// Progress of a training run: a live bar redrawn in place on a terminal, or one line every
+/// `every` steps when the output is not a terminal (a notebook, a log file).
+final class TrainingProgress {
+  let label: String
+  let steps: Int
+  let every: Int
+  let live: Bool
+
+  init(label: String, steps: Int, every: Int) {
+    self.label = label
+    self.steps = steps
+    self.every = every
+    live = !_NotebookChannel.isAttached && isatty(STDERR_FILENO) == 1
+  }
+
+  func update(
+    step: Int, loss: Double, tokensPerSecond: Double, elapsed: Double, evaluation: TrainingResult.Evaluation?,
+    final: Bool
+  ) {
+    let eta = elapsed / Double(step) * Double(steps - step)
+    let stats =
+      String(format: "loss %.4f  %@ tok/s  eta %@", loss, Self.count(tokensPerSecond), Self.duration(eta) as NSString)
+      + (evaluation.map { String(format: "  eval %.4f / %.1f%%", $0.loss, 100 * $0.accuracy) } ?? "")
+    if live {
+      let width = 24
+      let filled = width * step / max(1, steps)
+      let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+      FileHandle.standardError.write(Data("\r\(label) \(bar) \(step)/\(steps)  \(stats)\u{1B}[K".utf8))
+    } else if step % every == 0 || step == steps || evaluation != nil || final {
+      print("\(label) step \(step)/\(steps)  \(stats)")
+    }
+  }
+
+  func finish() {
+    if live { FileHandle.standardError.write(Data("\n".utf8)) }
+  }
+
+  static func count(_ x: Double) -> String {
+    x >= 1e6
+      ? String(format: "%.2fM", x / 1e6) : x >= 1e3 ? String(format: "%.1fk", x / 1e3) : String(format: "%.0f", x)
+  }
+
+  static func duration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    return s >= 3600
+      ? String(format: "%dh%02dm", Int(s) / 3600, Int(s) % 3600 / 60)
+      : s >= 60 ? String(format: "%dm%02ds", Int(s) / 60, Int(s) % 60) : String(format: "%.0fs", s)
+  }
+}
