@@ -45,3 +45,71 @@ struct TaskTests {
     #expect(early > 2 * late, "early \(early), late \(late)")
   }
 }
+
+@Suite("More synthetic tasks")
+struct MoreTaskTests {
+  @Test("selective copying: data tokens among noise, then one marker per token, answers in order")
+  func selectiveCopying() {
+    let task = SelectiveCopying(vocabularySize: 16, sequenceLength: 40, count: 6, seed: 2)
+    let b = task.batch(0, size: 8)
+    for n in 0..<8 {
+      let x = Array(b.inputs.values[(n * 40)..<((n + 1) * 40)]), y = Array(b.targets.values[(n * 40)..<((n + 1) * 40)])
+      let data = x.prefix(34).filter { $0 >= 2 }
+      #expect(data.count == 6)
+      #expect(Array(x.suffix(6)) == Array(repeating: SelectiveCopying.marker, count: 6))
+      #expect(y.filter { $0 != TokenBatch.ignored } == data)
+      #expect(y[33] == data[0] && y[38] == data[5] && y[39] == TokenBatch.ignored)
+    }
+  }
+
+  @Test("induction heads: the answer follows the trigger's first occurrence")
+  func induction() {
+    let task = InductionHeads(vocabularySize: 20, sequenceLength: 30, seed: 1)
+    let b = task.evaluationBatch(3, size: 16)
+    for n in 0..<16 {
+      let x = Array(b.inputs.values[(n * 30)..<((n + 1) * 30)]), y = Array(b.targets.values[(n * 30)..<((n + 1) * 30)])
+      let first = x.firstIndex(of: InductionHeads.trigger)!
+      #expect(x.filter { $0 == InductionHeads.trigger }.count == 2 && x[29] == InductionHeads.trigger)
+      #expect(y[29] == x[first + 1] && y.filter { $0 != TokenBatch.ignored }.count == 1)
+    }
+  }
+
+  @Test(
+    "MAD tasks score only what they test, are reproducible, and fill the sequence",
+    arguments: MechanisticDesignTask.Kind.allCases)
+  func mad(_ kind: MechanisticDesignTask.Kind) {
+    let task = MechanisticDesignTask(kind, vocabularySize: 32, sequenceLength: 64, count: 6, seed: 4)
+    let b = task.batch(1, size: 8)
+    #expect(b.inputs.shape == [8, 64] && b.targets.shape == [8, 64])
+    #expect(b.inputs.values.allSatisfy { (0..<32).contains($0) })
+    #expect(b.scoredCount > 0 && b.scoredCount < 8 * 64)
+    #expect(task.batch(1, size: 8).inputs == b.inputs)
+    if kind == .inContextRecall || kind == .memorization {
+      // A scored position's answer is the value that this key had before (recall) or always has (memorization).
+      var rule: [Int: Int] = [:]
+      for n in 0..<8 {
+        var seen: [Int: Int] = kind == .memorization ? rule : [:]
+        for i in 0..<63 {
+          let (k, v, t) = (b.inputs.values[n * 64 + i], b.inputs.values[n * 64 + i + 1], b.targets.values[n * 64 + i])
+          guard k < 16 else { continue }
+          if t != TokenBatch.ignored {
+            #expect(t == v)
+            if let known = seen[k] { #expect(known == v) }
+          }
+          seen[k] = v
+        }
+        if kind == .memorization { rule = seen }
+      }
+    }
+  }
+
+  @Test("a character corpus maps text to ids and back; windows shift targets by one")
+  func corpus() {
+    let corpus = CharacterCorpus(text: CharacterCorpus.generatedText(sentences: 300, seed: 1), sequenceLength: 32)
+    let b = corpus.batch(0, size: 4)
+    #expect(Array(b.inputs.values[1..<32]) == Array(b.targets.values[0..<31]))
+    #expect(corpus.decode(corpus.tokens.prefix(4).map { $0 }).count == 4)
+    #expect(corpus.vocabularySize < 40)
+    #expect(corpus.batch(0, size: 4).inputs == b.inputs)
+  }
+}

@@ -1,0 +1,27 @@
+import TesseraCore
+
+/// Builds batches example by example from a seeded stream: example `n` of batch `i` depends only
+/// on (seed, stream, i, n), so batches are reproducible and independent of what was drawn before.
+struct ExampleStream {
+  let seed: UInt64
+  let name: String
+
+  func batch(
+    _ index: Int, size: Int, length: Int, evaluation: Bool,
+    _ make: (inout RandomGenerator) -> (inputs: [Int], targets: [Int])
+  ) -> TokenBatch {
+    let stream = RandomGenerator(seed: seed).fork(name + (evaluation ? "-eval" : "-train")).fork(index)
+    var inputs: [Int] = [], targets: [Int] = []
+    inputs.reserveCapacity(size * length)
+    targets.reserveCapacity(size * length)
+    for n in 0..<size {
+      var rng = stream.fork(n)
+      let (x, y) = make(&rng)
+      check(x.count == length && y.count == length, "\(name): an example has \(x.count) tokens, expected \(length)")
+      inputs += x
+      targets += y
+    }
+    return TokenBatch(
+      inputs: IndexTensor(inputs, shape: [size, length]), targets: IndexTensor(targets, shape: [size, length]))
+  }
+}
