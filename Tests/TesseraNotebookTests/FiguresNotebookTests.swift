@@ -49,3 +49,20 @@ struct FiguresNotebookTests {
     }
   }
 }
+
+@Suite("The attention notebook")
+struct AttentionNotebookTests {
+  @Test("notebooks/attention.ipynb runs headless with a short MQAR budget")
+  func attentionNotebook() throws {
+    let h = try NotebookHarness()
+    let path = h.folder + "/attention.ipynb"
+    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/attention.ipynb", toPath: path)
+    let run = try h.run(
+      path, ["-p", "mqarSteps", "10", "-p", "mqarBatch", "8", "--export-figures", h.folder + "/figures"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("cache").contains("largest relative difference"))
+    for name in ["attention-memory", "attention-masks", "mqar-attention-loss"] {
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/figures/\(name).png"), "\(name)")
+    }
+  }
+}

@@ -64,9 +64,10 @@ enum Reduce {
 
 /// Dense loops over contiguous memory with SIMD accumulators. The accumulation order depends
 /// only on `n`.
-enum Dense {
+public enum Dense {
   @inline(__always)
-  static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+  @inlinable
+  public static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
     var i = 0
     let raw = UnsafeRawPointer(p)
@@ -81,6 +82,35 @@ enum Dense {
       i += 1
     }
     return total
+  }
+
+  /// The largest of `n` values that hold no NaN (e.g. attention scores, −∞ allowed), with eight
+  /// independent running maxima so the loop does not wait on one comparison chain.
+  @inlinable
+  public static func maximumWithoutNaN(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var m = (
+      -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity, -Float.infinity,
+      -Float.infinity, -Float.infinity
+    )
+    var i = 0
+    while i + 8 <= n {
+      m.0 = p[i] > m.0 ? p[i] : m.0
+      m.1 = p[i + 1] > m.1 ? p[i + 1] : m.1
+      m.2 = p[i + 2] > m.2 ? p[i + 2] : m.2
+      m.3 = p[i + 3] > m.3 ? p[i + 3] : m.3
+      m.4 = p[i + 4] > m.4 ? p[i + 4] : m.4
+      m.5 = p[i + 5] > m.5 ? p[i + 5] : m.5
+      m.6 = p[i + 6] > m.6 ? p[i + 6] : m.6
+      m.7 = p[i + 7] > m.7 ? p[i + 7] : m.7
+      i += 8
+    }
+    var best = Swift.max(
+      Swift.max(Swift.max(m.0, m.1), Swift.max(m.2, m.3)), Swift.max(Swift.max(m.4, m.5), Swift.max(m.6, m.7)))
+    while i < n {
+      best = p[i] > best ? p[i] : best
+      i += 1
+    }
+    return best
   }
 
   @inline(__always)

@@ -9,7 +9,7 @@ public enum AttentionImplementation: Codable, Sendable, Equatable {
   /// ``tiledAttention`` with the given block sizes: `O(T)` memory.
   case tiled(queryBlock: Int, keyBlock: Int)
 
-  public static let tiled = AttentionImplementation.tiled(queryBlock: 64, keyBlock: 64)
+  public static let tiled = AttentionImplementation.tiled(queryBlock: 128, keyBlock: 128)
 }
 
 /// Multi-head softmax attention as a token mixer: `[B, T, D] → [B, T, D]`.

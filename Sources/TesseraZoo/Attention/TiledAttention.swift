@@ -25,7 +25,7 @@ import TesseraCore
 /// depend on the thread count. Layout and head grouping as in ``naiveAttention``.
 public func tiledAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil,
-  queryBlock: Int = 64, keyBlock: Int = 64
+  queryBlock: Int = 128, keyBlock: Int = 128
 ) -> Tensor {
   checkAttentionShapes(q, k, v, function: "tiledAttention")
   check(queryBlock >= 1 && keyBlock >= 1, "tiledAttention: block sizes must be positive")
@@ -117,19 +117,14 @@ struct AttentionGeometry {
                         let s = scores + i * cols
                         let t = r0 + i + offset
                         maskRow(s, query: t, keys: c0..<(c0 + cols))
-                        var m = rowMax[i]
-                        for j in 0..<cols { m = Swift.max(m, s[j]) }
+                        let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
                         if m == -.infinity {
                           for j in 0..<cols { s[j] = 0 }
                           continue
                         }
                         let correction = VectorMath.exp(rowMax[i] - m)
-                        var sum: Float = 0
-                        for j in 0..<cols {
-                          let p = VectorMath.exp(s[j] - m)
-                          s[j] = p
-                          sum += p
-                        }
+                        for j in 0..<cols { s[j] = VectorMath.exp(s[j] - m) }
+                        let sum = Dense.sum(s, cols)
                         rowSum[i] = rowSum[i] * correction + sum
                         rowMax[i] = m
                         if correction != 1 {
