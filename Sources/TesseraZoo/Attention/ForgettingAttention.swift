@@ -1,0 +1,23 @@
+import Foundation
+import TesseraCore
+
+/// Forgetting attention, the mixer of the Forgetting Transformer (FoX: Lin et al., 2025): softmax
+/// attention whose scores are biased by cumulative log forget gates,
+///
+///     O = softmax(Q Kᵀ / √D + (G_t − G_s) + M) V,     G = cumsum_t(g),  g_t = log f_t ≤ 0
+///
+/// so a key's weight decays with the forget gates between it and the query. Layout as
+/// ``naiveAttention`` (`[B, T, H, D]`), `logForget` `[B, T, H]`; causal. This is the naive form,
+/// `T × T` per head.
+public func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logForget g: Tensor) -> Tensor {
+  checkAttentionShapes(q, k, v, function: "naiveForgettingAttention")
+  check(q.shape[2] == k.shape[2], "naiveForgettingAttention: grouped heads are not supported here")
+  check(g.shape == Array(q.shape.prefix(3)), "naiveForgettingAttention: logForget \(g.shape) must be [B, T, H]")
+  let (t, d) = (q.shape[1], q.shape[3])
+  let qh = q.permuted(0, 2, 1, 3), kh = k.permuted(0, 2, 1, 3), vh = v.permuted(0, 2, 1, 3)  // [B, H, T, D]
+  let cumulative = g.cumulativeSum(axis: 1).permuted(0, 2, 1)  // [B, H, T]
+  let bias = cumulative.expandingDimensions(at: 3) - cumulative.expandingDimensions(at: 2)  // G_t − G_s
+  let scores = matmul(qh, kh.transposed()) * (1 / Float(d).squareRoot()) + bias
+  let masked = `where`(Tensor.ones([t, t]).lowerTriangle(), scores, -Float.infinity)
+  return matmul(masked.softmax(), vh).permuted(0, 2, 1, 3)
+}
