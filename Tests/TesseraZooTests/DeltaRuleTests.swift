@@ -13,14 +13,37 @@ let deltaAndForgetOps: [String: LinearFamilyOp] = [
   "forgetting_attention": LinearFamilyOp(inputs: ["q", "k", "v", "g"]) { x, _ in
     (naiveForgettingAttention(x[0], x[1], x[2], logForget: x[3]), Tensor.zeros([1]))
   },
+  "selective_scan": LinearFamilyOp(inputs: ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]) { x, _ in
+    selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7])
+  },
 ]
+
+/// Mamba-2 SSD in every form of the gated linear recurrence.
+let ssdOp = LinearFamilyOp(inputs: ["X", "A", "B", "C"]) { x, form in
+  stateSpaceDuality(x[0], logDecay: x[1], B: x[2], C: x[3], form: form)
+}
 
 @Suite("Delta rule and forgetting attention")
 struct DeltaRuleTests {
   static let goldenFiles = GoldenVectors.files().filter { deltaAndForgetOps[$0.op] != nil }
 
   @Test("the golden files are found")
-  func found() { #expect(Self.goldenFiles.count == 3) }
+  func found() { #expect(Self.goldenFiles.count == 4) }
+
+  @Test("SSD matches the reference in every form", arguments: linearForms)
+  func ssd(_ form: GatedLinearRecurrence.Form) throws {
+    let golden = try #require(GoldenVectors.files().first { $0.op == "ssd" })
+    let file = try golden.load()
+    let inputs = ssdOp.inputs.map { file.tensors[$0]! }
+    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in ssdOp.run(x, form).output }
+    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4, "\(form): o")
+    let state = withoutGradients { ssdOp.run(inputs, form).finalState }
+    #expect(state.relativeError(to: file.tensors["final_state"]!) <= 1e-4, "\(form): final state")
+    for (name, g) in zip(ssdOp.inputs, grads) {
+      let e = g.relativeError(to: file.tensors["grad_" + name]!)
+      #expect(e <= 1e-4, "\(form): grad_\(name) \(e)")
+    }
+  }
 
   /// Output, final state and every input gradient within 1e-4 relative RMS of the reference.
   @Test("the specification forms match the reference vectors", arguments: Self.goldenFiles)
@@ -50,6 +73,7 @@ struct GoldenCoverageTests {
   func covered(_ golden: GoldenVectors.File) {
     let implemented =
       goldenAttentionMasks[golden.op] != nil || linearFamilyOps[golden.op] != nil || deltaAndForgetOps[golden.op] != nil
+      || golden.op == "ssd"
     if !implemented {
       withKnownIssue("\(golden.op): no implementation yet", isIntermittent: false) {
         Issue.record("skipped: \(golden)")

@@ -1,0 +1,44 @@
+import Foundation
+import TesseraCore
+
+/// The selective scan of Mamba (S6; Gu & Dao, "Mamba: Linear-Time Sequence Modeling with Selective
+/// State Spaces", 2023): a diagonal state space model whose step size `Δ` and projections `B`, `C`
+/// depend on the input, per channel `d` and state index `n`:
+///
+///     Δ_t = softplus(δ_t + δ_bias)
+///     x_t = exp(Δ_t A) ⊙ x_{t−1} + Δ_t B_t u_t          (zero-order hold for A, Euler for B)
+///     y_t = C_t · x_t + D u_t,        out = y ⊙ silu(z)
+///
+/// Layout of the reference (`selective_scan_ref`): `u`, `delta`, `z` `[B, D, T]`, `A` `[D, N]`,
+/// `B`, `C` `[B, N, T]`, `D` and `deltaBias` `[D]`; returns `[B, D, T]` and the final state
+/// `[B, D, N]`. This is the recurrent form (the specification); the parallel scan is its planned
+/// fast twin.
+public func selectiveScan(
+  _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor? = nil, z: Tensor? = nil,
+  deltaBias: Tensor? = nil, initialState: Tensor? = nil
+) -> (output: Tensor, finalState: Tensor) {
+  check(
+    u.rank == 3 && delta.shape == u.shape && A.rank == 2 && A.shape[0] == u.shape[1] && B.rank == 3
+      && B.shape == [u.shape[0], A.shape[1], u.shape[2]] && C.shape == B.shape,
+    "selectiveScan: u \(u.shape), delta \(delta.shape), A \(A.shape), B \(B.shape), C \(C.shape) do not fit "
+      + "[B, D, T], [D, N], [B, N, T]")
+  let (b, d, t) = (u.shape[0], u.shape[1], u.shape[2])
+  let n = A.shape[1]
+  var dt = delta
+  if let deltaBias { dt = dt + deltaBias.reshaped(1, d, 1) }
+  dt = dt.softplus()
+  var state = initialState ?? Tensor.zeros([b, d, n])
+  var ys: [Tensor] = []
+  for i in 0..<t {
+    let step = dt.select(axis: 2, index: i).expandingDimensions(at: 2)  // [B, D, 1]
+    let ut = u.select(axis: 2, index: i).expandingDimensions(at: 2)  // [B, D, 1]
+    let bt = B.select(axis: 2, index: i).expandingDimensions(at: 1)  // [B, 1, N]
+    let ct = C.select(axis: 2, index: i).expandingDimensions(at: 1)
+    state = (step * A).exp() * state + step * bt * ut
+    ys.append((state * ct).sum(axis: 2))  // [B, D]
+  }
+  var y = stack(ys, axis: 2)  // [B, D, T]
+  if let D { y = y + u * D.reshaped(1, d, 1) }
+  if let z { y = y * z.silu() }
+  return (y, state)
+}
