@@ -107,7 +107,8 @@ struct LinearAttentionTests {
 
 @Suite("Linear attention layers in a language model")
 struct LinearAttentionModelTests {
-  @Test("recurrent decoding reproduces the parallel logits token by token", arguments: ["gla", "retnet", "linear"])
+  @Test(
+    "recurrent decoding reproduces the parallel logits token by token", arguments: ["gla", "retnet", "linear", "mamba"])
   func decoding(_ mixer: String) {
     var rng = RandomGenerator(seed: 2)
     let model = LanguageModel(

@@ -92,7 +92,9 @@ public final class LanguageModel: Module {
   public let head: Linear?
 
   /// Mixer constructors by layer-pattern name; a family adds its own.
-  nonisolated(unsafe) public static var mixerFactories: [MixerFactory] = [attentionFactory, linearAttentionFactory]
+  nonisolated(unsafe) public static var mixerFactories: [MixerFactory] = [
+    attentionFactory, linearAttentionFactory, stateSpaceFactory,
+  ]
 
   static let attentionFactory: MixerFactory = { name, config, generator in
     var mask: AttentionMask

@@ -1,0 +1,135 @@
+import Foundation
+import TesseraCore
+import TesseraNN
+
+/// A causal depthwise convolution over time: `y[t, c] = b_c + Σ_j w[c, j] · x[t − (K−1) + j, c]`,
+/// `[B, T, C] → [B, T, C]`, kernel `K` (Mamba's short convolution).
+public final class CausalConvolution: Module {
+  @Parameter public var weight: Tensor  // [C, K]
+  @Parameter public var bias: Tensor  // [C]
+
+  public init(channels: Int, kernel: Int, generator: inout RandomGenerator) {
+    let bound = 1 / Float(kernel).squareRoot()
+    weight = generator.uniform([channels, kernel], low: -bound, high: bound)
+    bias = Tensor.zeros([channels])
+  }
+
+  public var kernel: Int { weight.shape[1] }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    let (t, k) = (x.shape[1], kernel)
+    let padded = x.padded(axis: 1, before: k - 1, after: 0)
+    var y = bias.reshaped(1, 1, -1).broadcast(to: x.shape)
+    for j in 0..<k {
+      y = y + padded.slice(axis: 1, j..<(j + t)) * weight.slice(axis: 1, j..<(j + 1)).reshaped(1, 1, -1)
+    }
+    return y
+  }
+
+  /// One step: `window` `[B, K, C]` holds the last K inputs, the newest last.
+  func step(window: Tensor) -> Tensor {
+    (window * weight.transposed().expandingDimensions(at: 0)).sum(axis: 1) + bias
+  }
+}
+
+/// The Mamba block (Gu & Dao, 2023, Fig. 3) as a token mixer, `[B, T, D] → [B, T, D]`:
+///
+///     x, z = in_proj(u)                 (expanded width E = 2D)
+///     x    = silu(conv1d(x))            (causal, depthwise, kernel 4)
+///     Δ, B, C = dt_proj(x W_Δ), x W_B, x W_C    (Δ of low rank R = ⌈D/16⌉)
+///     y    = selectiveScan(x, Δ, A = −exp(A_log), B, C, D) ⊙ silu(z)
+///     out  = out_proj(y)
+///
+/// `A_log` starts at `log n` for state index `n = 1…N` (S4D-Real) and `Δ`'s bias so that
+/// `softplus(bias)` lies in [0.001, 0.1], as in the reference. Decoding carries the convolution
+/// window and the scan state.
+public final class MambaBlock: RecurrentMixer {
+  public let inProj: Linear
+  public let conv1d: CausalConvolution
+  public let xProj: Linear
+  public let dtProj: Linear
+  @Parameter public var aLog: Tensor  // [E, N]
+  @Parameter public var d: Tensor  // [E]
+  public let outProj: Linear
+  public let expanded: Int
+  public let stateSize: Int
+  public let rank: Int
+
+  public init(modelDimension: Int, stateSize: Int = 16, convolution: Int = 4, generator: inout RandomGenerator) {
+    expanded = 2 * modelDimension
+    self.stateSize = stateSize
+    rank = (modelDimension + 15) / 16
+    inProj = Linear(modelDimension, 2 * expanded, bias: false, generator: &generator)
+    conv1d = CausalConvolution(channels: expanded, kernel: convolution, generator: &generator)
+    xProj = Linear(expanded, rank + 2 * stateSize, bias: false, generator: &generator)
+    dtProj = Linear(rank, expanded, generator: &generator)
+    // softplus⁻¹ of step sizes spread log-uniformly over [0.001, 0.1].
+    let e = expanded
+    let steps = (0..<e).map { i in exp(log(0.001) + (log(0.1) - log(0.001)) * Double(i) / Double(max(1, e - 1))) }
+    let bias = Tensor(steps.map { Float($0 + log(-expm1(-$0))) }, shape: [e])
+    aLog = Tensor((0..<(e * stateSize)).map { Float(log(Double($0 % stateSize + 1))) }, shape: [e, stateSize])
+    d = Tensor.ones([e])
+    outProj = Linear(expanded, modelDimension, bias: false, generator: &generator)
+    dtProj.bias = bias
+  }
+
+  /// Δ, B, C from the convolved input `x` `[B, T, E]`, laid out for ``selectiveScan``.
+  func parameters(_ x: Tensor) -> (delta: Tensor, B: Tensor, C: Tensor) {
+    let projected = xProj(x)
+    let parts = projected.split(sizes: [rank, stateSize, stateSize], axis: 2)
+    let delta = matmul(parts[0], dtProj.weight.transposed())  // bias added inside the scan
+    return (delta.permuted(0, 2, 1), parts[1].permuted(0, 2, 1), parts[2].permuted(0, 2, 1))
+  }
+
+  public func callAsFunction(_ u: Tensor) -> Tensor {
+    let halves = inProj(u).split(count: 2, axis: 2)
+    let x = conv1d(halves[0]).silu()
+    let (delta, B, C) = parameters(x)
+    let (y, _) = selectiveScan(
+      x.permuted(0, 2, 1), delta: delta, A: -aLog.exp(), B: B, C: C, D: d, z: halves[1].permuted(0, 2, 1),
+      deltaBias: dtProj.bias)
+    return outProj(y.permuted(0, 2, 1))
+  }
+
+  /// The convolution window `[B, K, E]` and the scan state `[B, E, N]`.
+  public struct State {
+    var window: Tensor
+    var scan: Tensor
+  }
+
+  public func initialState(batch: Int) -> State {
+    State(window: Tensor.zeros([batch, conv1d.kernel, expanded]), scan: Tensor.zeros([batch, expanded, stateSize]))
+  }
+
+  public func step(_ u: Tensor, _ state: inout State) -> Tensor {
+    let b = u.shape[0]
+    let halves = inProj(u).split(count: 2, axis: 1)  // [B, E] each
+    let k = conv1d.kernel
+    state.window = concatenate([state.window.slice(axis: 1, 1..<k), halves[0].expandingDimensions(at: 1)], axis: 1)
+    let x = conv1d.step(window: state.window).silu().reshaped(b, 1, expanded)
+    let (delta, B, C) = parameters(x)
+    let (y, next) = selectiveScan(
+      x.permuted(0, 2, 1), delta: delta, A: -aLog.exp(), B: B, C: C, D: d, z: halves[1].reshaped(b, expanded, 1),
+      deltaBias: dtProj.bias, initialState: state.scan)
+    state.scan = next
+    return outProj(y.reshaped(b, expanded))
+  }
+
+  public func cost(batch: Int, time: Int) -> MixerCost {
+    let rows = batch * time
+    let projections = [inProj, xProj, outProj].reduce(0) { $0 + $1.flops(rows: rows) } + 2 * rows * rank * expanded
+    let scan = 9 * rows * expanded * stateSize  // decay, input, readout per state element
+    let convolution = 2 * rows * expanded * conv1d.kernel
+    return MixerCost(
+      flops: projections + scan + convolution, activationBytes: 4 * rows * expanded * (stateSize + 6),
+      stateBytes: 4 * batch * expanded * (stateSize + conv1d.kernel))
+  }
+}
+
+extension LanguageModel {
+  /// Layer-pattern name of the state space family: `mamba`.
+  static let stateSpaceFactory: MixerFactory = { name, config, generator in
+    guard name == "mamba" else { return nil }
+    return MambaBlock(modelDimension: config.modelDimension, generator: &generator)
+  }
+}
