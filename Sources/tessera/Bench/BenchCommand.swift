@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads" and "blas_core".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core, attention, train.
+      Groups: core, attention, train, mixers.
       """
   )
 
-  @Argument(help: "The group to run: core, attention, train.")
+  @Argument(help: "The group to run: core, attention, train, mixers.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -36,8 +36,10 @@ struct BenchCommand: ParsableCommand {
       AttentionBench(quick: quick, filter: filter).run()
     case "train":
       TrainBench(quick: quick, filter: filter).run()
+    case "mixers":
+      MixerBench(quick: quick, filter: filter).run()
     default:
-      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train")
+      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train, mixers")
     }
   }
 }
