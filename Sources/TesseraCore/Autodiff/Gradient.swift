@@ -138,11 +138,28 @@ enum Backpropagation {
       if !descended { order.append(node) }
     }
     var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(rootNode): cotangent]
+    // Accumulators owned by this pass, filled region by region by slices of their node's value.
+    var regions: [ObjectIdentifier: Tensor] = [:]
     var leaves: [ObjectIdentifier: Tensor] = [:]
     GradientRecording.paused {
       for node in order.reversed() {
         let id = ObjectIdentifier(node)
-        guard let g = pending.removeValue(forKey: id) else { continue }
+        var incoming = pending.removeValue(forKey: id)
+        if let accumulated = regions.removeValue(forKey: id) {
+          incoming = incoming.map { $0 + accumulated } ?? accumulated
+        }
+        guard let g = incoming else { continue }
+        if let region = node.region, let input = node.inputs[0] {
+          let key = ObjectIdentifier(input)
+          let accumulator = regions[key] ?? Tensor.zeros(input.shape)
+          var window = accumulator
+          window.offset = region.start * accumulator.strides[region.axis]
+          window.shape[region.axis] = g.shape[region.axis]
+          window.strides[region.axis] *= region.step
+          StridedCopy.add(g, into: window)
+          regions[key] = accumulator
+          continue
+        }
         guard let pullback = node.pullback else {
           leaves[id] = g
           continue

@@ -18,12 +18,20 @@ final class GradientNode {
   let inputs: [GradientNode?]
   /// Given the output cotangent, returns one cotangent per input (nil where the input needs none).
   let pullback: ((Tensor) -> [Tensor?])?
+  /// For a slice of its single input: where the slice sits. Backpropagation then adds the
+  /// cotangent into that region of one accumulator per input, instead of materialising a
+  /// full-size cotangent per slice — a loop over T slices costs O(T), not O(T²).
+  let region: (axis: Int, start: Int, step: Int)?
 
-  init(op: String, shape: [Int], inputs: [GradientNode?], pullback: ((Tensor) -> [Tensor?])?) {
+  init(
+    op: String, shape: [Int], inputs: [GradientNode?], pullback: ((Tensor) -> [Tensor?])?,
+    region: (axis: Int, start: Int, step: Int)? = nil
+  ) {
     self.op = op
     self.shape = shape
     self.inputs = inputs
     self.pullback = pullback
+    self.region = region
   }
 }
 

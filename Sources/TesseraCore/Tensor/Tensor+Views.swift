@@ -119,9 +119,12 @@ extension Tensor {
     view.strides[a] *= step
     view.node = nil
     let source = shape
-    return Tensor.record(view, op: "slice", input: self) { g in
-      Tensor.embed(g, intoZerosOf: source, axis: a, start: range.lowerBound, step: step)
-    }
+    guard GradientRecording.isEnabled, let input = node else { return view }
+    view.node = GradientNode(
+      op: "slice", shape: view.shape, inputs: [input],
+      pullback: { g in [Tensor.embed(g, intoZerosOf: source, axis: a, start: range.lowerBound, step: step)] },
+      region: (a, range.lowerBound, step))
+    return view
   }
 
   /// Elements `range` along `axis`, written with any range expression (`2...`, `..<5`).
@@ -160,6 +163,23 @@ extension Tensor {
 }
 
 extension StridedCopy {
+  /// Adds the elements of `source` into the (possibly strided) view `destination`, whose storage
+  /// must be private to the caller.
+  static func add(_ source: Tensor, into destination: Tensor) {
+    check(source.shape == destination.shape, "add: \(source.shape) into \(destination.shape)")
+    if source.count == 0 { return }
+    let src = source.contiguousUntraced()
+    let rows = StridedRows(shape: destination.shape, strides: [destination.strides])
+    let len = rows.rowLength, s = rows.rowStrides[0]
+    let d = destination.storage.base + destination.offset, p = src.basePointer
+    Runtime.parallelFor(rows.rowCount, grain: max(1, (1 << 14) / max(len, 1))) { range in
+      rows.forEachRow(in: range) { row, off in
+        let q = d + off[0], r = p + row * len
+        for i in 0..<len { q[i * s] += r[i] }
+      }
+    }
+  }
+
   /// Writes the elements of `source` into the (possibly strided) view `destination`, whose
   /// storage must be private to the caller.
   static func assign(_ source: Tensor, into destination: Tensor) {

@@ -30,7 +30,8 @@ struct MixerBench {
         let extra = ["mixer": "\"\(name)\"", "tokens": "\(t)"]
         let label = "\(name) d\(d) T\(t) B1 forward+backward"
         BenchReport.emit("mixers", label, metric: "us_per_token", value: seconds / Double(t) * 1e6, extra: extra)
-        BenchReport.emit("mixers", label, metric: "forward_gflop_counted", value: Double(cost.flops) / 1e9, extra: extra)
+        BenchReport.emit(
+          "mixers", label, metric: "forward_gflop_counted", value: Double(cost.flops) / 1e9, extra: extra)
       }
     }
   }
