@@ -93,7 +93,8 @@ public final class LanguageModel: Module {
 
   /// Mixer constructors by layer-pattern name; a family adds its own.
   nonisolated(unsafe) public static var mixerFactories: [MixerFactory] = [
-    attentionFactory, linearAttentionFactory, stateSpaceFactory,
+    attentionFactory, linearAttentionFactory, stateSpaceFactory, deltaRuleFactory, stateSpaceDualityFactory,
+    forgettingAttentionFactory,
   ]
 
   static let attentionFactory: MixerFactory = { name, config, generator in

@@ -1,0 +1,113 @@
+import Foundation
+import TesseraCore
+import TesseraNN
+
+/// DeltaNet / Gated DeltaNet as a token mixer, `[B, T, D] → [B, T, D]` (Yang et al., 2024; Yang,
+/// Kautz & Hatamizadeh, 2025):
+///
+///     q, k = silu(conv(x W_q)), silu(conv(x W_k)), L2-normalised per head     v = silu(conv(x W_v))
+///     β    = σ(x W_β)        (per head)          g = −softplus(x W_a) (gated form only)
+///     o    = deltaRule(q, k, v, β, g)
+///     y    = (RMSNorm_head(o) ⊙ silu(x W_r)) W_o
+///
+/// with the short causal convolutions (kernel 4) of the papers. Training uses the recurrent form
+/// (the chunked WY form is the planned fast twin); decoding carries the state `[B, H, K, V]` and
+/// the convolution windows.
+public final class DeltaNetLayer: RecurrentMixer {
+  public let qProj: Linear
+  public let kProj: Linear
+  public let vProj: Linear
+  public let qConv: CausalConvolution
+  public let kConv: CausalConvolution
+  public let vConv: CausalConvolution
+  public let betaProj: Linear
+  public let gateProj: Linear?
+  public let rProj: Linear
+  public let oProj: Linear
+  @Parameter public var headNorm: Tensor
+  public let heads: Int
+  public let headDimension: Int
+  public let gated: Bool
+
+  public init(modelDimension: Int, heads: Int, gated: Bool, generator: inout RandomGenerator) {
+    check(modelDimension % heads == 0, "DeltaNetLayer: \(modelDimension) does not split into \(heads) heads")
+    self.heads = heads
+    self.gated = gated
+    headDimension = modelDimension / heads
+    qProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    kProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    vProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    qConv = CausalConvolution(channels: modelDimension, kernel: 4, generator: &generator)
+    kConv = CausalConvolution(channels: modelDimension, kernel: 4, generator: &generator)
+    vConv = CausalConvolution(channels: modelDimension, kernel: 4, generator: &generator)
+    betaProj = Linear(modelDimension, heads, generator: &generator)
+    gateProj = gated ? Linear(modelDimension, heads, generator: &generator) : nil
+    rProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    oProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    headNorm = Tensor.ones([headDimension])
+  }
+
+  func heads(_ t: Tensor) -> Tensor { t.reshaped(t.shape[0], t.shape[1], heads, headDimension) }
+
+  /// Keys and queries scaled to unit length per head.
+  func unit(_ t: Tensor) -> Tensor { t * (t.square().sum(axis: -1, keepDimensions: true) + 1e-6).rsqrt() }
+
+  func mix(_ x: Tensor, q: Tensor, k: Tensor, v: Tensor, state: Tensor?) -> (Tensor, Tensor) {
+    let beta = betaProj(x).sigmoid()
+    let g = gateProj.map { -($0(x).softplus()) }
+    let (o, final) = deltaRule(
+      unit(heads(q)), unit(heads(k)), heads(v), beta: beta, logGate: g, initialState: state)
+    let (b, t) = (x.shape[0], x.shape[1])
+    let y = rmsNorm(o, weight: headNorm).reshaped(b, t, heads * headDimension)
+    return (oProj(y * rProj(x).silu()), final)
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    mix(x, q: qConv(qProj(x)).silu(), k: kConv(kProj(x)).silu(), v: vConv(vProj(x)).silu(), state: nil).0
+  }
+
+  /// The delta-rule state and the three convolution windows `[B, 4, D]`.
+  public struct State {
+    var memory: Tensor?
+    var windows: [Tensor]
+  }
+
+  public func initialState(batch: Int) -> State {
+    State(memory: nil, windows: Array(repeating: Tensor.zeros([batch, 4, heads * headDimension]), count: 3))
+  }
+
+  public func step(_ x: Tensor, _ state: inout State) -> Tensor {
+    let (b, d) = (x.shape[0], x.shape[1])
+    var convolved: [Tensor] = []
+    for (i, (proj, conv)) in [(qProj, qConv), (kProj, kConv), (vProj, vConv)].enumerated() {
+      state.windows[i] = concatenate(
+        [state.windows[i].slice(axis: 1, 1..<4), proj(x).expandingDimensions(at: 1)], axis: 1)
+      convolved.append(conv.step(window: state.windows[i]).silu().reshaped(b, 1, d))
+    }
+    let x3 = x.reshaped(b, 1, d)
+    let (y, memory) = mix(x3, q: convolved[0], k: convolved[1], v: convolved[2], state: state.memory)
+    state.memory = memory
+    return y.reshaped(b, d)
+  }
+
+  public func cost(batch: Int, time: Int) -> MixerCost {
+    let rows = batch * time
+    let projections = [qProj, kProj, vProj, rProj, oProj, betaProj].reduce(0) { $0 + $1.flops(rows: rows) }
+    // Per step and head: read k S, rank-1 update, read q S: ~6 K V.
+    let recurrence = 6 * rows * heads * headDimension * headDimension
+    let stateBytes = 4 * batch * heads * headDimension * headDimension
+    return MixerCost(
+      flops: projections + recurrence, activationBytes: 4 * rows * heads * headDimension * 8 + stateBytes * time,
+      stateBytes: stateBytes)
+  }
+}
+
+extension LanguageModel {
+  /// Layer-pattern names: `deltanet`, `gated-deltanet`.
+  static let deltaRuleFactory: MixerFactory = { name, config, generator in
+    guard name == "deltanet" || name == "gated-deltanet" else { return nil }
+    return DeltaNetLayer(
+      modelDimension: config.modelDimension, heads: config.heads, gated: name == "gated-deltanet", generator: &generator
+    )
+  }
+}
