@@ -66,3 +66,18 @@ struct AttentionNotebookTests {
     }
   }
 }
+
+@Suite("The linear attention notebook")
+struct LinearAttentionNotebookTests {
+  @Test("notebooks/linear-attention.ipynb runs headless with a short training budget")
+  func linearAttentionNotebook() throws {
+    let h = try NotebookHarness()
+    let path = h.folder + "/linear-attention.ipynb"
+    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/linear-attention.ipynb", toPath: path)
+    let run = try h.run(path, ["-p", "trainingSteps", "3", "--export-figures", h.folder + "/figures"])
+    #expect(run.status == 0, "\(run.stderr)")
+    for name in ["linear-decay-profiles", "linear-state-norms", "linear-mqar-loss"] {
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/figures/\(name).svg"), "\(name)")
+    }
+  }
+}

@@ -13,7 +13,7 @@ struct MixerBench {
   func run() {
     let d = 256
     let lengths = quick ? [256, 1024] : [1024, 4096, 16384]
-    let names = ["attn", "gla", "retnet", "linear", "mamba"]
+    let names = ["attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "mamba", "mamba2"]
     for name in names where filter.map({ name.contains($0) || "mixers".contains($0) }) ?? true {
       var rng = RandomGenerator(seed: 0)
       let config = LanguageModelConfig(vocabularySize: 16, modelDimension: d, layerPattern: name, heads: 4)
