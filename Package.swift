@@ -87,6 +87,7 @@ let implementation: [Target] = [
       "TesseraNN",
       "TesseraZoo",
       "TesseraNotebook",
+      "Tessera",
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ],

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The main job: runs the figures notebook headless (outputs written back into
-# notebooks/figures.ipynb, figures exported to figures/), then the quick core benchmark
-# (JSON lines). The architecture tour notebook joins this script when it lands.
+# The main job: runs the tour notebook headless. The executed notebook is written back to
+# notebooks/00-tour.ipynb and its figures to figures/. Extra arguments go to `tessera run`
+# (e.g. -p trainingSteps 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-system-packages.sh
 swift build -c release
-.build/release/tessera run notebooks/figures.ipynb --export-figures figures "$@"
-.build/release/tessera bench core --quick
+.build/release/tessera run notebooks/00-tour.ipynb --export-figures figures --timeout 900 "$@"
+echo "executed notebook: notebooks/00-tour.ipynb; figures: figures/tour-*.png, figures/tour-*.svg"

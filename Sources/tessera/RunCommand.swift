@@ -22,6 +22,23 @@ struct RunCommand: ParsableCommand {
   @Option(name: .shortAndLong, help: "Write the executed notebook here instead of over the input.")
   var output: String?
 
+  @Option(name: .long, help: "Write every displayed figure (PNG, SVG) into this folder.")
+  var exportFigures: String?
+
+  @OptionGroup var execution: ExecutionArguments
+
+  func run() throws {
+    var options = try execution.runnerOptions()
+    options.output = output
+    options.exportFigures = exportFigures
+    let report = NotebookRunner(options: options).run(notebook)
+    for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+    if report.status != 0 { throw ExitCode(report.status) }
+  }
+}
+
+/// The options every command that runs a notebook takes: parameters, seed, timeout, streaming.
+struct ExecutionArguments: ParsableArguments {
   @Option(
     name: [.customShort("p"), .customLong("parameter")], parsing: .upToNextOption,
     help: ArgumentHelp("Override a parameter: -p NAME VALUE (or NAME=VALUE).", valueName: "NAME VALUE"))
@@ -36,13 +53,11 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Seconds one cell may run before it is stopped.")
   var timeout: Double?
 
-  @Option(help: "Write every displayed figure (PNG, SVG) into this folder.")
-  var exportFigures: String?
-
   @Flag(help: "Stream cell output to the terminal as it happens.")
   var logOutput = false
 
-  func run() throws {
+  /// Runner options for these arguments, with the prebuilt library beside this executable.
+  func runnerOptions() throws -> NotebookRunner.Options {
     var pairs: [(String, String)] = []
     var pending = parameters[...]
     while let first = pending.popFirst() {
@@ -56,20 +71,16 @@ struct RunCommand: ParsableCommand {
     }
     let library = LibraryLocation.current
     var options = NotebookRunner.Options(libraryDirectory: library.directory)
-    options.output = output
     options.parameters = pairs
     options.parameterFile = parametersFile
     options.seed = seed
     options.timeout = timeout
-    options.exportFigures = exportFigures
     options.logOutput = logOutput
     options.environment = BLASCore.environment(ProcessInfo.processInfo.environment)
     options.libraryVersion = LibraryLocation.version
     options.libraryCommit = library.commit
     options.moduleMapDirectories = library.moduleMapDirectories
-    let report = NotebookRunner(options: options).run(notebook)
-    for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-    if report.status != 0 { throw ExitCode(report.status) }
+    return options
   }
 }
 

@@ -28,6 +28,8 @@ let gradientCases: [GradientCase] = [
   // Pointwise
   GradientCase("negate", [[3, 4]]) { -$0[0] },
   GradientCase("exp", [[3, 4]]) { $0[0].exp() },
+  GradientCase("sin", [[3, 4]]) { $0[0].sin() },
+  GradientCase("cos", [[3, 4]]) { $0[0].cos() },
   GradientCase("log", [[3, 4]], .positive) { $0[0].log() },
   GradientCase("sqrt", [[3, 4]], .positive) { $0[0].sqrt() },
   GradientCase("rsqrt", [[3, 4]], .positive) { $0[0].rsqrt() },
@@ -99,6 +101,7 @@ let gradientCases: [GradientCase] = [
   GradientCase("pad", [[3, 4]]) { $0[0].padded([(1, 2), (0, 3)], value: 0.5) },
   GradientCase("lowerTriangle", [[2, 4, 4]]) { $0[0].lowerTriangle() },
   GradientCase("upperTriangle diagonal 1", [[4, 5]]) { $0[0].upperTriangle(diagonal: 1) },
+  GradientCase("unitLowerTriangularInverse", [[2, 5, 5]]) { ($0[0] * 0.5).unitLowerTriangularInverse() },
   // Indexing
   GradientCase("gather axis 1", [[3, 4]]) {
     $0[0].gather(axis: 1, indices: IndexTensor([[0, 3, 3], [1, 1, 0], [2, 0, 1]]))

@@ -23,6 +23,22 @@ extension Tensor {
     }
   }
 
+  /// `sin x` (radians).
+  public func sin() -> Tensor {
+    let x = self
+    return Tensor.record(Elementwise.map(x) { Foundation.sin($0) }, op: "sin", input: x) { g in
+      Elementwise.zip(g, x, op: "sin'") { g, x in g * Foundation.cos(x) }
+    }
+  }
+
+  /// `cos x` (radians).
+  public func cos() -> Tensor {
+    let x = self
+    return Tensor.record(Elementwise.map(x) { Foundation.cos($0) }, op: "cos", input: x) { g in
+      Elementwise.zip(g, x, op: "cos'") { g, x in -g * Foundation.sin(x) }
+    }
+  }
+
   /// `√x`.
   public func sqrt() -> Tensor {
     let y = Elementwise.map(self) { $0.squareRoot() }

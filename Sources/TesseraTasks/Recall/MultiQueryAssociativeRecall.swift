@@ -8,7 +8,8 @@ import TesseraCore
 ///   replacement from `1..<V/2`, values from `V/2..<V`;
 /// - the rest of the sequence holds every key once more, as a query, at even offsets whose gaps
 ///   follow a power law (`p(g) ∝ g^(a−1)`, `a = powerA`, so most queries come soon after the
-///   context); every other position is a random token;
+///   context); every other position is a random token (`randomNonQueries`, Zoology's default) or
+///   token 0 (the setting of the paper's Figure 2);
 /// - the target at a query's position is its value; all other targets are ignored, so the loss
 ///   and the accuracy count answers only.
 public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
@@ -16,19 +17,24 @@ public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
   public var sequenceLength: Int
   public var pairs: Int
   public var powerA: Double
+  /// Fill the positions that are neither context nor query with random tokens (else with 0).
+  public var randomNonQueries: Bool
   public var seed: UInt64
 
   public init(
-    vocabularySize: Int = 256, sequenceLength: Int = 64, pairs: Int = 4, powerA: Double = 0.01, seed: UInt64 = 0
+    vocabularySize: Int = 256, sequenceLength: Int = 64, pairs: Int = 4, powerA: Double = 0.01,
+    randomNonQueries: Bool = true, seed: UInt64 = 0
   ) {
     check(sequenceLength % 2 == 0, "MQAR: the sequence length must be even, got \(sequenceLength)")
-    check(vocabularySize > sequenceLength, "MQAR: the vocabulary (\(vocabularySize)) must exceed the length")
+    // Zoology also asserts vocabulary > length; nothing in the task needs it (keys and values only need
+    // `pairs` distinct tokens each), and the CPU settings pair T 256 with a vocabulary of 256.
     check(pairs * 4 <= sequenceLength, "MQAR: \(pairs) pairs need a length of at least \(pairs * 4)")
     check(pairs < vocabularySize / 2, "MQAR: \(pairs) distinct keys do not fit in \(vocabularySize / 2 - 1)")
     self.vocabularySize = vocabularySize
     self.sequenceLength = sequenceLength
     self.pairs = pairs
     self.powerA = powerA
+    self.randomNonQueries = randomNonQueries
     self.seed = seed
   }
 
@@ -49,7 +55,9 @@ public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
     let space = (sequenceLength - context) / 2
     let gaps = Self.sampleWithoutReplacement(
       weights: (1...space).map { powerA * Foundation.pow(Double($0), powerA - 1) }, count: pairs, rng: &rng)
-    var inputs = rng.integers([sequenceLength], in: 0..<vocabularySize).values
+    var inputs =
+      randomNonQueries
+      ? rng.integers([sequenceLength], in: 0..<vocabularySize).values : [Int](repeating: 0, count: sequenceLength)
     var targets = [Int](repeating: TokenBatch.ignored, count: sequenceLength)
     for i in 0..<pairs {
       inputs[2 * i] = keys[i]

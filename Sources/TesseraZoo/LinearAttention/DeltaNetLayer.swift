@@ -10,9 +10,9 @@ import TesseraNN
 ///     o    = deltaRule(q, k, v, β, g)
 ///     y    = (RMSNorm_head(o) ⊙ silu(x W_r)) W_o
 ///
-/// with the short causal convolutions (kernel 4) of the papers. Training uses the recurrent form
-/// (the chunked WY form is the planned fast twin); decoding carries the state `[B, H, K, V]` and
-/// the convolution windows.
+/// with the short causal convolutions (kernel 4) of the papers. Training and prefill use the
+/// chunked WY form (``chunkedDeltaRule(_:_:_:beta:logGate:initialState:scale:chunkSize:)``);
+/// decoding runs the recurrence, carrying the state `[B, H, K, V]` and the convolution windows.
 public final class DeltaNetLayer: RecurrentMixer {
   public let qProj: Linear
   public let kProj: Linear
@@ -28,6 +28,9 @@ public final class DeltaNetLayer: RecurrentMixer {
   public let heads: Int
   public let headDimension: Int
   public let gated: Bool
+
+  /// Chunk length of the WY form used for training.
+  public let chunkSize = 64
 
   public init(modelDimension: Int, heads: Int, gated: Bool, generator: inout RandomGenerator) {
     check(modelDimension % heads == 0, "DeltaNetLayer: \(modelDimension) does not split into \(heads) heads")
@@ -55,8 +58,10 @@ public final class DeltaNetLayer: RecurrentMixer {
   func mix(_ x: Tensor, q: Tensor, k: Tensor, v: Tensor, state: Tensor?) -> (Tensor, Tensor) {
     let beta = betaProj(x).sigmoid()
     let g = gateProj.map { -($0(x).softplus()) }
+    // Training and prefill run the chunked WY form; a single decoding step, the recurrence.
     let (o, final) = deltaRule(
-      unit(heads(q)), unit(heads(k)), heads(v), beta: beta, logGate: g, initialState: state)
+      unit(heads(q)), unit(heads(k)), heads(v), beta: beta, logGate: g, initialState: state,
+      form: x.shape[1] > 1 ? .chunked(chunkSize: chunkSize) : .recurrent)
     let (b, t) = (x.shape[0], x.shape[1])
     let y = rmsNorm(o, weight: headNorm).reshaped(b, t, heads * headDimension)
     return (oProj(y * rProj(x).silu()), final)
@@ -93,12 +98,16 @@ public final class DeltaNetLayer: RecurrentMixer {
   public func cost(batch: Int, time: Int) -> MixerCost {
     let rows = batch * time
     let projections = [qProj, kProj, vProj, rProj, oProj, betaProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    // Per step and head: read k S, rank-1 update, read q S: ~6 K V.
-    let recurrence = 6 * rows * heads * headDimension * headDimension
-    let stateBytes = 4 * batch * heads * headDimension * headDimension
+    // Chunked WY form per head and chunk of C: K Kᵀ, Q Kᵀ (2·C²·K each), the triangular inverse
+    // (C³/3), W_k, W_v, the intra-chunk product (2·C²·(K+V)+2·C²·V), and against the state
+    // U = W_v − W_k S, Q S, Kᵀ U (2·C·K·V each); per token that is ~C·(4K + 4V) + C²/3 + 6·K·V.
+    let c = min(chunkSize, max(1, time)), k = headDimension
+    let recurrence = rows * heads * (c * (4 * k + 4 * k) + c * c / 3 + 6 * k * k)
+    let stateBytes = 4 * batch * heads * k * k
+    let chunks = (time + c - 1) / c
     return MixerCost(
-      flops: projections + recurrence, activationBytes: 4 * rows * heads * headDimension * 8 + stateBytes * time,
-      stateBytes: stateBytes)
+      flops: projections + recurrence,
+      activationBytes: 4 * rows * heads * (k * 8 + 3 * c) + stateBytes * chunks, stateBytes: stateBytes)
   }
 }
 

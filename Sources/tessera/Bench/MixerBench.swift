@@ -20,12 +20,9 @@ struct MixerBench {
       let model = LanguageModel(config, generator: &rng)
       let mixer = model.layers[0].mixer
       for t in lengths {
-        // FoX runs its naive form (T × T scores per head) and the delta rule its recurrent form
-        // (every step's [H, K, V] state kept for the backward pass): beyond 4k tokens both need
-        // tens of GiB until their tiled / chunked forms land.
-        let limited = [
-          "fox": "naive form: T×T scores", "deltanet": "recurrent form", "gated-deltanet": "recurrent form",
-        ]
+        // FoX runs its naive form (T × T scores per head): beyond 4k tokens it needs tens of GiB
+        // until its tiled form lands.
+        let limited = ["fox": "naive form: T×T scores"]
         if let reason = limited[name], t > 4096 {
           BenchReport.emit(
             "mixers", "\(name) d\(d) T\(t) B1 forward+backward", metric: "skipped", value: .nan,

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import TesseraNotebook
+
+/// The repository's `papers/` folder.
+private let papers = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+  .deletingLastPathComponent().appendingPathComponent("papers").path
+
+/// True when no code cell of `notebook` holds an error output.
+private func errorOutputs(_ notebook: Notebook?) -> [String] {
+  (notebook?.cells ?? []).flatMap { cell in
+    cell.outputs.filter { $0["output_type"]?.stringValue == "error" }.map { "\(cell.id ?? "?"): \($0)" }
+  }
+}
+
+@Suite("The tour notebook")
+struct TourNotebookTests {
+  @Test("notebooks/00-tour.ipynb runs headless with a short budget: no error outputs, its figures exported")
+  func tour() throws {
+    let h = try NotebookHarness()
+    let path = h.folder + "/00-tour.ipynb"
+    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/00-tour.ipynb", toPath: path)
+    let run = try h.run(
+      path, ["-p", "trainingSteps", "4", "-p", "batchSize", "4", "--export-figures", h.folder + "/f"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(errorOutputs(run.notebook).isEmpty)
+    for name in ["tour-mqar-loss", "tour-mixer-cost"] {
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/f/\(name).png"), "\(name)")
+    }
+  }
+}
+
+@Suite("Paper notebooks and tessera reproduce")
+struct PaperNotebookTests {
+  /// A folder laid out like the repository (`papers/`, `notebooks/`), holding copies.
+  static func repository(_ h: NotebookHarness, slugs: [String]) throws -> String {
+    let root = h.folder + "/repo"
+    for slug in slugs {
+      try FileManager.default.createDirectory(atPath: root + "/papers/\(slug)", withIntermediateDirectories: true)
+      try FileManager.default.copyItem(
+        atPath: papers + "/\(slug)/reference.json", toPath: root + "/papers/\(slug)/reference.json")
+    }
+    try FileManager.default.createDirectory(atPath: root + "/notebooks", withIntermediateDirectories: true)
+    for slug in slugs {
+      try FileManager.default.copyItem(
+        atPath: FiguresNotebookTests.notebooks + "/\(slug).ipynb", toPath: root + "/notebooks/\(slug).ipynb")
+    }
+    return root
+  }
+
+  /// Runs `tessera reproduce ARGUMENTS` from `folder`.
+  static func reproduce(_ h: NotebookHarness, in folder: String, _ arguments: [String]) throws -> (
+    status: Int32, stdout: String, stderr: String
+  ) {
+    var env = ProcessInfo.processInfo.environment
+    env["TESSERA_CACHE"] = h.cache
+    let quoted = ([NotebookHarness.executable, "reproduce"] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let result = try ChildProcess.run(["/bin/sh", "-c", "cd '\(folder)' && exec \(quoted)"], environment: env)
+    guard case .exited(let code) = result.status else { return (-1, result.stdout, result.stderr) }
+    return (code, result.stdout, result.stderr)
+  }
+
+  @Test("tessera reproduce runs the notebook, writes result.md and exits 1 when rows are not reproduced")
+  func reproduceSmallFlash() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["flash-memory"])
+    // Lengths far too short for the paper's claims: the notebook runs, some rows fail.
+    let run = try Self.reproduce(
+      h, in: root + "/notebooks",
+      ["flash-memory", "-p", "lengths", "[128, 256]", "-p", "exactnessLengths", "[100]"])
+    #expect(run.status == 1, "\(run.stderr)")
+    #expect(run.stdout.contains("| exact |"))
+    #expect(run.stderr.contains("not reproduced: "))
+    let markdown = try String(contentsOfFile: root + "/papers/flash-memory/result.md", encoding: .utf8)
+    #expect(markdown.contains("arXiv:2205.14135"))
+    #expect(markdown.contains("✅ reproduced"))  // exactness holds at any length
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/flash-memory.png"))
+    let notebook = try Notebook.read(root + "/notebooks/flash-memory.ipynb")
+    #expect(errorOutputs(notebook).isEmpty)
+
+    let list = try Self.reproduce(h, in: root, ["--list"])
+    #expect(list.status == 0)
+    #expect(list.stdout.contains("flash-memory") && list.stdout.contains("rows reproduced"))
+  }
+
+  @Test("tessera reproduce: an unknown paper or a broken reference exits 2 with the file named")
+  func reproduceBadInput() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["flash-memory"])
+    let unknown = try Self.reproduce(h, in: root, ["no-such-paper"])
+    #expect(unknown.status == 2)
+    #expect(unknown.stderr.contains("papers/no-such-paper/reference.json"))
+    try "{\"slug\": \"flash-memory\"}".write(
+      toFile: root + "/papers/flash-memory/reference.json", atomically: true, encoding: .utf8)
+    let broken = try Self.reproduce(h, in: root, ["flash-memory"])
+    #expect(broken.status == 2)
+    #expect(broken.stderr.contains("flash-memory/reference.json") && broken.stderr.contains("missing"))
+  }
+
+  @Test("notebooks/zoology-mqar.ipynb runs headless on a toy sweep and records every row")
+  func zoologyToy() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["zoology-mqar"])
+    let path = root + "/notebooks/zoology-mqar.ipynb"
+    let run = try h.run(
+      path,
+      [
+        "-p", "lengths", "[16, 24, 32]", "-p", "pairCounts", "[2, 3, 4]", "-p", "widths", "[16, 32]", "-p", "maxSteps",
+        "3",
+        "-p", "tokensPerStep", "64", "--export-figures", root + "/figures",
+      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(errorOutputs(run.notebook).isEmpty)
+    let result = try String(contentsOfFile: root + "/papers/zoology-mqar/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"))
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/zoology-mqar.svg"))
+  }
+}
