@@ -117,7 +117,7 @@ struct LinearAttentionTests {
 struct LinearAttentionModelTests {
   @Test(
     "recurrent decoding reproduces the parallel logits token by token",
-    arguments: ["gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d"])
+    arguments: ["gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d", "ttt-linear"])
   func decoding(_ mixer: String) {
     var rng = RandomGenerator(seed: 2)
     let model = LanguageModel(
@@ -135,7 +135,9 @@ struct LinearAttentionModelTests {
 
   @Test(
     "every mixer trains inside a language model: the loss falls on MQAR",
-    arguments: ["attn", "gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d"])
+    arguments: [
+      "attn", "gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d", "ttt-linear",
+    ])
   func trains(_ mixer: String) {
     var rng = RandomGenerator(seed: 3)
     let model = LanguageModel(

@@ -94,7 +94,7 @@ public final class LanguageModel: Module {
   /// Mixer constructors by layer-pattern name; a family adds its own.
   nonisolated(unsafe) public static var mixerFactories: [MixerFactory] = [
     attentionFactory, linearAttentionFactory, stateSpaceFactory, deltaRuleFactory, stateSpaceDualityFactory,
-    forgettingAttentionFactory, diagonalStateSpaceFactory,
+    forgettingAttentionFactory, diagonalStateSpaceFactory, testTimeTrainingFactory,
   ]
 
   static let attentionFactory: MixerFactory = { name, config, generator in

@@ -1,0 +1,85 @@
+import Foundation
+import TesseraCore
+
+/// TTT-Linear's inner loop (Sun et al., "Learning to (Learn at Test Time): RNNs with Expressive
+/// Hidden States", 2024): the hidden state is the weight `W` `[K, V]` of a linear model, trained
+/// while the sequence is read by gradient descent on the self-supervised loss
+/// `ℓ_t(W) = ½‖k_t W − v_t‖²`, in mini-batches of `b` tokens: every gradient of a mini-batch is
+/// taken at the weight `W₀` its mini-batch starts from,
+///
+///     G_t = k_tᵀ (k_t W₀ − v_t)          W_t = W₀ − Σ_{s ≤ t in the mini-batch} η_s G_s
+///     o_t = q_t W_t                      (the next mini-batch starts from W at its end)
+///
+/// With `b = 1` this is the delta rule with `β = η` (DeltaNet); larger `b` trades the sequential
+/// dependence inside a mini-batch for parallelism, which is what the paper's "dual form" exploits:
+///
+///     O = Q W₀ − (tril(Q Kᵀ) · diag(η)) (K W₀ − V)          W_b = W₀ − Kᵀ diag(η) (K W₀ − V)
+///
+/// Shapes: `q`, `k` `[B, T, H, K]`, `v` `[B, T, H, V]`, `learningRate` η `[B, T, H]`, `initialState`
+/// `[B, H, K, V]` (zero by default); returns `[B, T, H, V]` and the final weight `[B, H, K, V]`.
+/// This is the inner model without the paper's LayerNorm and residual inside `f` (its "linear"
+/// variant); `.primal` runs token by token (the specification), `.dual` uses matrix products per
+/// mini-batch; the mini-batch size is part of the model, not of the form.
+public func testTimeTrainingLinear(
+  _ q: Tensor, _ k: Tensor, _ v: Tensor, learningRate eta: Tensor, initialState: Tensor? = nil, miniBatch: Int = 16,
+  form: TestTimeTrainingForm = .dual
+) -> (output: Tensor, finalState: Tensor) {
+  check(
+    q.rank == 4 && k.shape == q.shape && v.shape.prefix(3) == q.shape.prefix(3)
+      && eta.shape == Array(q.shape.prefix(3)),
+    "testTimeTrainingLinear: q \(q.shape), k \(k.shape), v \(v.shape), learningRate \(eta.shape) must be "
+      + "[B,T,H,K], [B,T,H,V], [B,T,H]")
+  check(miniBatch >= 1, "testTimeTrainingLinear: the mini-batch size must be positive, got \(miniBatch)")
+  let (b, t, h, kd) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
+  let vd = v.shape[3]
+  let w = initialState ?? Tensor.zeros([b, h, kd, vd])
+  switch form {
+  case .primal:
+    var w0 = w
+    var accumulated = Tensor.zeros([b, h, kd, vd])
+    var outputs: [Tensor] = []
+    for i in 0..<t {
+      let kt = k.select(axis: 1, index: i).expandingDimensions(at: 2)  // [B, H, 1, K]
+      let vt = v.select(axis: 1, index: i).expandingDimensions(at: 2)
+      let et = eta.select(axis: 1, index: i).reshaped(b, h, 1, 1)
+      accumulated = accumulated + matmul(kt.transposed(), matmul(kt, w0) - vt) * et
+      outputs.append(matmul(q.select(axis: 1, index: i).expandingDimensions(at: 2), w0 - accumulated))
+      if (i + 1) % miniBatch == 0 || i == t - 1 {
+        w0 = w0 - accumulated
+        accumulated = Tensor.zeros([b, h, kd, vd])
+      }
+    }
+    return (stack(outputs, axis: 1).reshaped(b, t, h, vd), w0)
+  case .dual:
+    let c = miniBatch
+    let n = max(1, (t + c - 1) / c)
+    let pad = n * c - t
+    func batches(_ x: Tensor) -> Tensor {  // [B, T, H, …] → [B, H, N, C, …]
+      let padded = pad > 0 ? x.padded(axis: 1, before: 0, after: pad) : x
+      if x.rank == 3 { return padded.reshaped(b, n, c, h).permuted(0, 3, 1, 2) }
+      return padded.reshaped(b, n, c, h, x.shape[3]).permuted(0, 3, 1, 2, 4)
+    }
+    let qc = batches(q), kc = batches(k), vc = batches(v)
+    let ec = batches(eta).expandingDimensions(at: 3)  // η_s on the source axis: [B, H, N, 1, C]
+    let scores = (matmul(qc, kc.transposed()) * ec).lowerTriangle()  // (q_t·k_s) η_s, s ≤ t
+    let etaColumn = batches(eta).expandingDimensions(at: 4)  // [B, H, N, C, 1]
+    var w0 = w
+    var outputs: [Tensor] = []
+    for i in 0..<n {
+      let qi = qc.select(axis: 2, index: i), ki = kc.select(axis: 2, index: i)
+      let error = matmul(ki, w0) - vc.select(axis: 2, index: i)  // K W₀ − V [B, H, C, V]
+      outputs.append(matmul(qi, w0) - matmul(scores.select(axis: 2, index: i), error))
+      w0 = w0 - matmul(ki.transposed(), error * etaColumn.select(axis: 2, index: i))
+    }
+    let output = stack(outputs, axis: 2).permuted(0, 2, 3, 1, 4).reshaped(b, n * c, h, vd)
+    return (pad > 0 ? output.slice(axis: 1, 0..<t) : output, w0)
+  }
+}
+
+/// How ``testTimeTrainingLinear(_:_:_:learningRate:initialState:miniBatch:form:)`` is computed.
+public enum TestTimeTrainingForm: Sendable, Equatable {
+  /// Token by token: the gradient of each token at its mini-batch's starting weight.
+  case primal
+  /// Matrix products per mini-batch (Sun et al., 2024, §2.5).
+  case dual
+}
