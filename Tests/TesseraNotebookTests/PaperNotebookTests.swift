@@ -30,6 +30,22 @@ struct TourNotebookTests {
   }
 }
 
+@Suite("The state space notebook")
+struct StateSpaceNotebookTests {
+  @Test("notebooks/state-space.ipynb runs headless with a short training budget")
+  func stateSpace() throws {
+    let h = try NotebookHarness()
+    let path = h.folder + "/state-space.ipynb"
+    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/state-space.ipynb", toPath: path)
+    let run = try h.run(path, ["-p", "trainingSteps", "3", "--export-figures", h.folder + "/f"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(errorOutputs(run.notebook).isEmpty)
+    for name in ["ssm-s4d-kernels", "ssm-selectivity", "ssm-mqar-loss"] {
+      #expect(FileManager.default.fileExists(atPath: h.folder + "/f/\(name).svg"), "\(name)")
+    }
+  }
+}
+
 @Suite("Paper notebooks and tessera reproduce")
 struct PaperNotebookTests {
   /// A folder laid out like the repository (`papers/`, `notebooks/`), holding copies.

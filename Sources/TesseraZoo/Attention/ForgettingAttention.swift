@@ -8,7 +8,7 @@ import TesseraCore
 ///
 /// so a key's weight decays with the forget gates between it and the query. Layout as
 /// ``naiveAttention`` (`[B, T, H, D]`), `logForget` `[B, T, H]`; causal. This is the naive form,
-/// `T × T` per head.
+/// `T × T` per head; ``tiledForgettingAttention(_:_:_:logForget:queryBlock:keyBlock:)`` is its tiled twin.
 public func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logForget g: Tensor) -> Tensor {
   checkAttentionShapes(q, k, v, function: "naiveForgettingAttention")
   check(q.shape[2] == k.shape[2], "naiveForgettingAttention: grouped heads are not supported here")
@@ -20,4 +20,23 @@ public func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logF
   let scores = matmul(qh, kh.transposed()) * (1 / Float(d).squareRoot()) + bias
   let masked = `where`(Tensor.ones([t, t]).lowerTriangle(), scores, -Float.infinity)
   return matmul(masked.softmax(), vh).permuted(0, 2, 1, 3)
+}
+
+/// Forgetting attention computed in tiles (Lin et al., 2025, whose kernel extends FlashAttention):
+/// the tiled kernel of ``tiledAttention(_:_:_:mask:scale:queryBlock:keyBlock:)`` with the score
+/// bias `G_t − G_s` added per tile, so memory stays `O(T)`. The gradient of `G` comes from the
+/// same tiles (`dG_t += Σ_s dS_ts`, `dG_s −= Σ_t dS_ts`) and flows back through the cumulative sum
+/// to `logForget`. Grouped heads are allowed (`logForget` per query head `[B, T, HQ]`).
+public func tiledForgettingAttention(
+  _ q: Tensor, _ k: Tensor, _ v: Tensor, logForget g: Tensor, queryBlock: Int = 128, keyBlock: Int = 128
+) -> Tensor {
+  checkAttentionShapes(q, k, v, function: "tiledForgettingAttention")
+  check(
+    g.shape == Array(q.shape.prefix(3)) && k.shape[1] == q.shape[1],
+    "tiledForgettingAttention: logForget \(g.shape) must be [B, T, HQ] = \(Array(q.shape.prefix(3))), keys as long as queries"
+  )
+  let cumulative = g.cumulativeSum(axis: 1).permuted(0, 2, 1)  // G [B, HQ, T]
+  return tiledAttentionKernel(
+    q, k, v, mask: .causal, scale: nil, queryBlock: queryBlock, keyBlock: keyBlock, positionBias: cumulative,
+    function: "tiledForgettingAttention")
 }

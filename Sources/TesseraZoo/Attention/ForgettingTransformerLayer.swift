@@ -4,8 +4,9 @@ import TesseraNN
 
 /// The Forgetting Transformer's attention layer (FoX: Lin et al., 2025), `[B, T, D] → [B, T, D]`:
 /// multi-head softmax attention without position embeddings, whose scores carry the cumulative log
-/// of a forget gate `f_t = σ(x_t W_f + b_f)` per head (see ``naiveForgettingAttention``). Decoding
-/// keeps the keys, values and running log-forget sum of the tokens seen.
+/// of a forget gate `f_t = σ(x_t W_f + b_f)` per head (see ``naiveForgettingAttention``). Training
+/// runs the tiled form (``tiledForgettingAttention(_:_:_:logForget:queryBlock:keyBlock:)``, `O(T)`
+/// memory); decoding keeps the keys, values and running log-forget sum of the tokens seen.
 public final class ForgettingAttentionLayer: RecurrentMixer {
   public let qProj: Linear
   public let kProj: Linear
@@ -29,7 +30,7 @@ public final class ForgettingAttentionLayer: RecurrentMixer {
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let (b, t, d) = (x.shape[0], x.shape[1], x.shape[2])
     let shape = [b, t, heads, headDimension]
-    let o = naiveForgettingAttention(
+    let o = tiledForgettingAttention(
       qProj(x).reshaped(shape), kProj(x).reshaped(shape), vProj(x).reshaped(shape), logForget: fProj(x).logSigmoid())
     return oProj(o.reshaped(b, t, d))
   }
@@ -64,7 +65,7 @@ public final class ForgettingAttentionLayer: RecurrentMixer {
     let projections = [qProj, kProj, vProj, fProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
     let attention = 4 * batch * heads * headDimension * time * (time + 1) / 2
     return MixerCost(
-      flops: projections + attention, activationBytes: 4 * batch * heads * time * time,
+      flops: projections + attention, activationBytes: 4 * rows * (4 * heads * headDimension + 2 * heads),
       stateBytes: 4 * 2 * batch * time * heads * headDimension)
   }
 }

@@ -35,12 +35,15 @@ public final class LinearAttentionLayer: RecurrentMixer {
   public let heads: Int
   public let keyDimension: Int
   public let valueDimension: Int
+  /// Tokens per chunk of the training form. GLA's per-channel gates make the in-chunk decay a
+  /// `[C, C, K]` tensor per head, so it uses chunks of 16 (measured on 2 cores at d_model 64, T 64:
+  /// 23k tokens/s against 3.5k with chunks of 64); scalar or no decay keeps 64.
   public var chunkSize: Int
   /// GLA's gate temperature: log gates are divided by it so decays stay near 1 at initialisation.
   public let gateTemperature: Float = 16
 
   public init(
-    modelDimension: Int, heads: Int, kind: LinearAttentionKind = .gated, chunkSize: Int = 64,
+    modelDimension: Int, heads: Int, kind: LinearAttentionKind = .gated, chunkSize: Int? = nil,
     generator: inout RandomGenerator
   ) {
     let keyWidth = modelDimension / 2
@@ -51,7 +54,7 @@ public final class LinearAttentionLayer: RecurrentMixer {
     self.heads = heads
     keyDimension = keyWidth / heads
     valueDimension = modelDimension / heads
-    self.chunkSize = chunkSize
+    self.chunkSize = chunkSize ?? (kind == .gated ? 16 : 64)
     qProj = Linear(modelDimension, keyWidth, bias: false, generator: &generator)
     kProj = Linear(modelDimension, keyWidth, bias: false, generator: &generator)
     vProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)

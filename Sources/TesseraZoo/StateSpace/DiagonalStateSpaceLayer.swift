@@ -8,7 +8,8 @@ import TesseraNN
 ///     out = GLU(W · gelu(y))                (W: D → 2D; GLU(a, b) = a ⊙ σ(b))
 ///
 /// initialised as S4D-Lin: `A_n = −1/2 + iπn`, `Δ` log-uniform in [0.001, 0.1], `C` complex normal.
-/// Training runs the convolution form; decoding carries the complex state `[B, D, N, 2]`.
+/// Training runs the convolution form (the scan for long sequences, see ``form(time:)``); decoding
+/// carries the complex state `[B, D, N, 2]`.
 public final class DiagonalStateSpaceLayer: RecurrentMixer {
   @Parameter public var logStep: Tensor  // [D]
   @Parameter public var logDecay: Tensor  // [D, N]
@@ -41,7 +42,13 @@ public final class DiagonalStateSpaceLayer: RecurrentMixer {
     return halves[0] * halves[1].sigmoid()
   }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor { output(model(x, form: .convolution).output) }
+  /// The convolution form while its Toeplitz matrices (`D · T²` floats) stay under 256 MiB, the
+  /// scan beyond (the core has no FFT, which would make the convolution `O(T log T)`).
+  public func form(time: Int) -> DiagonalStateSpace.Form {
+    4 * logStep.shape[0] * time * time <= 256 << 20 ? .convolution : .recurrent
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor { output(model(x, form: form(time: x.shape[1])).output) }
 
   public func initialState(batch: Int) -> Tensor { Tensor.zeros([batch, logStep.shape[0], modes, 2]) }
 
@@ -55,11 +62,14 @@ public final class DiagonalStateSpaceLayer: RecurrentMixer {
   public func cost(batch: Int, time: Int) -> MixerCost {
     let dim = logStep.shape[0], rows = batch * time
     // Kernel: ~10 flops per channel, mode and lag; causal Toeplitz product: T² per channel and sequence.
-    let kernel = 10 * dim * modes * time
-    let convolution = batch * dim * time * time
+    let convolutional = form(time: time) == .convolution
+    // Convolution: the kernel (~10 flops per channel, mode and lag) and the causal Toeplitz product
+    // (T² per channel and sequence). Scan: ~8 flops per channel, mode and token.
+    let mixing = convolutional ? 10 * dim * modes * time + batch * dim * time * time : 8 * rows * dim * modes
+    let kept = convolutional ? dim * time * time : rows * dim * modes * 2
     return MixerCost(
-      flops: kernel + convolution + outProj.flops(rows: rows) + 8 * rows * dim,
-      activationBytes: 4 * (dim * time * time + rows * dim * 5), stateBytes: 4 * batch * dim * modes * 2)
+      flops: mixing + outProj.flops(rows: rows) + 8 * rows * dim,
+      activationBytes: 4 * (kept + rows * dim * 5), stateBytes: 4 * batch * dim * modes * 2)
   }
 }
 

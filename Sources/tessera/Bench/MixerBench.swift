@@ -13,22 +13,15 @@ struct MixerBench {
   func run() {
     let d = 256
     let lengths = quick ? [256, 1024] : [1024, 4096, 16384]
-    let names = ["attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "mamba", "mamba2"]
+    let names = [
+      "attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "ttt-linear", "s4d", "mamba", "mamba2",
+    ]
     for name in names where filter.map({ name.contains($0) || "mixers".contains($0) }) ?? true {
       var rng = RandomGenerator(seed: 0)
       let config = LanguageModelConfig(vocabularySize: 16, modelDimension: d, layerPattern: name, heads: 4)
       let model = LanguageModel(config, generator: &rng)
       let mixer = model.layers[0].mixer
       for t in lengths {
-        // FoX runs its naive form (T × T scores per head): beyond 4k tokens it needs tens of GiB
-        // until its tiled form lands.
-        let limited = ["fox": "naive form: T×T scores"]
-        if let reason = limited[name], t > 4096 {
-          BenchReport.emit(
-            "mixers", "\(name) d\(d) T\(t) B1 forward+backward", metric: "skipped", value: .nan,
-            extra: ["mixer": "\"\(name)\"", "reason": "\"\(reason) does not fit in memory\""])
-          continue
-        }
         let x = rng.normal([1, t, d], standardDeviation: 0.5)
         let g = rng.normal([1, t, d])
         let once = {
