@@ -15,8 +15,8 @@ let deltaAndForgetOps: [String: LinearFamilyOp] = [
   "forgetting_attention": LinearFamilyOp(inputs: ["q", "k", "v", "g"]) { x, _ in
     (naiveForgettingAttention(x[0], x[1], x[2], logForget: x[3]), Tensor.zeros([1]))
   },
-  "selective_scan": LinearFamilyOp(inputs: ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]) { x, _ in
-    selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7])
+  "selective_scan": LinearFamilyOp(inputs: ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]) { x, form in
+    selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], form: form)
   },
 ]
 
@@ -78,6 +78,146 @@ struct DeltaRuleTests {
       let e = g.relativeError(to: file.tensors["grad_" + name]!)
       #expect(e <= 1e-4, "\(golden): grad_\(name) \(e)")
     }
+  }
+}
+
+@Suite("Selective scan in matrix form")
+struct ChunkedSelectiveScanTests {
+  static let goldenFiles = GoldenVectors.files().filter { $0.op == "selective_scan" }
+  static let fastForms: [GatedLinearRecurrence.Form] = [.parallel, .chunked(chunkSize: 16), .chunked(chunkSize: 64)]
+
+  @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
+  func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
+    let file = try golden.load()
+    let op = deltaAndForgetOps[golden.op]!
+    let inputs = op.inputs.map { file.tensors[$0]! }
+    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in op.run(x, form).output }
+    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4, "\(form): o")
+    if let reference = file.tensors["final_state"] {
+      let state = withoutGradients { op.run(inputs, form).finalState }
+      #expect(state.relativeError(to: reference) <= 1e-4, "\(form): final state")
+    }
+    for (name, g) in zip(op.inputs, grads) {
+      let e = g.relativeError(to: file.tensors["grad_" + name]!)
+      #expect(e <= 1e-4, "\(form): grad_\(name) \(e)")
+    }
+  }
+
+  @Test(
+    "forms agree with the scan: output, final state, every gradient; a carried state equals one call",
+    arguments: LinearAttentionTests.lengths)
+  func formsAgree(_ time: Int) {
+    let (b, d, n) = (2, 6, 4)
+    let seed = UInt64(time * 3)
+    let inputs = [
+      RandomTensors.make([b, d, time], seed: seed), RandomTensors.make([b, d, time], seed: seed + 1),
+      -(RandomTensors.make([d, n], seed: seed + 2).exp()), RandomTensors.make([b, n, time], seed: seed + 3),
+      RandomTensors.make([b, n, time], seed: seed + 4), RandomTensors.make([d], seed: seed + 5),
+      RandomTensors.make([b, d, time], seed: seed + 6), RandomTensors.make([d], seed: seed + 7),
+      RandomTensors.make([b, d, n], seed: seed + 8),
+    ]
+    let cotangent = RandomTensors.make([b, d, time], seed: seed + 9)
+    let stateCotangent = RandomTensors.make([b, d, n], seed: seed + 10)
+    func call(_ x: [Tensor], _ form: GatedLinearRecurrence.Form) -> (output: Tensor, finalState: Tensor) {
+      selectiveScan(
+        x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8], form: form)
+    }
+    func run(_ form: GatedLinearRecurrence.Form) -> [Tensor] {
+      let (y, g) = valueAndPullback(at: inputs, cotangent: cotangent) { call($0, form).output }
+      let (s, gs) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0, form).finalState }
+      return [y, s] + g + gs
+    }
+    let reference = run(.recurrent)
+    for form in Self.fastForms {
+      // One chunk over the whole sequence takes each decay from a cumulative sum of up to T terms
+      // (G_t − G_s, each rounded once per term), so at T 130 its gradients through the final state
+      // drift to ~3e-5; chunks of 16 or 64 stay under 2e-5.
+      let bound: Float = form == .parallel && time > 64 ? 5e-5 : 2e-5
+      for (i, (value, expected)) in zip(run(form), reference).enumerated() {
+        let error = value.relativeError(to: expected)
+        #expect(error <= bound, "T \(time) \(form): tensor \(i) relative error \(error)")
+      }
+    }
+    if time >= 7 {
+      let cut = time / 2
+      func part(_ r: Range<Int>, _ state: Tensor) -> [Tensor] {
+        [
+          inputs[0].slice(axis: 2, r), inputs[1].slice(axis: 2, r), inputs[2], inputs[3].slice(axis: 2, r),
+          inputs[4].slice(axis: 2, r), inputs[5], inputs[6].slice(axis: 2, r), inputs[7], state,
+        ]
+      }
+      let whole = call(inputs, .chunked(chunkSize: 16))
+      let a = call(part(0..<cut, inputs[8]), .chunked(chunkSize: 16))
+      let c = call(part(cut..<time, a.finalState), .chunked(chunkSize: 16))
+      #expect(concatenate([a.output, c.output], axis: 2).relativeError(to: whole.output) <= 2e-6)
+      #expect(c.finalState.relativeError(to: whole.finalState) <= 2e-6)
+    }
+  }
+}
+
+@Suite("Fused selective scan")
+struct FusedSelectiveScanTests {
+  static let inputNames = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+
+  @Test("the fused scan matches the reference vectors", arguments: ChunkedSelectiveScanTests.goldenFiles)
+  func golden(_ golden: GoldenVectors.File) throws {
+    let file = try golden.load()
+    let inputs = Self.inputNames.map { file.tensors[$0]! }
+    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in
+      fusedSelectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7]).output
+    }
+    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4)
+    if let reference = file.tensors["final_state"] {
+      let state = fusedSelectiveScan(
+        inputs[0], delta: inputs[1], A: inputs[2], B: inputs[3], C: inputs[4], D: inputs[5], z: inputs[6],
+        deltaBias: inputs[7]
+      ).finalState
+      #expect(state.relativeError(to: reference) <= 1e-4)
+    }
+    for (name, g) in zip(Self.inputNames, grads) {
+      let e = g.relativeError(to: file.tensors["grad_" + name]!)
+      #expect(e <= 1e-4, "grad_\(name) \(e)")
+    }
+  }
+
+  @Test(
+    "the fused scan equals the step-by-step scan: output, final state, every gradient, any thread count",
+    arguments: LinearAttentionTests.lengths)
+  func equalsScan(_ time: Int) {
+    let (b, d, n) = (2, 6, 4)
+    let seed = UInt64(time * 5)
+    let inputs = [
+      RandomTensors.make([b, d, time], seed: seed), RandomTensors.make([b, d, time], seed: seed + 1),
+      -(RandomTensors.make([d, n], seed: seed + 2).exp()), RandomTensors.make([b, n, time], seed: seed + 3),
+      RandomTensors.make([b, n, time], seed: seed + 4), RandomTensors.make([d], seed: seed + 5),
+      RandomTensors.make([b, d, time], seed: seed + 6), RandomTensors.make([d], seed: seed + 7),
+      RandomTensors.make([b, d, n], seed: seed + 8),
+    ]
+    let cotangent = RandomTensors.make([b, d, time], seed: seed + 9)
+    let stateCotangent = RandomTensors.make([b, d, n], seed: seed + 10)
+    func run(fused: Bool) -> [Tensor] {
+      func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
+        fused
+          ? fusedSelectiveScan(
+            x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8])
+          : selectiveScan(
+            x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8])
+      }
+      let (y, g) = valueAndPullback(at: inputs, cotangent: cotangent) { call($0).output }
+      let (s, gs) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0).finalState }
+      return [y, s] + g + gs
+    }
+    let reference = run(fused: false)
+    let fused = run(fused: true)
+    for (i, (value, expected)) in zip(fused, reference).enumerated() {
+      let error = value.relativeError(to: expected)
+      #expect(error <= 2e-5, "T \(time): tensor \(i) relative error \(error)")
+    }
+    let saved = Runtime.threadCount
+    Runtime.threadCount = 1
+    let single = run(fused: true)
+    Runtime.threadCount = saved
+    #expect(zip(single, fused).allSatisfy { $0.scalars == $1.scalars }, "1 and \(saved) threads differ")
   }
 }
 

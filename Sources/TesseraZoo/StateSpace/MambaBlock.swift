@@ -41,8 +41,9 @@ public final class CausalConvolution: Module {
 ///     out  = out_proj(y)
 ///
 /// `A_log` starts at `log n` for state index `n = 1…N` (S4D-Real) and `Δ`'s bias so that
-/// `softplus(bias)` lies in [0.001, 0.1], as in the reference. Decoding carries the convolution
-/// window and the scan state.
+/// `softplus(bias)` lies in [0.001, 0.1], as in the reference. Training runs the fused scan
+/// (``fusedSelectiveScan(_:delta:A:B:C:D:z:deltaBias:initialState:)``); decoding carries the
+/// convolution window and the scan state through the step-by-step form.
 public final class MambaBlock: RecurrentMixer {
   public let inProj: Linear
   public let conv1d: CausalConvolution
@@ -85,7 +86,7 @@ public final class MambaBlock: RecurrentMixer {
     let halves = inProj(u).split(count: 2, axis: 2)
     let x = conv1d(halves[0]).silu()
     let (delta, B, C) = parameters(x)
-    let (y, _) = selectiveScan(
+    let (y, _) = fusedSelectiveScan(
       x.permuted(0, 2, 1), delta: delta, A: -aLog.exp(), B: B, C: C, D: d, z: halves[1].permuted(0, 2, 1),
       deltaBias: dtProj.bias)
     return outProj(y.permuted(0, 2, 1))

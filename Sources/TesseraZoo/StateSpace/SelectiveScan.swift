@@ -11,11 +11,18 @@ import TesseraCore
 ///
 /// Layout of the reference (`selective_scan_ref`): `u`, `delta`, `z` `[B, D, T]`, `A` `[D, N]`,
 /// `B`, `C` `[B, N, T]`, `D` and `deltaBias` `[D]`; returns `[B, D, T]` and the final state
-/// `[B, D, N]`. This is the recurrent form (the specification); the parallel scan is its planned
-/// fast twin.
+/// `[B, D, N]`.
+///
+/// Forms: `.recurrent` is the scan, one step at a time (the specification). The scan is a gated
+/// linear recurrence with one head per channel `d`, keys and queries indexed by the state `n`, a
+/// scalar value, and a per-key log decay — `q_t = C_t`, `k_t = Δ_t B_t`, `v_t = u_t`,
+/// `g_t = Δ_t A_d` — so `.chunked(chunkSize:)` and `.parallel` compute it with
+/// ``GatedLinearRecurrence`` in matrix form (the correspondence GLA's paper draws with Mamba). With
+/// a scalar value per head the matrix form does `C` times the scan's work for its per-key decays,
+/// so on a CPU it is the slower one; it is here to show (and test) the correspondence.
 public func selectiveScan(
   _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor? = nil, z: Tensor? = nil,
-  deltaBias: Tensor? = nil, initialState: Tensor? = nil
+  deltaBias: Tensor? = nil, initialState: Tensor? = nil, form: GatedLinearRecurrence.Form = .recurrent
 ) -> (output: Tensor, finalState: Tensor) {
   check(
     u.rank == 3 && delta.shape == u.shape && A.rank == 2 && A.shape[0] == u.shape[1] && B.rank == 3
@@ -27,6 +34,20 @@ public func selectiveScan(
   var dt = delta
   if let deltaBias { dt = dt + deltaBias.reshaped(1, d, 1) }
   dt = dt.softplus()
+  if form != .recurrent {
+    let steps = dt.permuted(0, 2, 1).expandingDimensions(at: 3)  // Δ [B, T, D, 1]
+    let queries = C.permuted(0, 2, 1).expandingDimensions(at: 2).broadcast(to: [b, t, d, n])
+    let keys = B.permuted(0, 2, 1).expandingDimensions(at: 2) * steps  // Δ_t B_t [B, T, D, N]
+    let values = u.permuted(0, 2, 1).expandingDimensions(at: 3)  // [B, T, D, 1]
+    let logDecay = steps * A.reshaped(1, 1, d, n)  // Δ_t A [B, T, D, N]
+    let (o, final) = GatedLinearRecurrence.evaluate(
+      queries, keys, values, logDecay: logDecay, scale: 1, initialState: initialState?.expandingDimensions(at: 3),
+      form: form)
+    var y = o.squeezed(axes: [3]).permuted(0, 2, 1)  // [B, D, T]
+    if let D { y = y + u * D.reshaped(1, d, 1) }
+    if let z { y = y * z.silu() }
+    return (y, final.squeezed(axes: [3]))
+  }
   var state = initialState ?? Tensor.zeros([b, d, n])
   var ys: [Tensor] = []
   for i in 0..<t {
