@@ -158,6 +158,18 @@ struct GradientTests {
     #expect(result.worst <= Self.tolerance, "\(op.name) [\(layout)]: \(result)")
   }
 
+  @Test("a graph of 200,000 chained ops differentiates and is released without exhausting the stack")
+  func longChains() {
+    let x = Tensor([1, 2, 3])
+    let (value, grad) = valueAndGradient(at: x) { x in
+      var y = x
+      for i in 0..<200_000 { y = i % 2 == 0 ? y * 2 : y * 0.5 }  // exact in float32
+      return y.sum()
+    }
+    #expect(value.scalar == 6)
+    #expect(grad.scalars == [1, 1, 1])
+  }
+
   @Test("a gradient of a non-scalar is refused, and nothing is recorded outside")
   func scalarAndRecording() {
     let x = Tensor([1, 2, 3])

@@ -15,9 +15,9 @@ final class GradientNode {
   let op: String
   /// Shape of the value this node produced; cotangents must match it.
   let shape: [Int]
-  let inputs: [GradientNode?]
+  private(set) var inputs: [GradientNode?]
   /// Given the output cotangent, returns one cotangent per input (nil where the input needs none).
-  let pullback: ((Tensor) -> [Tensor?])?
+  private(set) var pullback: ((Tensor) -> [Tensor?])?
   /// For a slice of its single input: where the slice sits. Backpropagation then adds the
   /// cotangent into that region of one accumulator per input, instead of materialising a
   /// full-size cotangent per slice — a loop over T slices costs O(T), not O(T²).
@@ -32,6 +32,47 @@ final class GradientNode {
     self.inputs = inputs
     self.pullback = pullback
     self.region = region
+  }
+
+  /// Releasing a graph must not recurse once per node: a scan over 16k steps is a chain of ~10⁵
+  /// nodes, and a recursive release overflows the stack. A node's inputs and pullback (whose
+  /// captures may hold more nodes) go to a per-thread queue, which the outermost release drains
+  /// in a loop; a release met while draining only adds to the queue.
+  deinit {
+    let queue = ReleaseQueue.current
+    queue.items.append(inputs)
+    inputs = []
+    if let pullback {
+      queue.items.append(pullback)
+      self.pullback = nil
+    }
+    if queue.draining { return }
+    queue.draining = true
+    while let item = queue.items.popLast() { withExtendedLifetime(item) {} }
+    queue.draining = false
+  }
+}
+
+/// The per-thread queue of graph parts waiting to be released (see `GradientNode.deinit`).
+final class ReleaseQueue {
+  var items: [Any] = []
+  var draining = false
+
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    pthread_key_create(&key) { pointer in
+      if let pointer { Unmanaged<ReleaseQueue>.fromOpaque(pointer).release() }
+    }
+    return key
+  }()
+
+  static var current: ReleaseQueue {
+    if let pointer = pthread_getspecific(key) {
+      return Unmanaged<ReleaseQueue>.fromOpaque(pointer).takeUnretainedValue()
+    }
+    let queue = ReleaseQueue()
+    pthread_setspecific(key, Unmanaged.passRetained(queue).toOpaque())
+    return queue
   }
 }
 
