@@ -49,36 +49,18 @@ struct DeltaRuleTests {
       return
     }
     let golden = try #require(GoldenVectors.files().first { $0.op == "ssd" })
-    let file = try golden.load()
-    let inputs = ssdOp.inputs.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in ssdOp.run(x, form).output }
-    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4, "\(form): o")
-    let state = withoutGradients { ssdOp.run(inputs, form).finalState }
-    #expect(state.relativeError(to: file.tensors["final_state"]!) <= 1e-4, "\(form): final state")
-    for (name, g) in zip(ssdOp.inputs, grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "\(form): grad_\(name) \(e)")
+    try expectMatchesGolden(golden, inputs: ssdOp.inputs, label: "\(form)", requireFinalState: true) {
+      ssdOp.run($0, form)
     }
   }
 
   /// Output, final state and every input gradient within 1e-4 relative RMS of the reference.
   @Test("the specification forms match the reference vectors", arguments: Self.goldenFiles)
   func golden(_ golden: GoldenVectors.File) throws {
-    let file = try golden.load()
     let op = deltaAndForgetOps[golden.op]!
-    let inputs = op.inputs.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in op.run(x, .recurrent).output }
-    let error = o.relativeError(to: file.tensors["o"]!)
-    #expect(error <= 1e-4, "\(golden): o \(error)")
-    if let reference = file.tensors["final_state"] {
-      let state = withoutGradients { op.run(inputs, .recurrent).finalState }
-      #expect(state.relativeError(to: reference) <= 1e-4, "\(golden): final state")
-    }
-    for (name, g) in zip(op.inputs, grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "\(golden): grad_\(name) \(e)")
-    }
+    try expectMatchesGolden(golden, inputs: op.inputs, label: "recurrent") { op.run($0, .recurrent) }
   }
+
 }
 
 @Suite("Selective scan in matrix form")
@@ -86,29 +68,10 @@ struct ChunkedSelectiveScanTests {
   static let goldenFiles = GoldenVectors.files().filter { $0.op == "selective_scan" }
   static let fastForms: [GatedLinearRecurrence.Form] = [.parallel, .chunked(chunkSize: 16), .chunked(chunkSize: 64)]
 
-  @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
-  func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
-    let file = try golden.load()
-    let op = deltaAndForgetOps[golden.op]!
-    let inputs = op.inputs.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in op.run(x, form).output }
-    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4, "\(form): o")
-    if let reference = file.tensors["final_state"] {
-      let state = withoutGradients { op.run(inputs, form).finalState }
-      #expect(state.relativeError(to: reference) <= 1e-4, "\(form): final state")
-    }
-    for (name, g) in zip(op.inputs, grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "\(form): grad_\(name) \(e)")
-    }
-  }
-
-  @Test(
-    "forms agree with the scan: output, final state, every gradient; a carried state equals one call",
-    arguments: LinearAttentionTests.lengths)
-  func formsAgree(_ time: Int) {
+  /// Inputs of a scan with 2 sequences, 6 channels, 4 states (u, delta, A < 0, B, C, D, z,
+  /// delta_bias, initial state) and cotangents for its output and final state.
+  static func scanInputs(time: Int, seed: UInt64) -> (inputs: [Tensor], output: Tensor, state: Tensor) {
     let (b, d, n) = (2, 6, 4)
-    let seed = UInt64(time * 3)
     let inputs = [
       RandomTensors.make([b, d, time], seed: seed), RandomTensors.make([b, d, time], seed: seed + 1),
       -(RandomTensors.make([d, n], seed: seed + 2).exp()), RandomTensors.make([b, n, time], seed: seed + 3),
@@ -116,8 +79,20 @@ struct ChunkedSelectiveScanTests {
       RandomTensors.make([b, d, time], seed: seed + 6), RandomTensors.make([d], seed: seed + 7),
       RandomTensors.make([b, d, n], seed: seed + 8),
     ]
-    let cotangent = RandomTensors.make([b, d, time], seed: seed + 9)
-    let stateCotangent = RandomTensors.make([b, d, n], seed: seed + 10)
+    return (inputs, RandomTensors.make([b, d, time], seed: seed + 9), RandomTensors.make([b, d, n], seed: seed + 10))
+  }
+
+  @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
+  func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
+    let op = deltaAndForgetOps[golden.op]!
+    try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
+  }
+
+  @Test(
+    "forms agree with the scan: output, final state, every gradient; a carried state equals one call",
+    arguments: LinearAttentionTests.lengths)
+  func formsAgree(_ time: Int) {
+    let (inputs, cotangent, stateCotangent) = Self.scanInputs(time: time, seed: UInt64(time * 3))
     func call(_ x: [Tensor], _ form: GatedLinearRecurrence.Form) -> (output: Tensor, finalState: Tensor) {
       selectiveScan(
         x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8], form: form)
@@ -157,26 +132,12 @@ struct ChunkedSelectiveScanTests {
 
 @Suite("Fused selective scan")
 struct FusedSelectiveScanTests {
-  static let inputNames = ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]
+  static let inputNames = deltaAndForgetOps["selective_scan"]!.inputs
 
   @Test("the fused scan matches the reference vectors", arguments: ChunkedSelectiveScanTests.goldenFiles)
   func golden(_ golden: GoldenVectors.File) throws {
-    let file = try golden.load()
-    let inputs = Self.inputNames.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in
-      fusedSelectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7]).output
-    }
-    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4)
-    if let reference = file.tensors["final_state"] {
-      let state = fusedSelectiveScan(
-        inputs[0], delta: inputs[1], A: inputs[2], B: inputs[3], C: inputs[4], D: inputs[5], z: inputs[6],
-        deltaBias: inputs[7]
-      ).finalState
-      #expect(state.relativeError(to: reference) <= 1e-4)
-    }
-    for (name, g) in zip(Self.inputNames, grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "grad_\(name) \(e)")
+    try expectMatchesGolden(golden, inputs: Self.inputNames, label: "fused") { x in
+      fusedSelectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7])
     }
   }
 
@@ -184,17 +145,7 @@ struct FusedSelectiveScanTests {
     "the fused scan equals the step-by-step scan: output, final state, every gradient, any thread count",
     arguments: LinearAttentionTests.lengths)
   func equalsScan(_ time: Int) {
-    let (b, d, n) = (2, 6, 4)
-    let seed = UInt64(time * 5)
-    let inputs = [
-      RandomTensors.make([b, d, time], seed: seed), RandomTensors.make([b, d, time], seed: seed + 1),
-      -(RandomTensors.make([d, n], seed: seed + 2).exp()), RandomTensors.make([b, n, time], seed: seed + 3),
-      RandomTensors.make([b, n, time], seed: seed + 4), RandomTensors.make([d], seed: seed + 5),
-      RandomTensors.make([b, d, time], seed: seed + 6), RandomTensors.make([d], seed: seed + 7),
-      RandomTensors.make([b, d, n], seed: seed + 8),
-    ]
-    let cotangent = RandomTensors.make([b, d, time], seed: seed + 9)
-    let stateCotangent = RandomTensors.make([b, d, n], seed: seed + 10)
+    let (inputs, cotangent, stateCotangent) = ChunkedSelectiveScanTests.scanInputs(time: time, seed: UInt64(time * 5))
     func run(fused: Bool) -> [Tensor] {
       func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
         fused
@@ -227,15 +178,8 @@ struct TiledForgettingAttentionTests {
 
   @Test("the tiled form matches the reference vectors", arguments: Self.goldenFiles)
   func golden(_ golden: GoldenVectors.File) throws {
-    let file = try golden.load()
-    let inputs = ["q", "k", "v", "g"].map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in
-      tiledForgettingAttention(x[0], x[1], x[2], logForget: x[3], queryBlock: 16, keyBlock: 16)
-    }
-    #expect(o.relativeError(to: file.tensors["o"]!) <= 1e-4)
-    for (name, g) in zip(["q", "k", "v", "g"], grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "\(golden): grad_\(name) \(e)")
+    try expectMatchesGolden(golden, inputs: ["q", "k", "v", "g"], label: "tiled") { x in
+      (tiledForgettingAttention(x[0], x[1], x[2], logForget: x[3], queryBlock: 16, keyBlock: 16), Tensor.zeros([1]))
     }
   }
 
@@ -278,20 +222,8 @@ struct ChunkedDeltaRuleTests {
   /// 1e-4 relative RMS (the same bound as the specification form).
   @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
   func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
-    let file = try golden.load()
     let op = deltaAndForgetOps[golden.op]!
-    let inputs = op.inputs.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in op.run(x, form).output }
-    let error = o.relativeError(to: file.tensors["o"]!)
-    #expect(error <= 1e-4, "\(golden) \(form): o \(error)")
-    if let reference = file.tensors["final_state"] {
-      let state = withoutGradients { op.run(inputs, form).finalState }
-      #expect(state.relativeError(to: reference) <= 1e-4, "\(golden) \(form): final state")
-    }
-    for (name, g) in zip(op.inputs, grads) {
-      let e = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(e <= 1e-4, "\(golden) \(form): grad_\(name) \(e)")
-    }
+    try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
   }
 
   /// Inputs as the layers make them: L2-normalised keys, β = σ(·), log gates in (−1, 0).

@@ -24,6 +24,29 @@ let linearFamilyOps: [String: LinearFamilyOp] = [
   },
 ]
 
+/// Runs `run` on the inputs `names` of a golden file and expects its output, its final state (when
+/// the file has one; always when `requireFinalState`) and the gradient of every input within 1e-4
+/// relative RMS of the reference. `label` names the form in failure messages.
+func expectMatchesGolden(
+  _ golden: GoldenVectors.File, inputs names: [String], label: String, requireFinalState: Bool = false,
+  _ run: @escaping ([Tensor]) -> (output: Tensor, finalState: Tensor)
+) throws {
+  let file = try golden.load()
+  let inputs = names.map { file.tensors[$0]! }
+  let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { run($0).output }
+  let error = o.relativeError(to: file.tensors["o"]!)
+  #expect(error <= 1e-4, "\(golden) \(label): o \(error)")
+  if requireFinalState { _ = try #require(file.tensors["final_state"], "\(golden) has no final_state") }
+  if let reference = file.tensors["final_state"] {
+    let state = withoutGradients { run(inputs).finalState }
+    #expect(state.relativeError(to: reference) <= 1e-4, "\(golden) \(label): final state")
+  }
+  for (name, g) in zip(names, grads) {
+    let e = g.relativeError(to: file.tensors["grad_" + name]!)
+    #expect(e <= 1e-4, "\(golden) \(label): grad_\(name) \(e)")
+  }
+}
+
 let linearForms: [GatedLinearRecurrence.Form] = [
   .recurrent, .parallel, .chunked(chunkSize: 16), .chunked(chunkSize: 64),
 ]
@@ -46,21 +69,8 @@ struct LinearAttentionTests {
   /// Output, final state and every input gradient within 1e-4 relative RMS of the reference.
   @Test("every form matches the reference vectors", arguments: Self.goldenFiles, linearForms)
   func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
-    let file = try golden.load()
     let op = linearFamilyOps[golden.op]!
-    let inputs = op.inputs.map { file.tensors[$0]! }
-    let (o, grads) = valueAndPullback(at: inputs, cotangent: file.tensors["d_o"]!) { x in op.run(x, form).output }
-    #expect(
-      o.relativeError(to: file.tensors["o"]!) <= 1e-4, "\(golden) \(form): o \(o.relativeError(to: file.tensors["o"]!))"
-    )
-    if let reference = file.tensors["final_state"] {
-      let state = withoutGradients { op.run(inputs, form).finalState }
-      #expect(state.relativeError(to: reference) <= 1e-4, "\(golden) \(form): final state")
-    }
-    for (name, g) in zip(op.inputs, grads) {
-      let error = g.relativeError(to: file.tensors["grad_" + name]!)
-      #expect(error <= 1e-4, "\(golden) \(form): grad_\(name) \(error)")
-    }
+    try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
   }
 
   static let lengths = [1, 7, 63, 64, 65, 130]

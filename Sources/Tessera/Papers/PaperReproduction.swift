@@ -75,11 +75,7 @@ public final class PaperReproduction {
 
   /// Records our number for row `id`, shown as `text` (default: the number).
   public func record(_ id: String, _ value: Double, as text: String? = nil) {
-    guard let row = reference.rows.first(where: { $0.id == id }) else {
-      fatalError(
-        "\(reference.slug): no row \"\(id)\" in reference.json (rows: \(reference.rows.map(\.id).joined(separator: ", ")))"
-      )
-    }
+    let row = self.row(id)
     if row.criterion == .holds {
       fatalError("\(reference.slug): row \"\(id)\" is a claim; record it as true or false")
     }
@@ -88,14 +84,22 @@ public final class PaperReproduction {
 
   /// Records whether the claim of row `id` holds in our run, with what shows it.
   public func record(_ id: String, _ holds: Bool, as text: String) {
-    guard let row = reference.rows.first(where: { $0.id == id }) else {
-      fatalError("\(reference.slug): no row \"\(id)\" in reference.json")
-    }
+    let row = self.row(id)
     if row.criterion != .holds {
       fatalError(
         "\(reference.slug): row \"\(id)\" is checked on a number (\(row.criterion.summary)); record the number")
     }
     measured[id] = Measurement(value: holds ? 1 : 0, text: text)
+  }
+
+  /// The row `id` of reference.json; an unknown id stops the cell, naming the rows there are.
+  func row(_ id: String) -> PaperReference.Row {
+    guard let row = reference.rows.first(where: { $0.id == id }) else {
+      fatalError(
+        "\(reference.slug): no row \"\(id)\" in reference.json (rows: \(reference.rows.map(\.id).joined(separator: ", ")))"
+      )
+    }
+    return row
   }
 
   /// Our measurement for row `id`, if recorded.

@@ -76,17 +76,11 @@ public func chunkedDeltaRule(
   let (b, t, h, kd) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
   let vd = v.shape[3]
   let s = scale ?? 1 / Float(kd).squareRoot()
+  let layout = ChunkLayout(batch: b, time: t, heads: h, size: chunkSize)
   let c = chunkSize
-  let n = max(1, (t + c - 1) / c)
-  let pad = n * c - t
-  func chunks(_ x: Tensor) -> Tensor {  // [B, T, H, …] → [B, H, N, C, …]
-    let padded = pad > 0 ? x.padded(axis: 1, before: 0, after: pad) : x
-    if x.rank == 3 { return padded.reshaped(b, n, c, h).permuted(0, 3, 1, 2) }
-    return padded.reshaped(b, n, c, h, x.shape[3]).permuted(0, 3, 1, 2, 4)
-  }
-  let qc = chunks(q) * s, kc = chunks(k), vc = chunks(v), bc = chunks(beta)  // [B, H, N, C, ·]
+  let qc = layout.split(q) * s, kc = layout.split(k), vc = layout.split(v), bc = layout.split(beta)  // [B, H, N, C, ·]
   // Log gates accumulated from each chunk start; D[t, i] = γ_t / γ_i for i ≤ t, 0 above.
-  let logGamma = logGate.map { chunks($0).cumulativeSum(axis: 3) }  // [B, H, N, C]
+  let logGamma = logGate.map { layout.split($0).cumulativeSum(axis: 3) }  // [B, H, N, C]
   let causal = Tensor.ones([c, c]).lowerTriangle()
   var decay = causal
   if let lg = logGamma {
@@ -112,13 +106,11 @@ public func chunkedDeltaRule(
   }
   var state = initialState ?? Tensor.zeros([b, h, kd, vd])
   var outputs: [Tensor] = []
-  for i in 0..<n {
+  for i in 0..<layout.count {
     let u = wv.select(axis: 2, index: i) - matmul(wk.select(axis: 2, index: i), state)  // [B, H, C, V]
     outputs.append(matmul(qGamma.select(axis: 2, index: i), state) + matmul(scores.select(axis: 2, index: i), u))
     if let chunkDecay { state = state * chunkDecay.select(axis: 2, index: i) }
     state = state + matmul(kToEnd.select(axis: 2, index: i).transposed(), u)
   }
-  let output = stack(outputs, axis: 2)  // [B, H, N, C, V]
-    .permuted(0, 2, 3, 1, 4).reshaped(b, n * c, h, vd)
-  return (pad > 0 ? output.slice(axis: 1, 0..<t) : output, state)
+  return (layout.merge(outputs), state)
 }

@@ -51,28 +51,19 @@ public func testTimeTrainingLinear(
     }
     return (stack(outputs, axis: 1).reshaped(b, t, h, vd), w0)
   case .dual:
-    let c = miniBatch
-    let n = max(1, (t + c - 1) / c)
-    let pad = n * c - t
-    func batches(_ x: Tensor) -> Tensor {  // [B, T, H, …] → [B, H, N, C, …]
-      let padded = pad > 0 ? x.padded(axis: 1, before: 0, after: pad) : x
-      if x.rank == 3 { return padded.reshaped(b, n, c, h).permuted(0, 3, 1, 2) }
-      return padded.reshaped(b, n, c, h, x.shape[3]).permuted(0, 3, 1, 2, 4)
-    }
-    let qc = batches(q), kc = batches(k), vc = batches(v)
-    let ec = batches(eta).expandingDimensions(at: 3)  // η_s on the source axis: [B, H, N, 1, C]
-    let scores = (matmul(qc, kc.transposed()) * ec).lowerTriangle()  // (q_t·k_s) η_s, s ≤ t
-    let etaColumn = batches(eta).expandingDimensions(at: 4)  // [B, H, N, C, 1]
+    let layout = ChunkLayout(batch: b, time: t, heads: h, size: miniBatch)
+    let qc = layout.split(q), kc = layout.split(k), vc = layout.split(v), ec = layout.split(eta)  // [B, H, N, C, ·]
+    let scores = (matmul(qc, kc.transposed()) * ec.expandingDimensions(at: 3)).lowerTriangle()  // (q_t·k_s) η_s, s ≤ t
+    let etaColumn = ec.expandingDimensions(at: 4)  // [B, H, N, C, 1]
     var w0 = w
     var outputs: [Tensor] = []
-    for i in 0..<n {
+    for i in 0..<layout.count {
       let qi = qc.select(axis: 2, index: i), ki = kc.select(axis: 2, index: i)
       let error = matmul(ki, w0) - vc.select(axis: 2, index: i)  // K W₀ − V [B, H, C, V]
       outputs.append(matmul(qi, w0) - matmul(scores.select(axis: 2, index: i), error))
       w0 = w0 - matmul(ki.transposed(), error * etaColumn.select(axis: 2, index: i))
     }
-    let output = stack(outputs, axis: 2).permuted(0, 2, 3, 1, 4).reshaped(b, n * c, h, vd)
-    return (pad > 0 ? output.slice(axis: 1, 0..<t) : output, w0)
+    return (layout.merge(outputs), w0)
   }
 }
 

@@ -72,6 +72,11 @@ public struct DiagonalStateSpace {
   public func kernel(length: Int) -> Tensor {
     let (_, _, bRe, bIm) = discretised()
     let (pRe, pIm) = powers(Array(0..<length))
+    return kernel(bRe: bRe, bIm: bIm, pRe: pRe, pIm: pIm)
+  }
+
+  /// `K_l = 2·Re(Σ_n C_n B̄_n Ā_n^l)` from `B̄` `[H, N]` and the powers `Ā^l` `[H, N, L]`.
+  func kernel(bRe: Tensor, bIm: Tensor, pRe: Tensor, pIm: Tensor) -> Tensor {
     let cbRe = cReal * bRe - cImag * bIm, cbIm = cReal * bIm + cImag * bRe  // C·B̄ [H, N]
     return ((cbRe.expandingDimensions(at: 2) * pRe - cbIm.expandingDimensions(at: 2) * pIm) * 2).sum(axis: 1)
   }
@@ -108,8 +113,12 @@ public struct DiagonalStateSpace {
   }
 
   func convolve(_ u: Tensor, initialState: Tensor?) -> (output: Tensor, finalState: Tensor) {
-    let (b, t, h) = (u.shape[0], u.shape[1], u.shape[2])
-    let k = kernel(length: t)  // [H, T]
+    let (t, h) = (u.shape[1], u.shape[2])
+    // B̄ and the powers Ā^0 … Ā^T once: the kernel uses 0…T−1, the final state T−1…0, the start
+    // state 1…T.
+    let (_, _, bRe, bIm) = discretised()
+    let (pRe, pIm) = powers(Array(0...t))  // [H, N, T + 1]
+    let k = kernel(bRe: bRe, bIm: bIm, pRe: pRe.slice(axis: 2, 0..<t), pIm: pIm.slice(axis: 2, 0..<t))  // [H, T]
     // Toeplitz T_h[i, j] = K_h[i − j] for j ≤ i.
     var lags = [Int](repeating: 0, count: t * t)
     for i in 0..<t { for j in 0...i { lags[i * t + j] = i - j } }
@@ -118,24 +127,24 @@ public struct DiagonalStateSpace {
     var y = matmul(toeplitz, uh).permuted(2, 1, 0)  // [B, T, H]
     if let d { y = y + u * d }
     // Final state: x_{T−1} = Σ_s Ā^{T−1−s} B̄ u_s (+ Ā^T x₀).
-    let (_, _, bRe, bIm) = discretised()
-    let (pRe, pIm) = powers((0..<t).map { t - 1 - $0 })  // [H, N, T]
-    let wRe = pRe * bRe.expandingDimensions(at: 2) - pIm * bIm.expandingDimensions(at: 2)
-    let wIm = pRe * bIm.expandingDimensions(at: 2) + pIm * bRe.expandingDimensions(at: 2)
+    let reversed = IndexTensor((0..<t).map { t - 1 - $0 }, shape: [t])
+    let rRe = pRe.indexSelect(axis: 2, indices: reversed), rIm = pIm.indexSelect(axis: 2, indices: reversed)
+    let wRe = rRe * bRe.expandingDimensions(at: 2) - rIm * bIm.expandingDimensions(at: 2)
+    let wIm = rRe * bIm.expandingDimensions(at: 2) + rIm * bRe.expandingDimensions(at: 2)
     let us = u.permuted(2, 0, 1)  // [H, B, T]
     var xRe = matmul(us, wRe.transposed()).permuted(1, 0, 2)  // [B, H, N]
     var xIm = matmul(us, wIm.transposed()).permuted(1, 0, 2)
     if let initialState {
       let x0Re = initialState.select(axis: 3, index: 0), x0Im = initialState.select(axis: 3, index: 1)  // [B, H, N]
       // Outputs: 2·Re(C Ā^{i+1} x₀) for i = 0…T−1; state: Ā^T x₀.
-      let (qRe, qIm) = powers(Array(1...t))  // [H, N, T]
+      let qRe = pRe.slice(axis: 2, 1..<(t + 1)), qIm = pIm.slice(axis: 2, 1..<(t + 1))  // [H, N, T]
       let cqRe = cReal.expandingDimensions(at: 2) * qRe - cImag.expandingDimensions(at: 2) * qIm
       let cqIm = cReal.expandingDimensions(at: 2) * qIm + cImag.expandingDimensions(at: 2) * qRe
       // Re(cq · x₀) summed over modes: [B, H, T].
       let fromStart =
         (matmul(x0Re.permuted(1, 0, 2), cqRe) - matmul(x0Im.permuted(1, 0, 2), cqIm)).permuted(1, 2, 0) * 2
       y = y + fromStart
-      let lastRe = qRe.select(axis: 2, index: t - 1), lastIm = qIm.select(axis: 2, index: t - 1)  // Ā^T [H, N]
+      let lastRe = pRe.select(axis: 2, index: t), lastIm = pIm.select(axis: 2, index: t)  // Ā^T [H, N]
       xRe = xRe + lastRe * x0Re - lastIm * x0Im
       xIm = xIm + lastRe * x0Im + lastIm * x0Re
     }

@@ -18,25 +18,15 @@ public func fusedSelectiveScan(
   _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor? = nil, z: Tensor? = nil,
   deltaBias: Tensor? = nil, initialState: Tensor? = nil
 ) -> (output: Tensor, finalState: Tensor) {
-  check(
-    u.rank == 3 && delta.shape == u.shape && A.rank == 2 && A.shape[0] == u.shape[1] && B.rank == 3
-      && B.shape == [u.shape[0], A.shape[1], u.shape[2]] && C.shape == B.shape,
-    "fusedSelectiveScan: u \(u.shape), delta \(delta.shape), A \(A.shape), B \(B.shape), C \(C.shape) do not fit "
-      + "[B, D, T], [D, N], [B, N, T]")
+  let dt = selectiveScanSteps(
+    u, delta: delta, A: A, B: B, C: C, deltaBias: deltaBias, function: "fusedSelectiveScan")
   let (b, d, t) = (u.shape[0], u.shape[1], u.shape[2])
   let n = A.shape[1]
-  var dt = delta
-  if let deltaBias { dt = dt + deltaBias.reshaped(1, d, 1) }
-  dt = dt.softplus()
   let h0 = initialState ?? Tensor.zeros([b, d, n])
   // Time-major B and C, [B, T, N], so a step reads N contiguous values.
   let packed = ScanKernel(batch: b, channels: d, time: t, states: n).apply(
     u, dt, A, B.permuted(0, 2, 1), C.permuted(0, 2, 1), h0)  // [B, D, T + N]
-  var y = packed.slice(axis: 2, 0..<t)
-  let final = packed.slice(axis: 2, t..<(t + n))
-  if let D { y = y + u * D.reshaped(1, d, 1) }
-  if let z { y = y * z.silu() }
-  return (y, final)
+  return (selectiveScanReadout(packed.slice(axis: 2, 0..<t), u, D: D, z: z), packed.slice(axis: 2, t..<(t + n)))
 }
 
 /// The fused core: `h_t = exp(Δ_t A) h_{t−1} + Δ_t B_t u_t`, `y_t = C_t · h_t`, returned packed as

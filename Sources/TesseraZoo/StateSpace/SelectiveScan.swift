@@ -24,16 +24,9 @@ public func selectiveScan(
   _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor? = nil, z: Tensor? = nil,
   deltaBias: Tensor? = nil, initialState: Tensor? = nil, form: GatedLinearRecurrence.Form = .recurrent
 ) -> (output: Tensor, finalState: Tensor) {
-  check(
-    u.rank == 3 && delta.shape == u.shape && A.rank == 2 && A.shape[0] == u.shape[1] && B.rank == 3
-      && B.shape == [u.shape[0], A.shape[1], u.shape[2]] && C.shape == B.shape,
-    "selectiveScan: u \(u.shape), delta \(delta.shape), A \(A.shape), B \(B.shape), C \(C.shape) do not fit "
-      + "[B, D, T], [D, N], [B, N, T]")
+  let dt = selectiveScanSteps(u, delta: delta, A: A, B: B, C: C, deltaBias: deltaBias, function: "selectiveScan")
   let (b, d, t) = (u.shape[0], u.shape[1], u.shape[2])
   let n = A.shape[1]
-  var dt = delta
-  if let deltaBias { dt = dt + deltaBias.reshaped(1, d, 1) }
-  dt = dt.softplus()
   if form != .recurrent {
     let steps = dt.permuted(0, 2, 1).expandingDimensions(at: 3)  // Δ [B, T, D, 1]
     let queries = C.permuted(0, 2, 1).expandingDimensions(at: 2).broadcast(to: [b, t, d, n])
@@ -43,10 +36,8 @@ public func selectiveScan(
     let (o, final) = GatedLinearRecurrence.evaluate(
       queries, keys, values, logDecay: logDecay, scale: 1, initialState: initialState?.expandingDimensions(at: 3),
       form: form)
-    var y = o.squeezed(axes: [3]).permuted(0, 2, 1)  // [B, D, T]
-    if let D { y = y + u * D.reshaped(1, d, 1) }
-    if let z { y = y * z.silu() }
-    return (y, final.squeezed(axes: [3]))
+    let y = o.squeezed(axes: [3]).permuted(0, 2, 1)  // [B, D, T]
+    return (selectiveScanReadout(y, u, D: D, z: z), final.squeezed(axes: [3]))
   }
   var state = initialState ?? Tensor.zeros([b, d, n])
   var ys: [Tensor] = []
@@ -58,8 +49,28 @@ public func selectiveScan(
     state = (step * A).exp() * state + step * bt * ut
     ys.append((state * ct).sum(axis: 2))  // [B, D]
   }
-  var y = stack(ys, axis: 2)  // [B, D, T]
-  if let D { y = y + u * D.reshaped(1, d, 1) }
-  if let z { y = y * z.silu() }
-  return (y, state)
+  return (selectiveScanReadout(stack(ys, axis: 2), u, D: D, z: z), state)  // [B, D, T]
+}
+
+/// Checks the selective scan's shapes (`u`, `delta` `[B, D, T]`, `A` `[D, N]`, `B`, `C` `[B, N, T]`)
+/// and returns the step sizes `Δ = softplus(delta + deltaBias)` `[B, D, T]`.
+func selectiveScanSteps(
+  _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, deltaBias: Tensor?, function: String
+) -> Tensor {
+  check(
+    u.rank == 3 && delta.shape == u.shape && A.rank == 2 && A.shape[0] == u.shape[1] && B.rank == 3
+      && B.shape == [u.shape[0], A.shape[1], u.shape[2]] && C.shape == B.shape,
+    "\(function): u \(u.shape), delta \(delta.shape), A \(A.shape), B \(B.shape), C \(C.shape) do not fit "
+      + "[B, D, T], [D, N], [B, N, T]")
+  var dt = delta
+  if let deltaBias { dt = dt + deltaBias.reshaped(1, u.shape[1], 1) }
+  return dt.softplus()
+}
+
+/// The skip and the gate around the scan's readout `y` `[B, D, T]`: `(y + D ⊙ u) ⊙ silu(z)`.
+func selectiveScanReadout(_ y: Tensor, _ u: Tensor, D: Tensor?, z: Tensor?) -> Tensor {
+  var out = y
+  if let D { out = out + u * D.reshaped(1, u.shape[1], 1) }
+  if let z { out = out * z.silu() }
+  return out
 }
