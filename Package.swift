@@ -42,9 +42,14 @@ let optimized: [SwiftSetting] = [
 ]
 
 let implementation: [Target] = [
+  // Pointwise kernels built per instruction set; contraction off so every variant gives the same bits.
+  .target(
+    name: "CKernels",
+    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
+  ),
   .target(
     name: "TesseraCore",
-    dependencies: ["CBLAS"],
+    dependencies: ["CBLAS", "CKernels"],
     swiftSettings: optimized
   ),
   .target(

@@ -1,7 +1,16 @@
 #!/usr/bin/env python3
 """Times PyTorch (CPU) on the cases of `tessera bench attention` and `tessera bench train`, printing
 the same JSON lines with "impl": "pytorch". Exits quietly (status 0, a note on stderr) when torch is
-not importable. Usage: Scripts/compare-pytorch.py [attention|train|all] [--quick]"""
+not importable.
+
+Usage: Scripts/compare-pytorch.py [attention|train|all] [--quick]
+       Scripts/compare-pytorch.py train --against .build/release/tessera [--rounds N]
+
+With --against, the train step is timed in alternating rounds: PyTorch in this process, then
+`tessera bench train --filter tiled` as a child process, N times (default 7). Each round prints
+both times and their ratio; the last line is the median ratio (tessera ÷ pytorch). On a shared
+machine whose speed drifts from minute to minute, pairing the two in time is what keeps the ratio
+honest."""
 import json
 import os
 import statistics
@@ -38,7 +47,7 @@ def attention(quick):
         emit("attention_forward", name, "gflops", 2 * 2 * t * t * dim * heads / 2 / seconds / 1e9)
 
 
-def train(quick):
+def train(quick, against=None, rounds=7):
     import torch.nn as nn
     import torch.nn.functional as F
 
@@ -92,10 +101,33 @@ def train(quick):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
 
-    seconds = timed(step, 1 if quick else 5, 3 if quick else 5)
     name = "gpt d256 L4 H4 T256 B8 V256 adamw"
+    if against:
+        paired(step, name, against, rounds)
+        return
+    seconds = timed(step, 1 if quick else 5, 3 if quick else 5)
     emit("train_step", name, "ms", seconds * 1e3)
     emit("train_step", name, "tokens_per_s", batch * t / seconds)
+
+
+def paired(step, name, binary, rounds):
+    import subprocess
+    ratios = []
+    for r in range(rounds):
+        ours_ms = None
+        seconds = timed(step, 3, 5)
+        out = subprocess.run([binary, "bench", "train", "--filter", "tiled"], capture_output=True, text=True,
+                             env=dict(os.environ, TESSERA_THREADS=str(torch.get_num_threads())), check=True)
+        for line in out.stdout.splitlines():
+            record = json.loads(line)
+            if record.get("bench") == "train_step" and record.get("metric") == "ms":
+                ours_ms = record["value"]
+        ratio = ours_ms / (seconds * 1e3)
+        ratios.append(ratio)
+        emit("train_step_paired", name, "ratio", ratio, round=r, pytorch_ms=round(seconds * 1e3, 1),
+             tessera_ms=ours_ms)
+    emit("train_step_paired", name, "median_ratio", statistics.median(ratios), rounds=rounds,
+         low=round(min(ratios), 3), high=round(max(ratios), 3))
 
 
 if __name__ == "__main__":
@@ -105,9 +137,12 @@ if __name__ == "__main__":
         print("compare-pytorch: torch is not importable; nothing to compare", file=sys.stderr)
         sys.exit(0)
     torch.set_num_threads(int(os.environ.get("TESSERA_THREADS", os.cpu_count() or 1)))
-    group = next((a for a in sys.argv[1:] if not a.startswith("--")), "all")
+    group = next((a for i, a in enumerate(sys.argv[1:], 1)
+                  if not a.startswith("--") and sys.argv[i - 1] not in ("--against", "--rounds")), "all")
     quick = "--quick" in sys.argv
+    against = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
+    rounds = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 7
     if group in ("attention", "all"):
         attention(quick)
     if group in ("train", "all"):
-        train(quick)
+        train(quick, against, rounds)

@@ -118,13 +118,14 @@ struct LibraryLocation {
     return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
   }
 
-  /// The C shims' module-map folders (`Sources/C*`), which a notebook program needs to see.
+  /// The C modules' module-map folders (`Sources/C*`, or their `include/` for C targets built
+  /// from source), which a notebook program needs to see.
   var moduleMapDirectories: [String] {
     guard let root = packageRoot, let names = try? FileManager.default.contentsOfDirectory(atPath: root + "/Sources")
     else {
       return []
     }
-    return names.sorted().map { root + "/Sources/" + $0 }.filter {
+    return names.sorted().flatMap { ["\(root)/Sources/\($0)", "\(root)/Sources/\($0)/include"] }.filter {
       FileManager.default.fileExists(atPath: $0 + "/module.modulemap")
     }
   }

@@ -2,18 +2,20 @@ import Foundation
 import Testing
 import TesseraCore
 
-/// Trains a small classifier MLP (Linear → layerNorm → GELU → dropout → Linear → cross-entropy,
-/// SGD with momentum) for 20 steps and returns a digest of every parameter's bits and the losses.
+/// Trains a small classifier MLP (Linear → layerNorm → GELU → linear → GELU (tanh) → dropout →
+/// Linear → cross-entropy, SGD with momentum) for 20 steps and returns a digest of every parameter's bits and the losses.
 /// Sizes are chosen so that the elementwise, row and RNG kernels take their multi-threaded paths.
 func trainedDigest(seed: UInt64) -> String {
   let rng = RandomGenerator(seed: seed)
-  var init1 = rng.fork("fc1"), init2 = rng.fork("fc2")
+  var init1 = rng.fork("fc1"), init2 = rng.fork("fc2"), init3 = rng.fork("fc3")
   let (batch, input, hidden, classes) = (256, 64, 256, 10)
   var params: [String: Tensor] = [
     "fc1.weight": init1.normal([input, hidden], standardDeviation: 0.1),
     "fc1.bias": Tensor.zeros([hidden]),
     "norm.weight": Tensor.ones([hidden]),
     "norm.bias": Tensor.zeros([hidden]),
+    "fc3.weight": init3.normal([hidden, hidden], standardDeviation: 0.05),
+    "fc3.bias": Tensor.zeros([hidden]),
     "fc2.weight": init2.normal([hidden, classes], standardDeviation: 0.1),
     "fc2.bias": Tensor.zeros([classes]),
   ]
@@ -27,6 +29,7 @@ func trainedDigest(seed: UInt64) -> String {
     let (loss, grads) = valueAndGradient(at: params) { p in
       var h = matmul(x, p["fc1.weight"]!) + p["fc1.bias"]!
       h = layerNorm(h, weight: p["norm.weight"]!, bias: p["norm.bias"]!).gelu()
+      h = linear(h, weight: p["fc3.weight"]!, bias: p["fc3.bias"]!).gelu(approximate: true)
       h = h.dropout(probability: 0.1, generator: &dropout)
       return crossEntropy(matmul(h, p["fc2.weight"]!) + p["fc2.bias"]!, targets: y)
     }

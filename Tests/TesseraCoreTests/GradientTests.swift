@@ -89,6 +89,8 @@ let gradientCases: [GradientCase] = [
   GradientCase("matmul shared × batched", [[3, 4], [2, 4, 5]]) { matmul($0[0], $0[1]) },
   GradientCase("matmul vector × matrix", [[4], [4, 5]]) { matmul($0[0], $0[1]) },
   GradientCase("matmul A·Bᵀ", [[3, 4], [5, 4]]) { matmul($0[0], $0[1].transposed()) },
+  GradientCase("linear", [[2, 3, 4], [5, 4], [5]]) { linear($0[0], weight: $0[1], bias: $0[2]) },
+  GradientCase("linear (no bias)", [[3, 4], [5, 4]]) { linear($0[0], weight: $0[1]) },
   // Joining and cutting
   GradientCase("concatenate axis 1", [[3, 2], [3, 4]]) { concatenate([$0[0], $0[1]], axis: 1) },
   GradientCase("stack axis 1", [[3, 4], [3, 4]]) { stack([$0[0], $0[1]], axis: 1) },

@@ -96,11 +96,6 @@ enum Kernels {
   struct Sigmoid: UnaryKernel { @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.sigmoid(x) } }
   struct Tanh: UnaryKernel { @inline(__always) func callAsFunction(_ x: Float) -> Float { VectorMath.tanh(x) } }
   struct Silu: UnaryKernel { @inline(__always) func callAsFunction(_ x: Float) -> Float { x * VectorMath.sigmoid(x) } }
-  struct GeluTanh: UnaryKernel {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float {
-      0.5 * x * (1 + VectorMath.tanh(Scalar.sqrt2OverPi * (x + 0.044715 * x * x * x)))
-    }
-  }
   struct Scale: UnaryKernel {
     let factor: Float
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x * factor }
@@ -131,12 +126,6 @@ enum Kernels {
     @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
       let s = VectorMath.sigmoid(x)
       return g * s * (1 + x * (1 - s))
-    }
-  }
-  struct GeluTanhGrad: BinaryKernel {
-    @inline(__always) func callAsFunction(_ g: Float, _ x: Float) -> Float {
-      let t = VectorMath.tanh(Scalar.sqrt2OverPi * (x + 0.044715 * x * x * x))
-      return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * Scalar.sqrt2OverPi * (1 + 3 * 0.044715 * x * x))
     }
   }
   /// `2·g·x`.

@@ -133,9 +133,9 @@ public enum Dense {
     return m
   }
 
-  /// Σ a[i]·b[i].
-  @inline(__always)
-  static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+  /// Σ a[i]·b[i], in sixteen interleaved partial sums (an order fixed by `n`).
+  @inlinable @inline(__always)
+  public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD16<Float>()
     var i = 0
     let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)

@@ -41,10 +41,17 @@ public func matmul(_ a: Tensor, _ b: Tensor) -> Tensor {
       }
     }
     if needs[1] {
-      if b.rank == 2 && a.rank > 2 {
-        // Fold the batch into the rows: dB = A_flatᵀ · g_flat, no [batch, k, n] temporary.
+      if b.rank == 2 {
+        // Fold the batch into the rows: dB = A_flatᵀ · g_flat, no [batch, k, n] temporary. When B
+        // is a transposed view (a Linear layer's Wᵀ), compute dBᵀ = g_flatᵀ · A_flat instead, so
+        // the gradient comes out in B's own layout and W's gradient is dense.
         let n = b.shape[1]
-        gb = GEMM.product(a.detached().reshaped([-1, k]).transposed(), g.reshaped([-1, n]))
+        let aFlat = a.detached().reshaped([-1, k]), gFlat = g.reshaped([-1, n])
+        if b.strides[0] == 1 && b.strides[1] != 1 {
+          gb = GEMM.product(gFlat.transposed(), aFlat).transposed()
+        } else {
+          gb = GEMM.product(aFlat.transposed(), gFlat)
+        }
       } else {
         gb = GEMM.product(a.transposed(), g).sum(toShape: b.shape)
       }
@@ -137,17 +144,28 @@ enum GEMM {
   /// over the threads, each on single-threaded OpenBLAS. OpenBLAS's own threading changes results
   /// with the thread count; this partition does not, so the product is bit-identical for any
   /// ``Runtime/threadCount``.
-  static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int) {
+  ///
+  /// A tile is cut along its longer side (rows when m ≥ n): each piece repacks the operand it
+  /// shares with the others, which costs least when that operand is the smaller one. Four pieces
+  /// (eight above 2³⁰ multiply–adds) keep two threads busy with few repacks; pieces are at least
+  /// 32 wide, so a `[256, 256]` weight gradient over 2,048 rows is split too.
+  static func piecesCount(m: Int, n: Int, k: Int) -> Int {
+    let work = m * n * k
+    guard work >= 1 << 21 else { return 1 }
+    let wanted = work >= 1 << 30 ? 8 : 4
+    return Swift.max(1, Swift.min(wanted, Swift.max(m, n) / 32))
+  }
+
+  static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0) {
     var pieces: [Tile] = []
     pieces.reserveCapacity(tiles.count)
     for t in tiles {
-      let work = t.m * t.n * k
-      guard work >= 1 << 21, Swift.max(t.m, t.n) >= 128 else {
+      let count = piecesCount(m: t.m, n: t.n, k: k)
+      guard count > 1 else {
         pieces.append(t)
         continue
       }
       if t.m >= t.n {
-        let count = Swift.max(1, Swift.min(8, t.m / 256))
         let step = ((t.m + count - 1) / count + 15) / 16 * 16
         var i = 0
         while i < t.m {
@@ -157,7 +175,6 @@ enum GEMM {
           i += rows
         }
       } else {
-        let count = Swift.max(1, Swift.min(8, t.n / 256))
         let step = ((t.n + count - 1) / count + 15) / 16 * 16
         var j = 0
         while j < t.n {
@@ -170,12 +187,12 @@ enum GEMM {
     }
     let total = pieces.reduce(0) { $0 + $1.m * $1.n } * k
     if pieces.count == 1 || total < 1 << 18 {
-      for p in pieces { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc) }
+      for p in pieces { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta) }
       return
     }
     pieces.withUnsafeBufferPointer { list in
       Runtime.parallelFor(list.count, grain: 1) { range in
-        for p in list[range] { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc) }
+        for p in list[range] { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta) }
       }
     }
   }
@@ -183,7 +200,7 @@ enum GEMM {
   @inline(__always)
   static func sgemm(
     _ opA: Operand, _ opB: Operand, m: Int, n: Int, k: Int,
-    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0
   ) {
     cblas_sgemm(
       CblasRowMajor,
@@ -192,6 +209,6 @@ enum GEMM {
       Int32(m), Int32(n), Int32(k), 1,
       a, Int32(opA.leadingDimension),
       b, Int32(opB.leadingDimension),
-      0, c, Int32(ldc))
+      beta, c, Int32(ldc))
   }
 }

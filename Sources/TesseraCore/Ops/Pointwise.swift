@@ -80,8 +80,8 @@ extension Tensor {
   public func gelu(approximate: Bool = false) -> Tensor {
     let x = self
     if approximate {
-      return Tensor.record(Elementwise.map(x, Kernels.GeluTanh()), op: "gelu(tanh)", input: x) { g in
-        Elementwise.zip(g, x, op: "gelu'", Kernels.GeluTanhGrad())
+      return Tensor.record(Elementwise.geluTanh(x), op: "gelu(tanh)", input: x) { g in
+        Elementwise.geluTanhBackward(g, x)
       }
     }
     return Tensor.record(Elementwise.map(x) { Scalar.gelu($0) }, op: "gelu", input: x) { g in
@@ -173,7 +173,6 @@ enum Scalar {
 
   static let inverseSqrt2: Float = 0.70710678118654752
   static let inverseSqrt2Pi: Float = 0.39894228040143268
-  static let sqrt2OverPi: Float = 0.79788456080286536
 
   @inline(__always) static func gelu(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * inverseSqrt2)) }
 

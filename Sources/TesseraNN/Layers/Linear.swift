@@ -17,11 +17,7 @@ public final class Linear: Module {
   public var inputCount: Int { weight.shape[1] }
   public var outputCount: Int { weight.shape[0] }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor {
-    let y = matmul(x, weight.transposed())
-    guard let bias else { return y }
-    return y + bias
-  }
+  public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 
   /// Multiply–adds of one application to `rows` vectors, counted as 2 FLOPs each.
   public func flops(rows: Int) -> Int { 2 * rows * inputCount * outputCount }

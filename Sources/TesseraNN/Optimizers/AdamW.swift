@@ -39,21 +39,32 @@ public final class AdamW {
     let t = Float(step)
     let correction1 = 1 - Foundation.pow(beta1, t), correction2 = 1 - Foundation.pow(beta2, t)
     let (lr, b1, b2, eps) = (learningRate, beta1, beta2, epsilon)
+    let placeholder = Tensor(0)
     for (name, slot) in model.parameterSlots() {
       guard let gradient = gradients[name] else { continue }
+      // Taken out of the slot (and the moments out of their dictionaries) so that each buffer
+      // has one owner and is updated in place instead of copied on write.
       var parameter = slot.wrappedValue
+      slot.wrappedValue = placeholder
       let decay = decays(name, parameter) ? weightDecay : 0
-      var m = firstMoment[name] ?? [Float](repeating: 0, count: parameter.count)
-      var v = secondMoment[name] ?? [Float](repeating: 0, count: parameter.count)
+      let count = parameter.count
+      var m = firstMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
+      var v = secondMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
       gradient.withScalars { g in
         parameter.withMutableScalars { p in
           m.withUnsafeMutableBufferPointer { m in
             v.withUnsafeMutableBufferPointer { v in
-              for i in 0..<p.count {
-                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                let update = (m[i] / correction1) / ((v[i] / correction2).squareRoot() + eps)
-                p[i] -= lr * (update + decay * p[i])
+              let (g, p, m, v) = (g.baseAddress!, p.baseAddress!, m.baseAddress!, v.baseAddress!)
+              // Element by element: any split over threads gives the same bits.
+              Runtime.parallelFor(count, grain: 1 << 14) { range in
+                for i in range {
+                  let mi = b1 * m[i] + (1 - b1) * g[i]
+                  let vi = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                  m[i] = mi
+                  v[i] = vi
+                  let update = (mi / correction1) / ((vi / correction2).squareRoot() + eps)
+                  p[i] -= lr * (update + decay * p[i])
+                }
               }
             }
           }

@@ -42,9 +42,24 @@ public func clipByGlobalNorm(_ gradients: [String: Tensor], maxNorm: Float) -> (
   gradients: [String: Tensor], norm: Float
 ) {
   var total: Double = 0
-  // Summed in name order, so the same gradients always give the same bits.
+  // Summed in name order and in fixed chunks (each in Float, the chunks in Double), so the same
+  // gradients give the same bits for any thread count.
+  let chunk = 1 << 14
   for name in gradients.keys.sorted() {
-    gradients[name]!.withScalars { for x in $0 { total += Double(x) * Double(x) } }
+    gradients[name]!.withScalars { buffer in
+      guard let x = buffer.baseAddress else { return }
+      let n = buffer.count, chunks = (n + chunk - 1) / chunk
+      var partial = [Double](repeating: 0, count: chunks)
+      partial.withUnsafeMutableBufferPointer { out in
+        Runtime.parallelFor(chunks, grain: 1) { range in
+          for c in range {
+            let start = c * chunk
+            out[c] = Double(Dense.dot(x + start, x + start, Swift.min(chunk, n - start)))
+          }
+        }
+      }
+      for p in partial { total += p }
+    }
   }
   let norm = Float(total.squareRoot())
   guard norm > maxNorm, norm > 0 else { return (gradients, norm) }

@@ -149,7 +149,7 @@ struct AttentionGeometry {
                             continue
                           }
                           let correction = VectorMath.exp(rowMax[i] - m)
-                          for j in 0..<cols { s[j] = VectorMath.exp(s[j] - m) }
+                          VectorMath.exponentiate(s, cols, subtracting: m)
                           let sum = Dense.sum(s, cols)
                           rowSum[i] = rowSum[i] * correction + sum
                           rowMax[i] = m
@@ -215,13 +215,15 @@ struct AttentionGeometry {
     let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
     dO.withScalars { gs in
       output.withScalars { os in
-        for b in 0..<batch {
-          for t in 0..<time {
-            for hq in 0..<queryHeads {
-              let base = (b * time + t) * queryStride + hq * D
-              var sum: Float = 0
-              for d in 0..<D { sum += gs[base + d] * os[base + d] }
-              delta[(b * queryHeads + hq) * time + t] = sum
+        delta.withUnsafeMutableBufferPointer { deltas in
+          let (gp, op, dp) = (gs.baseAddress!, os.baseAddress!, deltas.baseAddress!)
+          Runtime.parallelFor(batch * time, grain: 64) { range in
+            for row in range {
+              let (b, t) = (row / time, row % time)
+              for hq in 0..<queryHeads {
+                let base = row * queryStride + hq * D
+                dp[(b * queryHeads + hq) * time + t] = Dense.dot(gp + base, op + base, D)
+              }
             }
           }
         }
@@ -289,7 +291,7 @@ struct AttentionGeometry {
                                         for j in 0..<cols { s[j] = 0 }
                                         continue
                                       }
-                                      for j in 0..<cols { s[j] = VectorMath.exp(s[j] - l) }
+                                      VectorMath.exponentiate(s, cols, subtracting: l)
                                     }
                                     // dV_j += Pᵀ dO_i
                                     cblas_sgemm(

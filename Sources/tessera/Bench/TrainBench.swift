@@ -17,7 +17,8 @@ struct TrainBench {
       if let filter, !implName.contains(filter) && !"train_step".contains(filter) { continue }
       var rng = RandomGenerator(seed: 0)
       let config = LanguageModelConfig(
-        vocabularySize: 256, modelDimension: 256, layerPattern: "attn,attn,attn,attn", heads: 4, attention: attention)
+        vocabularySize: 256, modelDimension: 256, layerPattern: "attn,attn,attn,attn", heads: 4, rotary: false,
+        attention: attention)
       let model = LanguageModel(config, generator: &rng)
       let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1)
       let (batch, time) = (8, 256)
@@ -32,5 +33,47 @@ struct TrainBench {
       BenchReport.emit("train_step", name, metric: "ms", value: seconds * 1e3, extra: extra)
       BenchReport.emit("train_step", name, metric: "tokens_per_s", value: Double(batch * time) / seconds, extra: extra)
     }
+    if filter == nil || "parts".contains(filter!) { parts() }
+  }
+
+  /// Where a tiled step's time goes: each part of one layer timed alone on the step's shapes
+  /// (forward + backward), then the model's forward, its backward, clipping and AdamW.
+  func parts() {
+    var rng = RandomGenerator(seed: 0)
+    let (batch, time, d, heads) = (8, 256, 256, 4)
+    let budget = quick ? 0.5 : 2.0
+    func emit(_ part: String, _ seconds: Double) {
+      BenchReport.emit("train_parts", part, metric: "ms", value: seconds * 1e3, extra: ["impl": "\"tessera\""])
+    }
+    let x = rng.normal([batch, time, d])
+    let q = rng.normal([batch, time, heads, d / heads]), k = rng.normal(q.shape), v = rng.normal(q.shape)
+    emit(
+      "attention kernel fwd+bwd [8,256,4,64]",
+      BenchReport.time(budget: budget) {
+        _ = gradient(at: [q, k, v]) { tiledAttention($0[0], $0[1], $0[2]).square().sum() }
+      })
+    let mlp = MLP(d, hidden: 4 * d, generator: &rng)
+    emit("mlp fwd+bwd", BenchReport.time(budget: budget) { _ = valueAndGradient(of: mlp) { $0(x).square().sum() } })
+    let norm = Norm("layernorm", d)
+    emit(
+      "layernorm fwd+bwd", BenchReport.time(budget: budget) { _ = valueAndGradient(of: norm) { $0(x).square().sum() } })
+    let linear = Linear(d, d, bias: false, generator: &rng)
+    emit(
+      "linear d→d fwd+bwd",
+      BenchReport.time(budget: budget) { _ = valueAndGradient(of: linear) { $0(x).square().sum() } })
+    let config = LanguageModelConfig(
+      vocabularySize: 256, modelDimension: d, layerPattern: "attn,attn,attn,attn", heads: heads, rotary: false)
+    let model = LanguageModel(config, generator: &rng)
+    let tokens = rng.integers([batch, time], in: 0..<256), targets = rng.integers([batch, time], in: 0..<256)
+    emit(
+      "model forward",
+      BenchReport.time(budget: budget) { withoutGradients { _ = model.loss(tokens, targets: targets) } })
+    emit(
+      "model forward+backward",
+      BenchReport.time(budget: budget) { _ = valueAndGradient(of: model) { $0.loss(tokens, targets: targets) } })
+    let (_, g) = valueAndGradient(of: model) { $0.loss(tokens, targets: targets) }
+    emit("clip", BenchReport.time(budget: budget) { _ = clipByGlobalNorm(g, maxNorm: 1) })
+    let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1)
+    emit("adamw", BenchReport.time(budget: budget) { optimizer.update(model, gradients: g) })
   }
 }

@@ -1,0 +1,19 @@
+#ifndef TESSERA_CKERNELS_H
+#define TESSERA_CKERNELS_H
+
+// Pointwise kernels compiled once per instruction set (AVX-512, AVX2, baseline) and chosen when
+// the library loads. Floating-point contraction is off, so every variant performs the same IEEE
+// operations in the same order and gives the same bits: the choice changes speed, never results.
+
+#include <stddef.h>
+
+/// out[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))  (GELU, tanh form).
+void tessera_gelu_tanh(const float *x, float *out, ptrdiff_t n);
+
+/// out[i] = g[i]·d/dx GELU_tanh(x[i]).
+void tessera_gelu_tanh_backward(const float *g, const float *x, float *out, ptrdiff_t n);
+
+/// x[i] = exp(x[i] − shift), in place (attention's probabilities from scores and a row maximum).
+void tessera_exp_shifted(float *x, ptrdiff_t n, float shift);
+
+#endif
