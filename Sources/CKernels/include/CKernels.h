@@ -16,4 +16,7 @@ void tessera_gelu_tanh_backward(const float *g, const float *x, float *out, ptrd
 /// x[i] = exp(x[i] − shift), in place (attention's probabilities from scores and a row maximum).
 void tessera_exp_shifted(float *x, ptrdiff_t n, float shift);
 
+/// A pause hint for spin-wait loops (x86 `pause`; nothing elsewhere).
+void tessera_spin_pause(void);
+
 #endif

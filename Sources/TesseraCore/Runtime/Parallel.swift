@@ -1,5 +1,4 @@
 internal import CBLAS
-import Dispatch
 import Foundation
 
 /// Threading of Tessera's kernels and of OpenBLAS.
@@ -45,7 +44,8 @@ public enum Runtime {
 
   /// Runs `body` over `0..<count` split into at most ``threadCount`` contiguous chunks, each at
   /// least `grain` long. Chunks are disjoint; `body` must make every output element depend only
-  /// on its own index, never on the chunk bounds.
+  /// on its own index, never on the chunk bounds. The chunks run on the calling thread and the
+  /// spinning workers of `WorkerPool` (a loop nested in another runs on its calling thread).
   @inline(__always)
   public static func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = _threadCount
@@ -55,7 +55,7 @@ public enum Runtime {
       return
     }
     let size = (count + chunks - 1) / chunks
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    WorkerPool.shared.run(chunks, threads: threads) { c in
       let start = c * size
       let end = min(count, start + size)
       if start < end { body(start..<end) }
