@@ -124,4 +124,21 @@ struct OptimizerTests {
     #expect(abs(score(5, 2) - score(13, 10)) < 1e-4)
     #expect(abs(score(0, 0) - (q * k).sum().scalar) < 1e-5)
   }
+
+  @Test("rotary embedding: the one-pass kernel equals the composed form (forward exactly, gradients to 1e-6)")
+  func rotaryKernel() {
+    var rng = RandomGenerator(seed: 5)
+    let rope = RotaryEmbedding(dimension: 16)
+    let x = rng.normal([2, 37, 3, 16]), cotangent = rng.normal([2, 37, 3, 16])
+    for offset in [0, 5] {
+      #expect(rope(x, offset: offset).scalars == rope.composed(x, offset: offset).scalars)
+      let fast = gradient(at: x) { (rope($0, offset: offset) * cotangent).sum() }
+      let spec = gradient(at: x) { (rope.composed($0, offset: offset) * cotangent).sum() }
+      let error = (fast - spec).abs().max().scalar / spec.abs().max().scalar
+      #expect(error < 1e-6)
+    }
+    // A strided view goes through the same kernel.
+    let view = rng.normal([2, 16, 3, 37]).permuted(0, 3, 2, 1)
+    #expect(rope(view).scalars == rope.composed(view).scalars)
+  }
 }

@@ -52,6 +52,13 @@ struct TrainBench {
       BenchReport.time(budget: budget) {
         _ = gradient(at: [q, k, v]) { tiledAttention($0[0], $0[1], $0[2]).square().sum() }
       })
+    let rope = RotaryEmbedding(dimension: d / heads)
+    emit(
+      "rotary fwd+bwd [8,256,4,64]",
+      BenchReport.time(budget: budget) { _ = gradient(at: q) { rope($0).square().sum() } })
+    emit(
+      "rotary fwd+bwd [8,256,4,64], composed form",
+      BenchReport.time(budget: budget) { _ = gradient(at: q) { rope.composed($0).square().sum() } })
     let mlp = MLP(d, hidden: 4 * d, generator: &rng)
     emit("mlp fwd+bwd", BenchReport.time(budget: budget) { _ = valueAndGradient(of: mlp) { $0(x).square().sum() } })
     let norm = Norm("layernorm", d)
