@@ -28,6 +28,16 @@ struct AttentionBench {
       let flops = 2.0 * 2.0 * Double(t) * Double(t) * Double(dimension) * Double(heads) / 2
       BenchReport.emit(
         "attention_forward", name, metric: "gflops", value: flops / tiled / 1e9, extra: ["impl": "\"tiled\""])
+      if t >= 4096 {
+        // Other block shapes for long sequences: larger key blocks mean fewer, larger GEMMs.
+        for (qb, kb) in [(64, 256), (128, 256), (256, 256)] {
+          let seconds = BenchReport.time(budget: budget, minimumRepeats: 2) {
+            _ = tiledAttention(q, k, v, queryBlock: qb, keyBlock: kb)
+          }
+          BenchReport.emit(
+            "attention_forward", name, metric: "ms", value: seconds * 1e3, extra: ["impl": "\"tiled \(qb)x\(kb)\""])
+        }
+      }
       if t <= 4096 {
         let naive = BenchReport.time(budget: budget, minimumRepeats: 2) { _ = naiveAttention(q, k, v) }
         BenchReport.emit("attention_forward", name, metric: "ms", value: naive * 1e3, extra: ["impl": "\"naive\""])
