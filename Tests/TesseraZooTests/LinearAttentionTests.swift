@@ -127,7 +127,9 @@ struct LinearAttentionTests {
 struct LinearAttentionModelTests {
   @Test(
     "recurrent decoding reproduces the parallel logits token by token",
-    arguments: ["gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d", "ttt-linear"])
+    arguments: [
+      "gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d", "ttt-linear", "ttt-mlp",
+    ])
   func decoding(_ mixer: String) {
     var rng = RandomGenerator(seed: 2)
     let model = LanguageModel(
@@ -147,6 +149,7 @@ struct LinearAttentionModelTests {
     "every mixer trains inside a language model: the loss falls on MQAR",
     arguments: [
       "attn", "gla", "retnet", "linear", "mamba", "deltanet", "gated-deltanet", "mamba2", "fox", "s4d", "ttt-linear",
+      "ttt-mlp",
     ])
   func trains(_ mixer: String) {
     var rng = RandomGenerator(seed: 3)

@@ -65,3 +65,96 @@ struct TestTimeTrainingTests {
     #expect(b.finalState.relativeError(to: large.finalState) <= 1e-5)
   }
 }
+
+@Suite("Test-time training (TTT-MLP)")
+struct TestTimeTrainingMLPTests {
+  /// Unit keys and queries, learning rates in (0, 0.2) (the MLP's inner loss is steeper than the
+  /// linear model's: rates near 1 diverge over a few mini-batches), and starting weights of a
+  /// K 8 → M 12 → V 6 MLP.
+  static func inputs(time: Int, seed: UInt64) -> [Tensor] {
+    let (b, h, kd, md, vd) = (2, 2, 8, 12, 6)
+    func unit(_ t: Tensor) -> Tensor { t / (t.square().sum(axes: [3], keepDimensions: true) + 1e-6).sqrt() }
+    return [
+      unit(RandomTensors.make([b, time, h, kd], seed: seed)),
+      unit(RandomTensors.make([b, time, h, kd], seed: seed + 1)),
+      RandomTensors.make([b, time, h, vd], seed: seed + 2),
+      RandomTensors.make([b, time, h], seed: seed + 3).sigmoid() * 0.2,
+      RandomTensors.make([b, h, kd, md], seed: seed + 4), RandomTensors.make([b, h, md, vd], seed: seed + 5) * 0.3,
+    ]
+  }
+
+  static func call(_ x: [Tensor], miniBatch: Int, form: TestTimeTrainingForm) -> (
+    output: Tensor, finalWeights: (first: Tensor, second: Tensor)
+  ) {
+    testTimeTrainingMLP(
+      x[0], x[1], x[2], learningRate: x[3], initialWeights: (x[4], x[5]), miniBatch: miniBatch, form: form)
+  }
+
+  @Test(
+    "the dual form equals the primal form: outputs, final weights, every gradient (mini-batches of 4 and 16)",
+    arguments: [1, 7, 16, 33])
+  func formsAgree(_ time: Int) {
+    let inputs = Self.inputs(time: time, seed: UInt64(time))
+    let cotangent = RandomTensors.make([2, time, 2, 6], seed: 77)
+    let firstCotangent = RandomTensors.make([2, 2, 8, 12], seed: 78),
+      secondCotangent = RandomTensors.make([2, 2, 12, 6], seed: 79)
+    for miniBatch in [4, 16] {
+      func run(_ form: TestTimeTrainingForm) -> [Tensor] {
+        let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) {
+          Self.call($0, miniBatch: miniBatch, form: form).output
+        }
+        let (w1, g1) = valueAndPullback(at: inputs, cotangent: firstCotangent) {
+          Self.call($0, miniBatch: miniBatch, form: form).finalWeights.first
+        }
+        let (w2, g2) = valueAndPullback(at: inputs, cotangent: secondCotangent) {
+          Self.call($0, miniBatch: miniBatch, form: form).finalWeights.second
+        }
+        return [o, w1, w2] + g + g1 + g2
+      }
+      for (i, (dual, primal)) in zip(run(.dual), run(.primal)).enumerated() {
+        let error = dual.relativeError(to: primal)
+        #expect(error <= 2e-5, "T \(time) mini-batch \(miniBatch): tensor \(i) relative error \(error)")
+      }
+    }
+  }
+
+  @Test("one mini-batch moves the weights by −Σ η_s ∇ℓ_s, with ∇ℓ_s from autodiff of ½‖f(k_s) − v_s‖²")
+  func innerGradientsAreTheLossGradients() {
+    let x = Self.inputs(time: 10, seed: 21)
+    let final = Self.call(x, miniBatch: 16, form: .dual).finalWeights
+    // Σ_s η_s ½‖gelu(k_s W₁) W₂ − v_s‖², summed over tokens; its gradient at the starting weights.
+    let grads = gradient(at: [x[4], x[5]]) { w in
+      let f = matmul(matmul(x[1].permuted(0, 2, 1, 3), w[0]).gelu(approximate: true), w[1])
+      let residual = f - x[2].permuted(0, 2, 1, 3)
+      return (residual.square().sum(axes: [3]) * x[3].permuted(0, 2, 1) * 0.5).sum()
+    }
+    #expect(final.first.relativeError(to: x[4] - grads[0]) <= 1e-5)
+    #expect(final.second.relativeError(to: x[5] - grads[1]) <= 1e-5)
+  }
+
+  @Test("gradients through the inner loop (through gelu′) match finite differences")
+  func secondOrderGradients() {
+    var x = Self.inputs(time: 5, seed: 31)
+    x = x.map { $0.slice(axis: 0, 0..<1) }
+    let result = GradientCheck.check(x, step: 1e-2) { Self.call($0, miniBatch: 4, form: .dual).output }
+    #expect(result.worst <= 1e-3, "\(result)")
+  }
+
+  @Test(
+    "a TTT layer decodes token by token across mini-batch boundaries as its parallel form",
+    arguments: ["linear", "mlp"])
+  func layerDecoding(_ inner: String) {
+    var rng = RandomGenerator(seed: 8)
+    let layer = TestTimeTrainingLayer(
+      modelDimension: 16, heads: 2, miniBatch: 4, innerModel: .init(rawValue: inner)!, generator: &rng)
+    if let w2 = layer.initialOutputWeight { layer.initialOutputWeight = w2 + 0.1 }  // a nonzero start
+    let x = rng.normal([2, 11, 16])
+    let parallel = layer(x)
+    var state = layer.initialState(batch: 2)
+    for t in 0..<11 {
+      let y = layer.step(x.select(axis: 1, index: t), &state)
+      let error = y.relativeError(to: parallel.select(axis: 1, index: t))
+      #expect(error < 1e-5, "\(inner) token \(t): \(error)")
+    }
+  }
+}

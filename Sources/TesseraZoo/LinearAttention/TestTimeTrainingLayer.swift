@@ -2,51 +2,89 @@ import Foundation
 import TesseraCore
 import TesseraNN
 
-/// A TTT-Linear layer as a token mixer, `[B, T, D] → [B, T, D]` (Sun et al., 2024):
+/// A TTT layer as a token mixer, `[B, T, D] → [B, T, D]` (Sun et al., 2024), with a linear
+/// (TTT-Linear) or two-layer MLP (TTT-MLP) inner model:
 ///
 ///     q, k = L2norm(x W_q), L2norm(x W_k)      v = x W_v           (per head, width D/H)
-///     η    = σ(x W_η + b_η)                    (a learning rate per head and token, in (0, 1))
-///     o    = testTimeTrainingLinear(q, k, v, η, W₀, mini-batch 16)   (W₀ learned, per head)
+///     η    = η_base·σ(x W_η + b_η)             (a learning rate per head and token; η_base 1 or 0.1)
+///     o    = testTimeTrainingLinear(q, k, v, η, W₀, mini-batch 16)          (TTT-Linear), or
+///     o    = testTimeTrainingMLP(q, k, v, η, (W₁⁰, W₂⁰), mini-batch 16)     (TTT-MLP, hidden 4·D/H)
 ///     y    = (RMSNorm_head(o) ⊙ silu(x W_r)) W_o
 ///
-/// Unit keys make the inner loss's curvature 1 along `k`, so `η < 1` is a stable step (the paper
-/// scales its base learning rate for the same reason). Training runs the dual form; decoding runs
-/// the primal form one token at a time, carrying the mini-batch's starting weight, the gradients
-/// accumulated since, and the position inside the mini-batch.
+/// The inner model's starting weights are learned, per head (`W₁⁰` random, `W₂⁰` zero: the MLP needs
+/// a nonzero first layer to have any gradient). Unit keys make the inner loss's curvature 1 along
+/// `k`, so `η < 1` is a stable step (the paper scales its base learning rate for the same reason).
+/// Training runs the dual form; decoding runs the primal form one token at a time, carrying the
+/// mini-batch's starting weights, the gradients accumulated since, and the position inside it.
 public final class TestTimeTrainingLayer: RecurrentMixer {
+  /// The model trained inside the layer.
+  public enum InnerModel: String, Sendable {
+    /// `f(x) = x W` (TTT-Linear).
+    case linear
+    /// `f(x) = gelu(x W₁) W₂` with a hidden width of four times the head width (TTT-MLP).
+    case mlp
+  }
+
   public let qProj: Linear
   public let kProj: Linear
   public let vProj: Linear
   public let etaProj: Linear
   public let rProj: Linear
   public let oProj: Linear
-  @Parameter public var initialWeight: Tensor  // W₀ [H, K, K]
+  /// `W₀` `[H, K, K]` (linear), or the MLP's first layer `W₁⁰` `[H, K, 4K]`.
+  @Parameter public var initialWeight: Tensor
+  /// The MLP's second layer `W₂⁰` `[H, 4K, K]`; nil for the linear inner model.
+  @OptionalParameter public var initialOutputWeight: Tensor?
   @Parameter public var headNorm: Tensor
   public let heads: Int
   public let headDimension: Int
   public let miniBatch: Int
+  public let innerModel: InnerModel
 
-  public init(modelDimension: Int, heads: Int, miniBatch: Int = 16, generator: inout RandomGenerator) {
+  public init(
+    modelDimension: Int, heads: Int, miniBatch: Int = 16, innerModel: InnerModel = .linear,
+    generator: inout RandomGenerator
+  ) {
     check(modelDimension % heads == 0, "TestTimeTrainingLayer: \(modelDimension) does not split into \(heads) heads")
     self.heads = heads
     headDimension = modelDimension / heads
     self.miniBatch = miniBatch
+    self.innerModel = innerModel
     qProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
     kProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
     vProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
     etaProj = Linear(modelDimension, heads, generator: &generator)
     rProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
     oProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
-    initialWeight = Tensor.zeros([heads, headDimension, headDimension])
+    let k = headDimension
+    switch innerModel {
+    case .linear:
+      initialWeight = Tensor.zeros([heads, k, k])
+      initialOutputWeight = nil
+    case .mlp:
+      initialWeight = generator.normal([heads, k, 4 * k], standardDeviation: 1 / Float(k).squareRoot())
+      initialOutputWeight = Tensor.zeros([heads, 4 * k, k])
+    }
     headNorm = Tensor.ones([headDimension])
   }
+
+  /// The starting weights of the inner model, broadcast over a batch of `batch`.
+  func startingWeights(batch: Int) -> [Tensor] {
+    ([initialWeight] + (initialOutputWeight.map { [$0] } ?? [])).map {
+      $0.expandingDimensions(at: 0).broadcast(to: [batch] + $0.shape)
+    }
+  }
+
+  /// The inner learning rate's scale: 1 for the linear model (unit keys bound its curvature), 0.1
+  /// for the MLP, whose inner loss also curves through both layers (rates near 1 diverge).
+  var baseLearningRate: Float { innerModel == .linear ? 1 : 0.1 }
 
   func unit(_ t: Tensor) -> Tensor { t * (t.square().sum(axis: -1, keepDimensions: true) + 1e-6).rsqrt() }
 
   func project(_ x: Tensor) -> (q: Tensor, k: Tensor, v: Tensor, eta: Tensor) {
     let (b, t) = (x.shape[0], x.shape[1])
     func heads(_ y: Tensor) -> Tensor { y.reshaped(b, t, self.heads, headDimension) }
-    return (unit(heads(qProj(x))), unit(heads(kProj(x))), heads(vProj(x)), etaProj(x).sigmoid())
+    return (unit(heads(qProj(x))), unit(heads(kProj(x))), heads(vProj(x)), etaProj(x).sigmoid() * baseLearningRate)
   }
 
   func finish(_ o: Tensor, _ x: Tensor) -> Tensor {
@@ -56,36 +94,53 @@ public final class TestTimeTrainingLayer: RecurrentMixer {
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let (q, k, v, eta) = project(x)
-    let w0 = initialWeight.expandingDimensions(at: 0).broadcast(to: [x.shape[0], heads, headDimension, headDimension])
-    let (o, _) = testTimeTrainingLinear(q, k, v, learningRate: eta, initialState: w0, miniBatch: miniBatch, form: .dual)
+    let w = startingWeights(batch: x.shape[0])
+    let o: Tensor
+    switch innerModel {
+    case .linear:
+      o =
+        testTimeTrainingLinear(q, k, v, learningRate: eta, initialState: w[0], miniBatch: miniBatch, form: .dual).output
+    case .mlp:
+      o = testTimeTrainingMLP(q, k, v, learningRate: eta, initialWeights: (w[0], w[1]), miniBatch: miniBatch).output
+    }
     return finish(o, x)
   }
 
-  /// The weight the current mini-batch started from, the gradient steps taken since, and how many.
+  /// The weights the current mini-batch started from, the gradient steps taken since (one per
+  /// weight), and how many tokens of the mini-batch have been read.
   public struct State {
-    var start: Tensor
-    var accumulated: Tensor
+    var start: [Tensor]
+    var accumulated: [Tensor]
     var position: Int
   }
 
   public func initialState(batch: Int) -> State {
-    State(
-      start: initialWeight.expandingDimensions(at: 0).broadcast(to: [batch, heads, headDimension, headDimension]),
-      accumulated: Tensor.zeros([batch, heads, headDimension, headDimension]), position: 0)
+    let start = startingWeights(batch: batch)
+    return State(start: start, accumulated: start.map { Tensor.zeros($0.shape) }, position: 0)
   }
 
   public func step(_ x: Tensor, _ state: inout State) -> Tensor {
     let b = x.shape[0]
     let x3 = x.reshaped(b, 1, x.shape[1])
     let (q, k, v, eta) = project(x3)
+    let qt = q.reshaped(b, heads, 1, headDimension)
     let kt = k.reshaped(b, heads, 1, headDimension), vt = v.reshaped(b, heads, 1, headDimension)
-    let gradient = matmul(kt.transposed(), matmul(kt, state.start) - vt) * eta.reshaped(b, heads, 1, 1)
-    state.accumulated = state.accumulated + gradient
-    let o = matmul(q.reshaped(b, heads, 1, headDimension), state.start - state.accumulated)
+    let et = eta.reshaped(b, heads, 1, 1)
+    let o: Tensor
+    switch innerModel {
+    case .linear:
+      state.accumulated[0] = state.accumulated[0] + matmul(kt.transposed(), matmul(kt, state.start[0]) - vt) * et
+      o = matmul(qt, state.start[0] - state.accumulated[0])
+    case .mlp:
+      let terms = InnerMLP.errors(kt, vt, state.start[0], state.start[1])
+      state.accumulated[0] = state.accumulated[0] + matmul(kt.transposed(), terms.delta) * et
+      state.accumulated[1] = state.accumulated[1] + matmul(terms.hidden.transposed(), terms.error) * et
+      o = InnerMLP.apply(qt, state.start[0] - state.accumulated[0], state.start[1] - state.accumulated[1])
+    }
     state.position += 1
     if state.position == miniBatch {
-      state.start = state.start - state.accumulated
-      state.accumulated = Tensor.zeros(state.accumulated.shape)
+      state.start = zip(state.start, state.accumulated).map { $0 - $1 }
+      state.accumulated = state.accumulated.map { Tensor.zeros($0.shape) }
       state.position = 0
     }
     return finish(o.reshaped(b, 1, heads, headDimension), x3).reshaped(b, x.shape[1])
@@ -94,10 +149,19 @@ public final class TestTimeTrainingLayer: RecurrentMixer {
   public func cost(batch: Int, time: Int) -> MixerCost {
     let rows = batch * time, k = headDimension
     let projections = [qProj, kProj, vProj, etaProj, rProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    // Dual form per head and mini-batch of b: Q Kᵀ (2b²K), K W₀ and Q W₀ (4bK²), the masked product
-    // (2b²K), the weight update (2bK²): per token ~4bK + 6K².
-    let inner = rows * heads * (4 * miniBatch * k + 6 * k * k)
-    let stateBytes = 4 * batch * heads * k * k
+    let inner: Int, stateBytes: Int
+    switch innerModel {
+    case .linear:
+      // Dual form per head and mini-batch of b: Q Kᵀ (2b²K), K W₀ and Q W₀ (4bK²), the masked
+      // product (2b²K), the weight update (2bK²): per token ~4bK + 6K².
+      inner = rows * heads * (4 * miniBatch * k + 6 * k * k)
+      stateBytes = 4 * batch * heads * k * k
+    case .mlp:
+      // With M = 4K: K W₁, Q W₁, A W₂, Â W₂, E W₂ᵀ and the two updates (7 products of K·M per
+      // token), Q Kᵀ and Â Aᵀ with their masked products (2b(K + M) + 2b(K + M)).
+      inner = rows * heads * (4 * miniBatch * 5 * k + 2 * 7 * 4 * k * k)
+      stateBytes = 4 * batch * heads * 2 * 4 * k * k
+    }
     return MixerCost(
       flops: projections + inner,
       activationBytes: 4 * rows * heads * k * 6 + stateBytes * ((time + miniBatch - 1) / miniBatch),
@@ -106,9 +170,11 @@ public final class TestTimeTrainingLayer: RecurrentMixer {
 }
 
 extension LanguageModel {
-  /// Layer-pattern name of the test-time-training layer: `ttt-linear`.
+  /// Layer-pattern names of the test-time-training layers: `ttt-linear`, `ttt-mlp`.
   static let testTimeTrainingFactory: MixerFactory = { name, config, generator in
-    guard name == "ttt-linear" else { return nil }
-    return TestTimeTrainingLayer(modelDimension: config.modelDimension, heads: config.heads, generator: &generator)
+    guard name.hasPrefix("ttt-"), let inner = TestTimeTrainingLayer.InnerModel(rawValue: String(name.dropFirst(4)))
+    else { return nil }
+    return TestTimeTrainingLayer(
+      modelDimension: config.modelDimension, heads: config.heads, innerModel: inner, generator: &generator)
   }
 }

@@ -14,7 +14,8 @@ struct MixerBench {
     let d = 256
     let lengths = quick ? [256, 1024] : [1024, 4096, 16384]
     let names = [
-      "attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "ttt-linear", "s4d", "mamba", "mamba2",
+      "attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "ttt-linear", "ttt-mlp", "s4d", "mamba",
+      "mamba2",
     ]
     for name in names where filter.map({ name.contains($0) || "mixers".contains($0) }) ?? true {
       var rng = RandomGenerator(seed: 0)
