@@ -47,8 +47,9 @@ final class WorkerPool: @unchecked Sendable {
   private var parked = 0
   private var workers = 0
 
-  /// How long an idle worker spins before it sleeps (about 200 µs of pause instructions).
-  private static let spinLimit = 20_000
+  /// How long an idle worker spins before it sleeps, in nanoseconds (a `pause` instruction lasts
+  /// anywhere from ~10 to ~140 cycles depending on the CPU, so the clock decides, not a count).
+  private static let spinNanoseconds: UInt64 = 200_000
 
   /// Runs `body(0) … body(count − 1)` over the workers and the calling thread; returns when all
   /// have finished.
@@ -90,10 +91,12 @@ final class WorkerPool: @unchecked Sendable {
   private func workerLoop() {
     var seen = generation.load(ordering: .acquiring)
     while true {
+      let deadline = DispatchTime.now().uptimeNanoseconds + Self.spinNanoseconds
       var spins = 0
-      while generation.load(ordering: .acquiring) == seen && spins < Self.spinLimit {
+      while generation.load(ordering: .acquiring) == seen {
         tessera_spin_pause()
         spins += 1
+        if spins % 64 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
       }
       condition.lock()
       while generation.load(ordering: .acquiring) == seen {
