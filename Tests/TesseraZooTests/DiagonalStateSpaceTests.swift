@@ -26,7 +26,7 @@ struct DiagonalStateSpaceTests {
   }
 
   @Test(
-    "the convolution form equals the scan: output, final state, every gradient, with and without a start state",
+    "the convolution forms (whole, chunks of 16 and 64) equal the scan: output, final state, gradients, any start",
     arguments: [1, 7, 63, 64, 65, 130])
   func formsAgree(_ time: Int) {
     let params = Self.model(seed: UInt64(time))
@@ -44,10 +44,14 @@ struct DiagonalStateSpaceTests {
         let (state, gs) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0).finalState }
         return [y, state] + g + gs
       }
-      let scan = run(.recurrent), convolution = run(.convolution)
-      for (i, (a, b)) in zip(convolution, scan).enumerated() {
-        let error = a.relativeError(to: b)
-        #expect(error <= 2e-5, "T \(time) start \(initial != nil): tensor \(i) relative error \(error)")
+      let scan = run(.recurrent)
+      for form in [.convolution, .chunkedConvolution(chunkSize: 16), .chunkedConvolution(chunkSize: 64)]
+        as [DiagonalStateSpace.Form]
+      {
+        for (i, (a, b)) in zip(run(form), scan).enumerated() {
+          let error = a.relativeError(to: b)
+          #expect(error <= 2e-5, "\(form) T \(time) start \(initial != nil): tensor \(i) relative error \(error)")
+        }
       }
     }
   }

@@ -15,10 +15,13 @@ import TesseraCore
 /// `[H, N]`; returns `y` `[B, T, H]` and the final state `[B, H, N, 2]` (real, imaginary).
 public struct DiagonalStateSpace {
   /// `.recurrent` scans token by token (the specification); `.convolution` builds the kernel and
-  /// multiplies by its `T × T` Toeplitz matrix (quadratic in T, one GEMM per channel).
+  /// multiplies by its `T × T` Toeplitz matrix (quadratic in T, one GEMM per channel);
+  /// `.chunkedConvolution` does the same inside chunks of `C` steps and carries the state across
+  /// them (linear in T: `C × C` Toeplitz matrices, `T/C` chunks).
   public enum Form: Sendable, Equatable {
     case recurrent
     case convolution
+    case chunkedConvolution(chunkSize: Int)
   }
 
   public var logStep: Tensor
@@ -92,7 +95,21 @@ public struct DiagonalStateSpace {
       "DiagonalStateSpace: initial state \(initialState!.shape) must be [\(u.shape[0]), \(channels), \(modes), 2]")
     switch form {
     case .recurrent: return scan(u, initialState: initialState)
-    case .convolution: return convolve(u, initialState: initialState)
+    case .convolution: return convolve(u, initialState: initialState, plan: plan(length: u.shape[1]))
+    case .chunkedConvolution(let size):
+      check(size >= 1, "DiagonalStateSpace: the chunk size must be positive, got \(size)")
+      // Each chunk is a convolution from the state the previous one ended in; the model is time
+      // invariant, so one plan (kernel, Toeplitz matrix, powers of Ā) serves every chunk.
+      let plan = plan(length: Swift.min(size, u.shape[1]))
+      var state = initialState
+      var outputs: [Tensor] = []
+      for start in stride(from: 0, to: Swift.max(u.shape[1], 1), by: size) {
+        let chunk = u.slice(axis: 1, start..<Swift.min(u.shape[1], start + size))
+        let (y, next) = convolve(chunk, initialState: state, plan: plan)
+        outputs.append(y)
+        state = next
+      }
+      return (outputs.count == 1 ? outputs[0] : concatenate(outputs, axis: 1), state!)
     }
   }
 
@@ -112,17 +129,35 @@ public struct DiagonalStateSpace {
     return (stack(ys, axis: 1), stack([xRe, xIm], axis: 3))
   }
 
-  func convolve(_ u: Tensor, initialState: Tensor?) -> (output: Tensor, finalState: Tensor) {
-    let (t, h) = (u.shape[1], u.shape[2])
-    // B̄ and the powers Ā^0 … Ā^T once: the kernel uses 0…T−1, the final state T−1…0, the start
-    // state 1…T.
+  /// What the convolution form needs for sequences of up to `length` steps, computed once: `B̄`
+  /// `[H, N]`, the powers `Ā^0 … Ā^length` `[H, N, length + 1]` (the kernel uses 0…T−1, the final
+  /// state T−1…0, the start state 1…T) and the Toeplitz matrices `[H, length, length]`.
+  struct ConvolutionPlan {
+    let bRe: Tensor, bIm: Tensor
+    let pRe: Tensor, pIm: Tensor
+    let toeplitz: Tensor
+  }
+
+  func plan(length t: Int) -> ConvolutionPlan {
     let (_, _, bRe, bIm) = discretised()
-    let (pRe, pIm) = powers(Array(0...t))  // [H, N, T + 1]
+    let (pRe, pIm) = powers(Array(0...t))
     let k = kernel(bRe: bRe, bIm: bIm, pRe: pRe.slice(axis: 2, 0..<t), pIm: pIm.slice(axis: 2, 0..<t))  // [H, T]
     // Toeplitz T_h[i, j] = K_h[i − j] for j ≤ i.
     var lags = [Int](repeating: 0, count: t * t)
     for i in 0..<t { for j in 0...i { lags[i * t + j] = i - j } }
-    let toeplitz = k.indexSelect(axis: 1, indices: IndexTensor(lags, shape: [t * t])).reshaped(h, t, t).lowerTriangle()
+    let toeplitz = k.indexSelect(axis: 1, indices: IndexTensor(lags, shape: [t * t])).reshaped(channels, t, t)
+      .lowerTriangle()
+    return ConvolutionPlan(bRe: bRe, bIm: bIm, pRe: pRe, pIm: pIm, toeplitz: toeplitz)
+  }
+
+  /// The convolution form over `u` `[B, T, H]` with a plan for at least `T` steps (a longer plan's
+  /// leading blocks are the shorter one's).
+  func convolve(_ u: Tensor, initialState: Tensor?, plan: ConvolutionPlan) -> (output: Tensor, finalState: Tensor) {
+    let t = u.shape[1]
+    let full = plan.toeplitz.shape[1]
+    let toeplitz = t == full ? plan.toeplitz : plan.toeplitz.slice(axis: 1, 0..<t).slice(axis: 2, 0..<t)
+    let (bRe, bIm) = (plan.bRe, plan.bIm)
+    let (pRe, pIm) = t == full ? (plan.pRe, plan.pIm) : (plan.pRe.slice(axis: 2, 0...t), plan.pIm.slice(axis: 2, 0...t))
     let uh = u.permuted(2, 1, 0)  // [H, T, B]
     var y = matmul(toeplitz, uh).permuted(2, 1, 0)  // [B, T, H]
     if let d { y = y + u * d }

@@ -8,7 +8,7 @@ import TesseraNN
 ///     out = GLU(W · gelu(y))                (W: D → 2D; GLU(a, b) = a ⊙ σ(b))
 ///
 /// initialised as S4D-Lin: `A_n = −1/2 + iπn`, `Δ` log-uniform in [0.001, 0.1], `C` complex normal.
-/// Training runs the convolution form (the scan for long sequences, see ``form(time:)``); decoding
+/// Training runs the convolution form (chunked for long sequences, see ``form(time:)``); decoding
 /// carries the complex state `[B, D, N, 2]`.
 public final class DiagonalStateSpaceLayer: RecurrentMixer {
   @Parameter public var logStep: Tensor  // [D]
@@ -43,9 +43,9 @@ public final class DiagonalStateSpaceLayer: RecurrentMixer {
   }
 
   /// The convolution form while its Toeplitz matrices (`D · T²` floats) stay under 256 MiB, the
-  /// scan beyond (the core has no FFT, which would make the convolution `O(T log T)`).
+  /// chunked convolution (chunks of 64, the state carried between them) beyond.
   public func form(time: Int) -> DiagonalStateSpace.Form {
-    4 * logStep.shape[0] * time * time <= 256 << 20 ? .convolution : .recurrent
+    4 * logStep.shape[0] * time * time <= 256 << 20 ? .convolution : .chunkedConvolution(chunkSize: 64)
   }
 
   public func callAsFunction(_ x: Tensor) -> Tensor { output(model(x, form: form(time: x.shape[1])).output) }
