@@ -4,6 +4,27 @@ import TesseraCore
 import TesseraZoo
 import _TestSupport
 
+/// The outputs of `f` at `inputs`, then for each output the pullback of its cotangent to every
+/// input, in order: what two forms of one computation must agree on.
+func valuesAndPullbacks(at inputs: [Tensor], cotangents: [Tensor], _ f: ([Tensor]) -> [Tensor]) -> [Tensor] {
+  var values: [Tensor] = [], pullbacks: [Tensor] = []
+  for (i, cotangent) in cotangents.enumerated() {
+    let (value, gradients) = valueAndPullback(at: inputs, cotangent: cotangent) { f($0)[i] }
+    values.append(value)
+    pullbacks += gradients
+  }
+  return values + pullbacks
+}
+
+/// Every tensor of `fast` within `tolerance` (relative RMS) of the same tensor of `reference`.
+func expectAgree(_ fast: [Tensor], _ reference: [Tensor], tolerance: Float, _ label: String) {
+  #expect(fast.count == reference.count)
+  for (i, (a, b)) in zip(fast, reference).enumerated() {
+    let error = a.relativeError(to: b)
+    #expect(error <= tolerance, "\(label): tensor \(i) relative error \(error)")
+  }
+}
+
 @Suite("Test-time training (TTT-Linear)")
 struct TestTimeTrainingTests {
   /// Unit keys and queries (as the layer makes them), learning rates in (0, 1), a start weight.
@@ -31,14 +52,12 @@ struct TestTimeTrainingTests {
           testTimeTrainingLinear(
             x[0], x[1], x[2], learningRate: x[3], initialState: x[4], miniBatch: miniBatch, form: form)
         }
-        let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) { call($0).output }
-        let (w, gw) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0).finalState }
-        return [o, w] + g + gw
+        return valuesAndPullbacks(at: inputs, cotangents: [cotangent, stateCotangent]) {
+          let result = call($0)
+          return [result.output, result.finalState]
+        }
       }
-      for (i, (dual, primal)) in zip(run(.dual), run(.primal)).enumerated() {
-        let error = dual.relativeError(to: primal)
-        #expect(error <= 2e-5, "T \(time) mini-batch \(miniBatch): tensor \(i) relative error \(error)")
-      }
+      expectAgree(run(.dual), run(.primal), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
     }
   }
 
@@ -100,21 +119,12 @@ struct TestTimeTrainingMLPTests {
       secondCotangent = RandomTensors.make([2, 2, 12, 6], seed: 79)
     for miniBatch in [4, 16] {
       func run(_ form: TestTimeTrainingForm) -> [Tensor] {
-        let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) {
-          Self.call($0, miniBatch: miniBatch, form: form).output
+        valuesAndPullbacks(at: inputs, cotangents: [cotangent, firstCotangent, secondCotangent]) {
+          let result = Self.call($0, miniBatch: miniBatch, form: form)
+          return [result.output, result.finalWeights.first, result.finalWeights.second]
         }
-        let (w1, g1) = valueAndPullback(at: inputs, cotangent: firstCotangent) {
-          Self.call($0, miniBatch: miniBatch, form: form).finalWeights.first
-        }
-        let (w2, g2) = valueAndPullback(at: inputs, cotangent: secondCotangent) {
-          Self.call($0, miniBatch: miniBatch, form: form).finalWeights.second
-        }
-        return [o, w1, w2] + g + g1 + g2
       }
-      for (i, (dual, primal)) in zip(run(.dual), run(.primal)).enumerated() {
-        let error = dual.relativeError(to: primal)
-        #expect(error <= 2e-5, "T \(time) mini-batch \(miniBatch): tensor \(i) relative error \(error)")
-      }
+      expectAgree(run(.dual), run(.primal), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
     }
   }
 
