@@ -84,6 +84,7 @@ final class WorkerPool: @unchecked Sendable {
       workers += 1
       let thread = Thread { [unowned self] in self.workerLoop() }
       thread.name = "tessera-worker-\(workers)"
+      thread.stackSize = 8 << 20  // as the main thread's: kernels may use stack buffers
       thread.start()
     }
   }
