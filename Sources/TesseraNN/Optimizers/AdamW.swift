@@ -45,11 +45,14 @@ public final class AdamW {
       // Taken out of the slot (and the moments out of their dictionaries) so that each buffer
       // has one owner and is updated in place instead of copied on write.
       var parameter = slot.wrappedValue
+      check(
+        gradient.shape == parameter.shape,
+        "AdamW: the gradient of \(name) is \(gradient.shape), the parameter \(parameter.shape)")
       slot.wrappedValue = placeholder
       let decay = decays(name, parameter) ? weightDecay : 0
       let count = parameter.count
-      var m = firstMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
-      var v = secondMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: parameter.count)
+      var m = firstMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: count)
+      var v = secondMoment.removeValue(forKey: name) ?? [Float](repeating: 0, count: count)
       gradient.withScalars { g in
         parameter.withMutableScalars { p in
           m.withUnsafeMutableBufferPointer { m in
