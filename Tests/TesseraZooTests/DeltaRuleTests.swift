@@ -108,10 +108,7 @@ struct ChunkedSelectiveScanTests {
       // (G_t − G_s, each rounded once per term), so at T 130 its gradients through the final state
       // drift to ~3e-5; chunks of 16 or 64 stay under 2e-5.
       let bound: Float = form == .parallel && time > 64 ? 5e-5 : 2e-5
-      for (i, (value, expected)) in zip(run(form), reference).enumerated() {
-        let error = value.relativeError(to: expected)
-        #expect(error <= bound, "T \(time) \(form): tensor \(i) relative error \(error)")
-      }
+      expectAgree(run(form), reference, tolerance: bound, "T \(time) \(form)")
     }
     if time >= 7 {
       let cut = time / 2
@@ -160,10 +157,7 @@ struct FusedSelectiveScanTests {
     }
     let reference = run(fused: false)
     let fused = run(fused: true)
-    for (i, (value, expected)) in zip(fused, reference).enumerated() {
-      let error = value.relativeError(to: expected)
-      #expect(error <= 2e-5, "T \(time): tensor \(i) relative error \(error)")
-    }
+    expectAgree(fused, reference, tolerance: 2e-5, "T \(time)")
     let saved = Runtime.threadCount
     Runtime.threadCount = 1
     let single = run(fused: true)
@@ -200,15 +194,9 @@ struct TiledForgettingAttentionTests {
       let (ot, gt) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
         tiledForgettingAttention(x[0], x[1], x[2], logForget: x[3], queryBlock: qb, keyBlock: kb)
       }
-      for (i, (a, e)) in zip([ot] + gt, [o] + g).enumerated() {
-        // With one token the softmax is exactly 1 and dQ, dK vanish: both forms give rounding-level
-        // values (~1e-8) there, so a zero reference is compared in absolute terms.
-        let error = a.relativeError(to: e)
-        let absolute = (a - e).square().mean().scalar.squareRoot()
-        #expect(
-          error <= 2e-5 || absolute <= 1e-6,
-          "T \(time) blocks \(qb)×\(kb): tensor \(i) relative error \(error), RMS difference \(absolute)")
-      }
+      // With one token the softmax is exactly 1 and dQ, dK vanish: both forms give rounding-level
+      // values (~1e-8) there, so a zero reference is compared in absolute terms.
+      expectAgree([ot] + gt, [o] + g, tolerance: 2e-5, absolute: 1e-6, "T \(time) blocks \(qb)×\(kb)")
     }
   }
 }
@@ -266,10 +254,7 @@ struct ChunkedDeltaRuleTests {
       // float32 cancellation to exceed 2e-5 relative (1.3e-4 at T 130). Chunks of 16 and 64 keep
       // every such product short.
       for form in Self.fastForms where form != .parallel || time <= 64 {
-        for (i, (value, expected)) in zip(run(form), reference).enumerated() {
-          let error = value.relativeError(to: expected)
-          #expect(error <= 2e-5, "gated \(gated) T \(time) \(form): tensor \(i) relative error \(error)")
-        }
+        expectAgree(run(form), reference, tolerance: 2e-5, "gated \(gated) T \(time) \(form)")
       }
       if time >= 7 {
         let cut = time / 2

@@ -48,10 +48,7 @@ struct DiagonalStateSpaceTests {
       for form in [.convolution, .chunkedConvolution(chunkSize: 16), .chunkedConvolution(chunkSize: 64)]
         as [DiagonalStateSpace.Form]
       {
-        for (i, (a, b)) in zip(run(form), scan).enumerated() {
-          let error = a.relativeError(to: b)
-          #expect(error <= 2e-5, "\(form) T \(time) start \(initial != nil): tensor \(i) relative error \(error)")
-        }
+        expectAgree(run(form), scan, tolerance: 2e-5, "\(form) T \(time) start \(initial != nil)")
       }
     }
   }

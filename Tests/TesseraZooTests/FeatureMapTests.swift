@@ -55,15 +55,10 @@ struct FeatureMapTests {
           let (of, gf) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
             featureMapLinearAttention(x[0], x[1], x[2], featureMap: map, normalized: normalized, form: form)
           }
-          for (i, (a, e)) in zip([of] + gf, [o] + g).enumerated() {
-            // Normalised with one token the output is v and dQ, dK vanish (up to ε): rounding-level
-            // values there are compared in absolute terms.
-            let error = a.relativeError(to: e)
-            let absolute = (a - e).square().mean().scalar.squareRoot()
-            #expect(
-              error <= 2e-5 || absolute <= 1e-6,
-              "\(map) normalised \(normalized) T \(time) \(form): tensor \(i) \(error), RMS difference \(absolute)")
-          }
+          // Normalised with one token the output is v and dQ, dK vanish (up to ε): rounding-level
+          // values there are compared in absolute terms.
+          expectAgree(
+            [of] + gf, [o] + g, tolerance: 2e-5, absolute: 1e-6, "\(map) normalised \(normalized) T \(time) \(form)")
         }
       }
     }

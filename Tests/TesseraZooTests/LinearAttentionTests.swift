@@ -94,10 +94,7 @@ struct LinearAttentionTests {
       }
       let reference = run(.recurrent)
       for form in linearForms.dropFirst() {
-        for (i, (value, expected)) in zip(run(form), reference).enumerated() {
-          let error = value.relativeError(to: expected)
-          #expect(error <= 2e-5, "\(name) T \(time) \(form): tensor \(i) relative error \(error)")
-        }
+        expectAgree(run(form), reference, tolerance: 2e-5, "\(name) T \(time) \(form)")
       }
       // Two calls with the state carried equal one call over the whole sequence.
       if time >= 7 && name != "retention" {

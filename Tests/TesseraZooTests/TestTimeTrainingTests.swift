@@ -4,27 +4,6 @@ import TesseraCore
 import TesseraZoo
 import _TestSupport
 
-/// The outputs of `f` at `inputs`, then for each output the pullback of its cotangent to every
-/// input, in order: what two forms of one computation must agree on.
-func valuesAndPullbacks(at inputs: [Tensor], cotangents: [Tensor], _ f: ([Tensor]) -> [Tensor]) -> [Tensor] {
-  var values: [Tensor] = [], pullbacks: [Tensor] = []
-  for (i, cotangent) in cotangents.enumerated() {
-    let (value, gradients) = valueAndPullback(at: inputs, cotangent: cotangent) { f($0)[i] }
-    values.append(value)
-    pullbacks += gradients
-  }
-  return values + pullbacks
-}
-
-/// Every tensor of `fast` within `tolerance` (relative RMS) of the same tensor of `reference`.
-func expectAgree(_ fast: [Tensor], _ reference: [Tensor], tolerance: Float, _ label: String) {
-  #expect(fast.count == reference.count)
-  for (i, (a, b)) in zip(fast, reference).enumerated() {
-    let error = a.relativeError(to: b)
-    #expect(error <= tolerance, "\(label): tensor \(i) relative error \(error)")
-  }
-}
-
 @Suite("Test-time training (TTT-Linear)")
 struct TestTimeTrainingTests {
   /// Unit keys and queries (as the layer makes them), learning rates in (0, 1), a start weight.
