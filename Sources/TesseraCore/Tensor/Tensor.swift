@@ -156,6 +156,26 @@ extension Tensor {
 
   /// Pointer to the first element of a contiguous tensor.
   var basePointer: UnsafeMutablePointer<Float> { storage.base + offset }
+
+  /// ``withScalars(_:)`` for many tensors at once, for kernels that read several: `body` gets a
+  /// pointer to each tensor's dense elements (copied only for strided views), in order, valid
+  /// during the call.
+  public static func withScalars<R>(of tensors: [Tensor], _ body: ([UnsafePointer<Float>]) throws -> R) rethrows
+    -> R
+  {
+    let dense = tensors.map { $0.contiguousUntraced() }
+    return try withExtendedLifetime(dense) { try body(dense.map { UnsafePointer($0.basePointer) }) }
+  }
+
+  /// ``withMutableScalars(_:)`` for many tensors at once, for kernels that write several: each is
+  /// made dense and uniquely owned first, then `body` gets a pointer to each one's elements.
+  public static func withMutableScalars<R>(
+    of tensors: inout [Tensor], _ body: ([UnsafeMutablePointer<Float>]) throws -> R
+  ) rethrows -> R {
+    for i in tensors.indices { tensors[i].withMutableScalars { _ in } }
+    let pointers = tensors.map { $0.storage.base }
+    return try withExtendedLifetime(tensors) { try body(pointers) }
+  }
 }
 
 // MARK: - Copies

@@ -55,29 +55,25 @@ public struct RotaryEmbedding: Sendable {
   static func rotate(_ x: Tensor, cos c: Tensor, sin s: Tensor, sign: Float) -> Tensor {
     let (rows, time, heads, d) = (x.shape[0] * x.shape[1], x.shape[1], x.shape[2], x.shape[3])
     let half = d / 2
-    var out = Tensor.zeros(x.shape)
-    x.withScalars { xs in
-      c.withScalars { cs in
-        s.withScalars { ss in
-          out.withMutableScalars { os in
-            let (xp, cp, sp, op) = (xs.baseAddress!, cs.baseAddress!, ss.baseAddress!, os.baseAddress!)
-            Runtime.parallelFor(rows, grain: Swift.max(1, 8192 / Swift.max(heads * d, 1))) { range in
-              for r in range {
-                let cr = cp + (r % time) * half, sr = sp + (r % time) * half
-                for h in 0..<heads {
-                  let xi = xp + (r * heads + h) * d, oi = op + (r * heads + h) * d
-                  for i in 0..<half {
-                    let (x1, x2, ci, si) = (xi[i], xi[half + i], cr[i], sign * sr[i])
-                    oi[i] = x1 * ci - x2 * si
-                    oi[half + i] = x2 * ci + x1 * si
-                  }
-                }
+    var out = [Tensor.zeros(x.shape)]
+    Tensor.withScalars(of: [x, c, s]) { inputs in
+      Tensor.withMutableScalars(of: &out) { outputs in
+        let (xp, cp, sp, op) = (inputs[0], inputs[1], inputs[2], outputs[0])
+        Runtime.parallelFor(rows, grain: Swift.max(1, 8192 / Swift.max(heads * d, 1))) { range in
+          for r in range {
+            let cr = cp + (r % time) * half, sr = sp + (r % time) * half
+            for h in 0..<heads {
+              let xi = xp + (r * heads + h) * d, oi = op + (r * heads + h) * d
+              for i in 0..<half {
+                let (x1, x2, ci, si) = (xi[i], xi[half + i], cr[i], sign * sr[i])
+                oi[i] = x1 * ci - x2 * si
+                oi[half + i] = x2 * ci + x1 * si
               }
             }
           }
         }
       }
     }
-    return out
+    return out[0]
   }
 }

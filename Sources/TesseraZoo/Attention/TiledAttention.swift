@@ -90,98 +90,88 @@ struct AttentionGeometry {
 
   func forward(_ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil) -> (Tensor, Tensor) {
     Runtime.prepareBLAS()
-    var output = Tensor.zeros([batch, time, queryHeads, dimension])
-    var logSumExp = Tensor.zeros([batch, queryHeads, time])
     let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
     let biasValues = bias ?? Tensor.zeros([1])
     let hasBias = bias != nil
-    q.withScalars { qs in
-      k.withScalars { ks in
-        v.withScalars { vs in
-          biasValues.withScalars { cs in
-            output.withMutableScalars { os in
-              logSumExp.withMutableScalars { ls in
-                let (qp, kp, vp, op, lp, cp) = (
-                  qs.baseAddress!, ks.baseAddress!, vs.baseAddress!, os.baseAddress!, ls.baseAddress!, cs.baseAddress!
-                )
-                Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
-                  let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-                  let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-                  let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-                  defer {
-                    scores.deallocate()
-                    rowMax.deallocate()
-                    rowSum.deallocate()
+    var results = [Tensor.zeros([batch, time, queryHeads, dimension]), Tensor.zeros([batch, queryHeads, time])]
+    Tensor.withScalars(of: [q, k, v, biasValues]) { inputs in
+      Tensor.withMutableScalars(of: &results) { outputs in
+        let (qp, kp, vp, cp) = (inputs[0], inputs[1], inputs[2], inputs[3])
+        let (op, lp) = (outputs[0], outputs[1])
+        Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
+          let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+          let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+          let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+          defer {
+            scores.deallocate()
+            rowMax.deallocate()
+            rowSum.deallocate()
+          }
+          for pair in range {
+            let (b, hq) = (pair / queryHeads, pair % queryHeads)
+            let h = hq / group
+            let qHead = qp + b * time * queryStride + hq * D
+            let oHead = op + b * time * queryStride + hq * D
+            let kHead = kp + b * keyTime * keyStride + h * D
+            let vHead = vp + b * keyTime * keyStride + h * D
+            let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
+            var r0 = 0
+            while r0 < time {
+              let rows = min(Br, time - r0)
+              let visible = keys(for: r0..<(r0 + rows))
+              for i in 0..<rows {
+                rowMax[i] = -.infinity
+                rowSum[i] = 0
+              }
+              let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
+              var c0 = visible.lowerBound - visible.lowerBound % Bc
+              while c0 < visible.upperBound {
+                let cols = min(Bc, keyTime - c0)
+                // S = Q_i K_jᵀ · scale
+                cblas_sgemm(
+                  CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), scale,
+                  qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride, Int32(keyStride),
+                  0, scores, Int32(cols))
+                for i in 0..<rows {
+                  let s = scores + i * cols
+                  let t = r0 + i + offset
+                  if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
+                  maskRow(s, query: t, keys: c0..<(c0 + cols))
+                  let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
+                  if m == -.infinity {
+                    for j in 0..<cols { s[j] = 0 }
+                    continue
                   }
-                  for pair in range {
-                    let (b, hq) = (pair / queryHeads, pair % queryHeads)
-                    let h = hq / group
-                    let qHead = qp + b * time * queryStride + hq * D
-                    let oHead = op + b * time * queryStride + hq * D
-                    let kHead = kp + b * keyTime * keyStride + h * D
-                    let vHead = vp + b * keyTime * keyStride + h * D
-                    let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
-                    var r0 = 0
-                    while r0 < time {
-                      let rows = min(Br, time - r0)
-                      let visible = keys(for: r0..<(r0 + rows))
-                      for i in 0..<rows {
-                        rowMax[i] = -.infinity
-                        rowSum[i] = 0
-                      }
-                      let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
-                      var c0 = visible.lowerBound - visible.lowerBound % Bc
-                      while c0 < visible.upperBound {
-                        let cols = min(Bc, keyTime - c0)
-                        // S = Q_i K_jᵀ · scale
-                        cblas_sgemm(
-                          CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), scale,
-                          qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride, Int32(keyStride),
-                          0, scores, Int32(cols))
-                        for i in 0..<rows {
-                          let s = scores + i * cols
-                          let t = r0 + i + offset
-                          if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
-                          maskRow(s, query: t, keys: c0..<(c0 + cols))
-                          let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
-                          if m == -.infinity {
-                            for j in 0..<cols { s[j] = 0 }
-                            continue
-                          }
-                          let correction = VectorMath.exp(rowMax[i] - m)
-                          VectorMath.exponentiate(s, cols, subtracting: m)
-                          let sum = Dense.sum(s, cols)
-                          rowSum[i] = rowSum[i] * correction + sum
-                          rowMax[i] = m
-                          if correction != 1 {
-                            let a = acc + i * queryStride
-                            for d in 0..<D { a[d] *= correction }
-                          }
-                        }
-                        // A += P V_j
-                        cblas_sgemm(
-                          CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols), 1,
-                          scores, Int32(cols), vHead + c0 * keyStride, Int32(keyStride), 1, acc, Int32(queryStride))
-                        c0 += Bc
-                      }
-                      for i in 0..<rows {
-                        let a = acc + i * queryStride
-                        let l = rowSum[i]
-                        let inverse: Float = l > 0 ? 1 / l : 0
-                        for d in 0..<D { a[d] *= inverse }
-                        lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
-                      }
-                      r0 += Br
-                    }
+                  let correction = VectorMath.exp(rowMax[i] - m)
+                  VectorMath.exponentiate(s, cols, subtracting: m)
+                  let sum = Dense.sum(s, cols)
+                  rowSum[i] = rowSum[i] * correction + sum
+                  rowMax[i] = m
+                  if correction != 1 {
+                    let a = acc + i * queryStride
+                    for d in 0..<D { a[d] *= correction }
                   }
                 }
+                // A += P V_j
+                cblas_sgemm(
+                  CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols), 1,
+                  scores, Int32(cols), vHead + c0 * keyStride, Int32(keyStride), 1, acc, Int32(queryStride))
+                c0 += Bc
               }
+              for i in 0..<rows {
+                let a = acc + i * queryStride
+                let l = rowSum[i]
+                let inverse: Float = l > 0 ? 1 / l : 0
+                for d in 0..<D { a[d] *= inverse }
+                lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+              }
+              r0 += Br
             }
           }
         }
       }
     }
-    return (output, logSumExp)
+    return (results[0], results[1])
   }
 
   /// Adds `c_t − c_s` to the scores of query `t` against `keys`.
@@ -206,151 +196,128 @@ struct AttentionGeometry {
     _ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil, output: Tensor, logSumExp: Tensor, dO: Tensor
   ) -> (Tensor, Tensor, Tensor, Tensor) {
     Runtime.prepareBLAS()
-    var dq = Tensor.zeros(q.shape), dk = Tensor.zeros(k.shape), dv = Tensor.zeros(v.shape)
     let biasValues = bias ?? Tensor.zeros([1])
-    var dc = Tensor.zeros(biasValues.shape)
     let hasBias = bias != nil
     // Δ = rowsum(dO ∘ O), [B, HQ, T]
-    var delta = [Float](repeating: 0, count: batch * queryHeads * time)
+    var delta = [Tensor.zeros([batch, queryHeads, time])]
     let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
-    dO.withScalars { gs in
-      output.withScalars { os in
-        delta.withUnsafeMutableBufferPointer { deltas in
-          let (gp, op, dp) = (gs.baseAddress!, os.baseAddress!, deltas.baseAddress!)
-          Runtime.parallelFor(batch * time, grain: 64) { range in
-            for row in range {
-              let (b, t) = (row / time, row % time)
-              for hq in 0..<queryHeads {
-                let base = row * queryStride + hq * D
-                dp[(b * queryHeads + hq) * time + t] = Dense.dot(gp + base, op + base, D)
-              }
+    Tensor.withScalars(of: [dO, output]) { inputs in
+      Tensor.withMutableScalars(of: &delta) { outputs in
+        let (gp, op, dp) = (inputs[0], inputs[1], outputs[0])
+        Runtime.parallelFor(batch * time, grain: 64) { range in
+          for row in range {
+            let (b, t) = (row / time, row % time)
+            for hq in 0..<queryHeads {
+              let base = row * queryStride + hq * D
+              dp[(b * queryHeads + hq) * time + t] = Dense.dot(gp + base, op + base, D)
             }
           }
         }
       }
     }
-    q.withScalars { qs in
-      k.withScalars { ks in
-        v.withScalars { vs in
-          dO.withScalars { gs in
-            logSumExp.withScalars { ls in
-              delta.withUnsafeBufferPointer { deltas in
-                dq.withMutableScalars { dqs in
-                  dk.withMutableScalars { dks in
-                    dv.withMutableScalars { dvs in
-                      biasValues.withScalars { cs in
-                        dc.withMutableScalars { dcs in
-                          let (qp, kp, vp, gp, lp, delp) = (
-                            qs.baseAddress!, ks.baseAddress!, vs.baseAddress!, gs.baseAddress!, ls.baseAddress!,
-                            deltas.baseAddress!
-                          )
-                          let (dqp, dkp, dvp) = (dqs.baseAddress!, dks.baseAddress!, dvs.baseAddress!)
-                          let (cp, dcp) = (cs.baseAddress!, dcs.baseAddress!)
-                          // One task per (batch, kv head): it owns dK, dV of that head and dQ of its query heads.
-                          Runtime.parallelFor(batch * heads, grain: 1) { range in
-                            let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-                            let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-                            defer {
-                              p.deallocate()
-                              dp.deallocate()
-                            }
-                            for pair in range {
-                              let (b, h) = (pair / heads, pair % heads)
-                              let kHead = kp + b * keyTime * keyStride + h * D
-                              let vHead = vp + b * keyTime * keyStride + h * D
-                              let dkHead = dkp + b * keyTime * keyStride + h * D
-                              let dvHead = dvp + b * keyTime * keyStride + h * D
-                              for g in 0..<group {
-                                let hq = h * group + g
-                                let qHead = qp + b * time * queryStride + hq * D
-                                let gHead = gp + b * time * queryStride + hq * D
-                                let dqHead = dqp + b * time * queryStride + hq * D
-                                let lse = lp + (b * queryHeads + hq) * time
-                                let del = delp + (b * queryHeads + hq) * time
-                                let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
-                                let cHead = cp + biasOffset, dcHead = dcp + biasOffset
-                                var r0 = 0
-                                while r0 < time {
-                                  let rows = min(Br, time - r0)
-                                  let visible = keys(for: r0..<(r0 + rows))
-                                  var c0 = visible.lowerBound - visible.lowerBound % Bc
-                                  while c0 < visible.upperBound {
-                                    let cols = min(Bc, keyTime - c0)
-                                    // P = exp(Q_i K_jᵀ · scale − L), masked
-                                    cblas_sgemm(
-                                      CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D),
-                                      scale,
-                                      qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride,
-                                      Int32(keyStride), 0, p, Int32(cols))
-                                    for i in 0..<rows {
-                                      let s = p + i * cols
-                                      if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
-                                      maskRow(s, query: r0 + i + offset, keys: c0..<(c0 + cols))
-                                      let l = lse[r0 + i]
-                                      if l == -.infinity {
-                                        for j in 0..<cols { s[j] = 0 }
-                                        continue
-                                      }
-                                      VectorMath.exponentiate(s, cols, subtracting: l)
-                                    }
-                                    // dV_j += Pᵀ dO_i
-                                    cblas_sgemm(
-                                      CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows), 1, p,
-                                      Int32(cols), gHead + r0 * queryStride, Int32(queryStride), 1,
-                                      dvHead + c0 * keyStride, Int32(keyStride))
-                                    // dP = dO_i V_jᵀ
-                                    cblas_sgemm(
-                                      CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), 1,
-                                      gHead + r0 * queryStride, Int32(queryStride), vHead + c0 * keyStride,
-                                      Int32(keyStride), 0, dp, Int32(cols))
-                                    // dS = P ∘ (dP − Δ), into dp
-                                    for i in 0..<rows {
-                                      let s = p + i * cols, ds = dp + i * cols
-                                      let d0 = del[r0 + i]
-                                      for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
-                                    }
-                                    // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
-                                    if hasBias {
-                                      for i in 0..<rows {
-                                        let ds = dp + i * cols
-                                        var rowSum: Float = 0
-                                        for j in 0..<cols {
-                                          rowSum += ds[j]
-                                          dcHead[c0 + j] -= ds[j]
-                                        }
-                                        dcHead[r0 + i + offset] += rowSum
-                                      }
-                                    }
-                                    // dQ_i += dS K_j · scale
-                                    cblas_sgemm(
-                                      CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols),
-                                      scale,
-                                      dp, Int32(cols), kHead + c0 * keyStride, Int32(keyStride), 1,
-                                      dqHead + r0 * queryStride, Int32(queryStride))
-                                    // dK_j += dSᵀ Q_i · scale
-                                    cblas_sgemm(
-                                      CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows),
-                                      scale,
-                                      dp, Int32(cols), qHead + r0 * queryStride, Int32(queryStride), 1,
-                                      dkHead + c0 * keyStride, Int32(keyStride))
-                                    c0 += Bc
-                                  }
-                                  r0 += Br
-                                }
-                              }
-                            }
-                          }
-                        }
+    var grads = [Tensor.zeros(q.shape), Tensor.zeros(k.shape), Tensor.zeros(v.shape), Tensor.zeros(biasValues.shape)]
+    Tensor.withScalars(of: [q, k, v, dO, logSumExp, delta[0], biasValues]) { inputs in
+      Tensor.withMutableScalars(of: &grads) { outputs in
+        let (qp, kp, vp, gp, lp, delp, cp) = (
+          inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6]
+        )
+        let (dqp, dkp, dvp, dcp) = (outputs[0], outputs[1], outputs[2], outputs[3])
+        // One task per (batch, kv head): it owns dK, dV of that head and dQ of its query heads.
+        Runtime.parallelFor(batch * heads, grain: 1) { range in
+          let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+          let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+          defer {
+            p.deallocate()
+            dp.deallocate()
+          }
+          for pair in range {
+            let (b, h) = (pair / heads, pair % heads)
+            let kHead = kp + b * keyTime * keyStride + h * D
+            let vHead = vp + b * keyTime * keyStride + h * D
+            let dkHead = dkp + b * keyTime * keyStride + h * D
+            let dvHead = dvp + b * keyTime * keyStride + h * D
+            for g in 0..<group {
+              let hq = h * group + g
+              let qHead = qp + b * time * queryStride + hq * D
+              let gHead = gp + b * time * queryStride + hq * D
+              let dqHead = dqp + b * time * queryStride + hq * D
+              let lse = lp + (b * queryHeads + hq) * time
+              let del = delp + (b * queryHeads + hq) * time
+              let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
+              let cHead = cp + biasOffset, dcHead = dcp + biasOffset
+              var r0 = 0
+              while r0 < time {
+                let rows = min(Br, time - r0)
+                let visible = keys(for: r0..<(r0 + rows))
+                var c0 = visible.lowerBound - visible.lowerBound % Bc
+                while c0 < visible.upperBound {
+                  let cols = min(Bc, keyTime - c0)
+                  // P = exp(Q_i K_jᵀ · scale − L), masked
+                  cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D),
+                    scale,
+                    qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride,
+                    Int32(keyStride), 0, p, Int32(cols))
+                  for i in 0..<rows {
+                    let s = p + i * cols
+                    if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
+                    maskRow(s, query: r0 + i + offset, keys: c0..<(c0 + cols))
+                    let l = lse[r0 + i]
+                    if l == -.infinity {
+                      for j in 0..<cols { s[j] = 0 }
+                      continue
+                    }
+                    VectorMath.exponentiate(s, cols, subtracting: l)
+                  }
+                  // dV_j += Pᵀ dO_i
+                  cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows), 1, p,
+                    Int32(cols), gHead + r0 * queryStride, Int32(queryStride), 1,
+                    dvHead + c0 * keyStride, Int32(keyStride))
+                  // dP = dO_i V_jᵀ
+                  cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), 1,
+                    gHead + r0 * queryStride, Int32(queryStride), vHead + c0 * keyStride,
+                    Int32(keyStride), 0, dp, Int32(cols))
+                  // dS = P ∘ (dP − Δ), into dp
+                  for i in 0..<rows {
+                    let s = p + i * cols, ds = dp + i * cols
+                    let d0 = del[r0 + i]
+                    for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                  }
+                  // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
+                  if hasBias {
+                    for i in 0..<rows {
+                      let ds = dp + i * cols
+                      var rowSum: Float = 0
+                      for j in 0..<cols {
+                        rowSum += ds[j]
+                        dcHead[c0 + j] -= ds[j]
                       }
+                      dcHead[r0 + i + offset] += rowSum
                     }
                   }
+                  // dQ_i += dS K_j · scale
+                  cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols),
+                    scale,
+                    dp, Int32(cols), kHead + c0 * keyStride, Int32(keyStride), 1,
+                    dqHead + r0 * queryStride, Int32(queryStride))
+                  // dK_j += dSᵀ Q_i · scale
+                  cblas_sgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows),
+                    scale,
+                    dp, Int32(cols), qHead + r0 * queryStride, Int32(queryStride), 1,
+                    dkHead + c0 * keyStride, Int32(keyStride))
+                  c0 += Bc
                 }
+                r0 += Br
               }
             }
           }
         }
       }
     }
-    return (dq, dk, dv, dc)
+    return (grads[0], grads[1], grads[2], grads[3])
   }
 }

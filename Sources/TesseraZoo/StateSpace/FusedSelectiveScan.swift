@@ -45,149 +45,110 @@ struct ScanKernel {
   /// Outputs and final state packed, and every state `h_t` `[B, D, T, N]` for the backward pass.
   func forward(_ x: [Tensor]) -> (Tensor, Tensor) {
     let (T, N, Dc) = (time, states, channels)
-    var packed = Tensor.zeros([batch, Dc, T + N])
-    var saved = Tensor.zeros([batch, Dc, T, N])
-    x[0].withScalars { u in
-      x[1].withScalars { dt in
-        x[2].withScalars { a in
-          x[3].withScalars { bs in
-            x[4].withScalars { cs in
-              x[5].withScalars { h0 in
-                packed.withMutableScalars { out in
-                  saved.withMutableScalars { hs in
-                    let (up, dtp, ap, bp, cp, h0p, op, hp) = (
-                      u.baseAddress!, dt.baseAddress!, a.baseAddress!, bs.baseAddress!, cs.baseAddress!,
-                      h0.baseAddress!, out.baseAddress!, hs.baseAddress!
-                    )
-                    Runtime.parallelFor(batch * Dc, grain: 1) { range in
-                      let h = UnsafeMutablePointer<Float>.allocate(capacity: N)
-                      defer { h.deallocate() }
-                      for pair in range {
-                        let (bi, di) = (pair / Dc, pair % Dc)
-                        for k in 0..<N { h[k] = h0p[pair * N + k] }
-                        let aRow = ap + di * N
-                        for ti in 0..<T {
-                          let step = dtp[pair * T + ti], input = up[pair * T + ti]
-                          let bRow = bp + (bi * T + ti) * N, cRow = cp + (bi * T + ti) * N
-                          let hRow = hp + (pair * T + ti) * N
-                          let scaled = step * input
-                          for k in 0..<N {  // independent lanes: vectorises
-                            let next = VectorMath.exp(step * aRow[k]) * h[k] + scaled * bRow[k]
-                            h[k] = next
-                            hRow[k] = next
-                          }
-                          var y: Float = 0
-                          for k in 0..<N { y += cRow[k] * h[k] }
-                          op[pair * (T + N) + ti] = y
-                        }
-                        for k in 0..<N { op[pair * (T + N) + T + k] = h[k] }
-                      }
-                    }
-                  }
-                }
+    // Outputs and final state packed [B, D, T + N]; every state [B, D, T, N].
+    var results = [Tensor.zeros([batch, Dc, T + N]), Tensor.zeros([batch, Dc, T, N])]
+    Tensor.withScalars(of: Array(x[0...5])) { inputs in
+      Tensor.withMutableScalars(of: &results) { outputs in
+        let (up, dtp, ap, bp, cp, h0p) = (inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5])
+        let (op, hp) = (outputs[0], outputs[1])
+        Runtime.parallelFor(batch * Dc, grain: 1) { range in
+          let h = UnsafeMutablePointer<Float>.allocate(capacity: N)
+          defer { h.deallocate() }
+          for pair in range {
+            let (bi, di) = (pair / Dc, pair % Dc)
+            for k in 0..<N { h[k] = h0p[pair * N + k] }
+            let aRow = ap + di * N
+            for ti in 0..<T {
+              let step = dtp[pair * T + ti], input = up[pair * T + ti]
+              let bRow = bp + (bi * T + ti) * N, cRow = cp + (bi * T + ti) * N
+              let hRow = hp + (pair * T + ti) * N
+              let scaled = step * input
+              for k in 0..<N {  // independent lanes: vectorises
+                let next = VectorMath.exp(step * aRow[k]) * h[k] + scaled * bRow[k]
+                h[k] = next
+                hRow[k] = next
               }
+              var y: Float = 0
+              for k in 0..<N { y += cRow[k] * h[k] }
+              op[pair * (T + N) + ti] = y
             }
+            for k in 0..<N { op[pair * (T + N) + T + k] = h[k] }
           }
         }
       }
     }
-    return (packed, saved)
+    return (results[0], results[1])
   }
 
   func backward(_ x: [Tensor], saved: Tensor, cotangent: Tensor) -> [Tensor?] {
     let (T, N, Dc, Bn) = (time, states, channels, batch)
-    var du = Tensor.zeros([Bn, Dc, T]), ddt = Tensor.zeros([Bn, Dc, T])
-    var dh0 = Tensor.zeros([Bn, Dc, N])
-    // Per (sequence, channel) contributions, reduced in a fixed order below.
-    var daParts = Tensor.zeros([Bn, Dc, N])
-    var dbParts = Tensor.zeros([Bn, Dc, T, N]), dcParts = Tensor.zeros([Bn, Dc, T, N])
-    x[0].withScalars { u in
-      x[1].withScalars { dt in
-        x[2].withScalars { a in
-          x[3].withScalars { bs in
-            x[4].withScalars { cs in
-              x[5].withScalars { h0 in
-                saved.withScalars { hs in
-                  cotangent.withScalars { gs in
-                    du.withMutableScalars { dup in
-                      ddt.withMutableScalars { ddtp in
-                        dh0.withMutableScalars { dh0p in
-                          daParts.withMutableScalars { dap in
-                            dbParts.withMutableScalars { dbp in
-                              dcParts.withMutableScalars { dcp in
-                                let (up, dtp, ap, bp, cp, h0p, hp, gp) = (
-                                  u.baseAddress!, dt.baseAddress!, a.baseAddress!, bs.baseAddress!, cs.baseAddress!,
-                                  h0.baseAddress!, hs.baseAddress!, gs.baseAddress!
-                                )
-                                let (dupp, ddtpp, dh0pp, dapp, dbpp, dcpp) = (
-                                  dup.baseAddress!, ddtp.baseAddress!, dh0p.baseAddress!, dap.baseAddress!,
-                                  dbp.baseAddress!, dcp.baseAddress!
-                                )
-                                Runtime.parallelFor(Bn * Dc, grain: 1) { range in
-                                  let g = UnsafeMutablePointer<Float>.allocate(capacity: N)
-                                  let prev = UnsafeMutablePointer<Float>.allocate(capacity: N)
-                                  let lanes = UnsafeMutablePointer<Float>.allocate(capacity: N)
-                                  defer {
-                                    g.deallocate()
-                                    prev.deallocate()
-                                    lanes.deallocate()
-                                  }
-                                  for pair in range {
-                                    let (bi, di) = (pair / Dc, pair % Dc)
-                                    let aRow = ap + di * N
-                                    let gRow = gp + pair * (T + N)
-                                    for k in 0..<N { g[k] = gRow[T + k] }  // ∂L/∂h_{T−1} from the final state
-                                    var ti = T - 1
-                                    while ti >= 0 {
-                                      let step = dtp[pair * T + ti], input = up[pair * T + ti], gy = gRow[ti]
-                                      let bRow = bp + (bi * T + ti) * N, cRow = cp + (bi * T + ti) * N
-                                      let hRow = hp + (pair * T + ti) * N
-                                      let previous = ti > 0 ? hp + (pair * T + ti - 1) * N : h0p + pair * N
-                                      let dbRow = dbpp + (pair * T + ti) * N, dcRow = dcpp + (pair * T + ti) * N
-                                      // Element-wise lanes first (they vectorise), then the two sums.
-                                      let scaled = step * input
-                                      for k in 0..<N {
-                                        dcRow[k] = gy * hRow[k]
-                                        let gk = g[k] + gy * cRow[k]  // ∂L/∂h_t
-                                        let decay = VectorMath.exp(step * aRow[k])
-                                        let carried = decay * previous[k]
-                                        dapp[pair * N + k] += gk * carried * step
-                                        dbRow[k] = gk * scaled
-                                        prev[k] = gk * (aRow[k] * carried + bRow[k] * input)  // ∂L/∂Δ_t lanes
-                                        g[k] = decay * gk  // ∂L/∂h_{t−1} through h_t
-                                        lanes[k] = gk * bRow[k]
-                                      }
-                                      var dStep: Float = 0, dInput: Float = 0
-                                      for k in 0..<N {
-                                        dStep += prev[k]
-                                        dInput += lanes[k]
-                                      }
-                                      dInput *= step
-                                      ddtpp[pair * T + ti] = dStep
-                                      dupp[pair * T + ti] = dInput
-                                      ti -= 1
-                                    }
-                                    for k in 0..<N { dh0pp[pair * N + k] = g[k] }
-                                  }
-                                }
-                              }
-                            }
-                          }
-                        }
-                      }
-                    }
-                  }
-                }
+    // du, dΔ, dh₀, then per (sequence, channel) contributions to dA, dB, dC, reduced in a fixed
+    // order below.
+    var grads = [
+      Tensor.zeros([Bn, Dc, T]), Tensor.zeros([Bn, Dc, T]), Tensor.zeros([Bn, Dc, N]), Tensor.zeros([Bn, Dc, N]),
+      Tensor.zeros([Bn, Dc, T, N]), Tensor.zeros([Bn, Dc, T, N]),
+    ]
+    Tensor.withScalars(of: Array(x[0...5]) + [saved, cotangent]) { inputs in
+      Tensor.withMutableScalars(of: &grads) { outputs in
+        let (up, dtp, ap, bp, cp, h0p, hp, gp) = (
+          inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5], inputs[6], inputs[7]
+        )
+        let (dupp, ddtpp, dh0pp, dapp, dbpp, dcpp) = (
+          outputs[0], outputs[1], outputs[2], outputs[3], outputs[4], outputs[5]
+        )
+        Runtime.parallelFor(Bn * Dc, grain: 1) { range in
+          let g = UnsafeMutablePointer<Float>.allocate(capacity: N)
+          let prev = UnsafeMutablePointer<Float>.allocate(capacity: N)
+          let lanes = UnsafeMutablePointer<Float>.allocate(capacity: N)
+          defer {
+            g.deallocate()
+            prev.deallocate()
+            lanes.deallocate()
+          }
+          for pair in range {
+            let (bi, di) = (pair / Dc, pair % Dc)
+            let aRow = ap + di * N
+            let gRow = gp + pair * (T + N)
+            for k in 0..<N { g[k] = gRow[T + k] }  // ∂L/∂h_{T−1} from the final state
+            var ti = T - 1
+            while ti >= 0 {
+              let step = dtp[pair * T + ti], input = up[pair * T + ti], gy = gRow[ti]
+              let bRow = bp + (bi * T + ti) * N, cRow = cp + (bi * T + ti) * N
+              let hRow = hp + (pair * T + ti) * N
+              let previous = ti > 0 ? hp + (pair * T + ti - 1) * N : h0p + pair * N
+              let dbRow = dbpp + (pair * T + ti) * N, dcRow = dcpp + (pair * T + ti) * N
+              // Element-wise lanes first (they vectorise), then the two sums.
+              let scaled = step * input
+              for k in 0..<N {
+                dcRow[k] = gy * hRow[k]
+                let gk = g[k] + gy * cRow[k]  // ∂L/∂h_t
+                let decay = VectorMath.exp(step * aRow[k])
+                let carried = decay * previous[k]
+                dapp[pair * N + k] += gk * carried * step
+                dbRow[k] = gk * scaled
+                prev[k] = gk * (aRow[k] * carried + bRow[k] * input)  // ∂L/∂Δ_t lanes
+                g[k] = decay * gk  // ∂L/∂h_{t−1} through h_t
+                lanes[k] = gk * bRow[k]
               }
+              var dStep: Float = 0, dInput: Float = 0
+              for k in 0..<N {
+                dStep += prev[k]
+                dInput += lanes[k]
+              }
+              dInput *= step
+              ddtpp[pair * T + ti] = dStep
+              dupp[pair * T + ti] = dInput
+              ti -= 1
             }
+            for k in 0..<N { dh0pp[pair * N + k] = g[k] }
           }
         }
       }
     }
     // Sums over channels (B and C are shared by all channels) and over sequences (A).
-    let dA = daParts.sum(axis: 0)  // [D, N]
-    let dB = dbParts.sum(axis: 1)  // [B, T, N]
-    let dC = dcParts.sum(axis: 1)
-    return [du, ddt, dA, dB, dC, dh0]
+    let dA = grads[3].sum(axis: 0)  // [D, N]
+    let dB = grads[4].sum(axis: 1)  // [B, T, N]
+    let dC = grads[5].sum(axis: 1)
+    return [grads[0], grads[1], dA, dB, dC, grads[2]]
   }
 }
