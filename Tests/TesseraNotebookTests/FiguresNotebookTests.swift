@@ -4,17 +4,10 @@ import TesseraNotebook
 
 @Suite("Figures in notebooks")
 struct FiguresNotebookTests {
-  /// The repository's `notebooks/` folder.
-  static let notebooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("notebooks").path
-
   @Test("notebooks/figures.ipynb runs headless; its figures land in the notebook and in the export folder")
   func figuresNotebook() throws {
     let h = try NotebookHarness()
-    let path = h.folder + "/figures.ipynb"
-    try FileManager.default.copyItem(atPath: Self.notebooks + "/figures.ipynb", toPath: path)
-    let exported = h.folder + "/figures"
-    let run = try h.run(path, ["--export-figures", exported])
+    let run = try h.runShipped("figures.ipynb")
     #expect(run.status == 0, "\(run.stderr)")
     let displays = (run.notebook?.cells ?? []).flatMap(\.outputs).filter {
       $0["output_type"]?.stringValue == "display_data"
@@ -28,10 +21,10 @@ struct FiguresNotebookTests {
     }
     for name in ["loss-curves", "scaling", "attention-map", "bars", "grid"] {
       for ext in ["png", "svg"] {
-        #expect(FileManager.default.fileExists(atPath: "\(exported)/\(name).\(ext)"), "\(name).\(ext) not exported")
+        #expect(h.exported(name, ext), "\(name).\(ext) not exported")
       }
     }
-    if let verdict = try NotebookHarness.validate(path) { #expect(verdict.contains("valid"), "\(verdict)") }
+    if let verdict = try NotebookHarness.validate(run.path) { #expect(verdict.contains("valid"), "\(verdict)") }
   }
 
   @Test("an unnamed figure is exported as <notebook>-<cell>-<n>")
@@ -55,14 +48,11 @@ struct AttentionNotebookTests {
   @Test("notebooks/attention.ipynb runs headless with a short MQAR budget")
   func attentionNotebook() throws {
     let h = try NotebookHarness()
-    let path = h.folder + "/attention.ipynb"
-    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/attention.ipynb", toPath: path)
-    let run = try h.run(
-      path, ["-p", "mqarSteps", "10", "-p", "mqarBatch", "8", "--export-figures", h.folder + "/figures"])
+    let run = try h.runShipped("attention.ipynb", ["-p", "mqarSteps", "10", "-p", "mqarBatch", "8"])
     #expect(run.status == 0, "\(run.stderr)")
     #expect(run.text("cache").contains("largest relative difference"))
     for name in ["attention-memory", "attention-masks", "mqar-attention-loss"] {
-      #expect(FileManager.default.fileExists(atPath: h.folder + "/figures/\(name).png"), "\(name)")
+      #expect(h.exported(name, "png"), "\(name)")
     }
   }
 }
@@ -72,12 +62,10 @@ struct LinearAttentionNotebookTests {
   @Test("notebooks/linear-attention.ipynb runs headless with a short training budget")
   func linearAttentionNotebook() throws {
     let h = try NotebookHarness()
-    let path = h.folder + "/linear-attention.ipynb"
-    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/linear-attention.ipynb", toPath: path)
-    let run = try h.run(path, ["-p", "trainingSteps", "3", "--export-figures", h.folder + "/figures"])
+    let run = try h.runShipped("linear-attention.ipynb", ["-p", "trainingSteps", "3"])
     #expect(run.status == 0, "\(run.stderr)")
     for name in ["linear-decay-profiles", "linear-state-norms", "linear-mqar-loss"] {
-      #expect(FileManager.default.fileExists(atPath: h.folder + "/figures/\(name).svg"), "\(name)")
+      #expect(h.exported(name, "svg"), "\(name)")
     }
   }
 }

@@ -14,6 +14,33 @@ struct NotebookHarness {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
   }
 
+  /// The repository's `notebooks/` folder.
+  static let notebooks = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("notebooks").path
+
+  /// Where ``runShipped(_:_:)`` exports figures.
+  var figures: String { folder + "/figures" }
+
+  /// Copies `notebooks/<name>` into this folder and runs the copy with `arguments`, exporting its
+  /// figures to ``figures``.
+  func runShipped(_ name: String, _ arguments: [String] = []) throws -> Run {
+    let path = folder + "/" + name
+    try FileManager.default.copyItem(atPath: Self.notebooks + "/" + name, toPath: path)
+    return try run(path, arguments + ["--export-figures", figures])
+  }
+
+  /// Whether ``runShipped(_:_:)`` exported the figure `name` as `format`.
+  func exported(_ name: String, _ format: String) -> Bool {
+    FileManager.default.fileExists(atPath: "\(figures)/\(name).\(format)")
+  }
+
+  /// The error outputs of `notebook`, as "cell id: output".
+  static func errorOutputs(_ notebook: Notebook?) -> [String] {
+    (notebook?.cells ?? []).flatMap { cell in
+      cell.outputs.filter { $0["output_type"]?.stringValue == "error" }.map { "\(cell.id ?? "?"): \($0)" }
+    }
+  }
+
   /// The `tessera` executable built beside this test bundle.
   static var executable: String {
     let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -41,7 +68,10 @@ struct NotebookHarness {
   struct Run {
     var status: Int32
     var stderr: String
+    /// The notebook as written (read back), and where.
     var notebook: Notebook?
+    var path: String
+    var errorOutputs: [String] { NotebookHarness.errorOutputs(notebook) }
     /// Code cells by id.
     func cell(_ id: String) -> Cell? { notebook?.cells.first { $0.id == id } }
     func outputs(_ id: String) -> [JSONValue] { cell(id)?.outputs ?? [] }
@@ -64,7 +94,7 @@ struct NotebookHarness {
     }
     var written = path
     if let i = arguments.firstIndex(of: "--output") { written = arguments[i + 1] }
-    return Run(status: code, stderr: result.stderr, notebook: try? Notebook.read(written))
+    return Run(status: code, stderr: result.stderr, notebook: try? Notebook.read(written), path: written)
   }
 
   /// Compile-cache counters of this harness.

@@ -7,25 +7,16 @@ private let papers = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
   .deletingLastPathComponent().appendingPathComponent("papers").path
 
 /// True when no code cell of `notebook` holds an error output.
-private func errorOutputs(_ notebook: Notebook?) -> [String] {
-  (notebook?.cells ?? []).flatMap { cell in
-    cell.outputs.filter { $0["output_type"]?.stringValue == "error" }.map { "\(cell.id ?? "?"): \($0)" }
-  }
-}
-
 @Suite("The tour notebook")
 struct TourNotebookTests {
   @Test("notebooks/00-tour.ipynb runs headless with a short budget: no error outputs, its figures exported")
   func tour() throws {
     let h = try NotebookHarness()
-    let path = h.folder + "/00-tour.ipynb"
-    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/00-tour.ipynb", toPath: path)
-    let run = try h.run(
-      path, ["-p", "trainingSteps", "4", "-p", "batchSize", "4", "--export-figures", h.folder + "/f"])
+    let run = try h.runShipped("00-tour.ipynb", ["-p", "trainingSteps", "4", "-p", "batchSize", "4"])
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(errorOutputs(run.notebook).isEmpty)
+    #expect(run.errorOutputs.isEmpty)
     for name in ["tour-mqar-loss", "tour-mixer-cost"] {
-      #expect(FileManager.default.fileExists(atPath: h.folder + "/f/\(name).png"), "\(name)")
+      #expect(h.exported(name, "png"), "\(name)")
     }
   }
 }
@@ -35,13 +26,11 @@ struct StateSpaceNotebookTests {
   @Test("notebooks/state-space.ipynb runs headless with a short training budget")
   func stateSpace() throws {
     let h = try NotebookHarness()
-    let path = h.folder + "/state-space.ipynb"
-    try FileManager.default.copyItem(atPath: FiguresNotebookTests.notebooks + "/state-space.ipynb", toPath: path)
-    let run = try h.run(path, ["-p", "trainingSteps", "3", "--export-figures", h.folder + "/f"])
+    let run = try h.runShipped("state-space.ipynb", ["-p", "trainingSteps", "3"])
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(errorOutputs(run.notebook).isEmpty)
+    #expect(run.errorOutputs.isEmpty)
     for name in ["ssm-s4d-kernels", "ssm-selectivity", "ssm-mqar-loss"] {
-      #expect(FileManager.default.fileExists(atPath: h.folder + "/f/\(name).svg"), "\(name)")
+      #expect(h.exported(name, "svg"), "\(name)")
     }
   }
 }
@@ -59,7 +48,7 @@ struct PaperNotebookTests {
     try FileManager.default.createDirectory(atPath: root + "/notebooks", withIntermediateDirectories: true)
     for slug in slugs {
       try FileManager.default.copyItem(
-        atPath: FiguresNotebookTests.notebooks + "/\(slug).ipynb", toPath: root + "/notebooks/\(slug).ipynb")
+        atPath: NotebookHarness.notebooks + "/\(slug).ipynb", toPath: root + "/notebooks/\(slug).ipynb")
     }
     return root
   }
@@ -92,7 +81,7 @@ struct PaperNotebookTests {
     #expect(markdown.contains("✅ reproduced"))  // exactness holds at any length
     #expect(FileManager.default.fileExists(atPath: root + "/figures/flash-memory.png"))
     let notebook = try Notebook.read(root + "/notebooks/flash-memory.ipynb")
-    #expect(errorOutputs(notebook).isEmpty)
+    #expect(NotebookHarness.errorOutputs(notebook).isEmpty)
 
     let list = try Self.reproduce(h, in: root, ["--list"])
     #expect(list.status == 0)
@@ -126,7 +115,7 @@ struct PaperNotebookTests {
         "-p", "tokensPerStep", "64", "--export-figures", root + "/figures",
       ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
     #expect(run.status == 0, "\(run.stderr)")
-    #expect(errorOutputs(run.notebook).isEmpty)
+    #expect(run.errorOutputs.isEmpty)
     let result = try String(contentsOfFile: root + "/papers/zoology-mqar/result.json", encoding: .utf8)
     #expect(!result.contains("not measured"))
     #expect(FileManager.default.fileExists(atPath: root + "/figures/zoology-mqar.svg"))
