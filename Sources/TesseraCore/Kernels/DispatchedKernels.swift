@@ -2,33 +2,18 @@ internal import CKernels
 
 // Pointwise kernels from the C target `CKernels`, built once per instruction set (AVX-512, AVX2,
 // baseline) and chosen when the library loads. Swift compiles for the baseline x86-64 (4-wide
-// SSE); these run 16 lanes where the CPU has them. They give the same bits as the Swift scalar
-// definitions in `Kernels` (tested), so which variant runs never changes a result.
+// SSE); these run 16 lanes where the CPU has them. They give the same bits as the Swift
+// definitions (`VectorMath.exp`, GELU composed from tensor ops; tested), so which variant runs
+// never changes a result.
 
 extension Elementwise {
-  /// GELU (tanh form) of every element, split over threads.
-  static func geluTanh(_ x: Tensor) -> Tensor {
-    let src = x.contiguousUntraced()
-    let out = Tensor(uninitializedShape: x.shape)
-    let s = src.basePointer, o = out.storage.base
-    Runtime.parallelFor(x.count, grain: grain) { r in
-      tessera_gelu_tanh(s + r.lowerBound, o + r.lowerBound, r.count)
-    }
-    withExtendedLifetime(src) {}
-    return out
-  }
+  /// GELU (tanh form) of every element.
+  static func geluTanh(_ x: Tensor) -> Tensor { mapDense(x) { tessera_gelu_tanh($0, $1, $2) } }
 
   /// `g · GELU'(x)` (tanh form) for `g` and `x` of one shape.
   static func geluTanhBackward(_ g: Tensor, _ x: Tensor) -> Tensor {
     check(g.shape == x.shape, "gelu': cotangent \(g.shape.shapeDescription) for input \(x.shape.shapeDescription)")
-    let gd = g.contiguousUntraced(), xd = x.contiguousUntraced()
-    let out = Tensor(uninitializedShape: x.shape)
-    let pg = gd.basePointer, px = xd.basePointer, o = out.storage.base
-    Runtime.parallelFor(x.count, grain: grain) { r in
-      tessera_gelu_tanh_backward(pg + r.lowerBound, px + r.lowerBound, o + r.lowerBound, r.count)
-    }
-    withExtendedLifetime((gd, xd)) {}
-    return out
+    return zipDense(g, x) { tessera_gelu_tanh_backward($0, $1, $2, $3) }
   }
 }
 

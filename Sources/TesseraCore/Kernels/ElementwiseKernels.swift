@@ -12,25 +12,44 @@ protocol BinaryKernel {
 extension Elementwise {
   /// `out[i] = k(x[i])`.
   static func map<K: UnaryKernel>(_ x: Tensor, _ k: K) -> Tensor {
+    mapDense(x) { unaryLoop(k, $0, $1, $2) }
+  }
+
+  /// Runs `loop(x, out, n)` over the dense elements of `x`, split into ranges over threads: the
+  /// driver of every one-input kernel, Swift or C.
+  static func mapDense(
+    _ x: Tensor, _ loop: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+  ) -> Tensor {
     let src = x.contiguousUntraced()
     let out = Tensor(uninitializedShape: x.shape)
     let s = src.basePointer, o = out.storage.base
     Runtime.parallelFor(x.count, grain: grain) { r in
-      unaryLoop(k, s + r.lowerBound, o + r.lowerBound, r.count)
+      loop(s + r.lowerBound, o + r.lowerBound, r.count)
     }
     withExtendedLifetime(src) {}
+    return out
+  }
+
+  /// Runs `loop(a, b, out, n)` over the dense elements of `a` and `b` (one shape), split into
+  /// ranges over threads: the driver of every two-input kernel without broadcasting.
+  static func zipDense(
+    _ a: Tensor, _ b: Tensor,
+    _ loop: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+  ) -> Tensor {
+    let ad = a.contiguousUntraced(), bd = b.contiguousUntraced()
+    let out = Tensor(uninitializedShape: a.shape)
+    let pa = ad.basePointer, pb = bd.basePointer, o = out.storage.base
+    Runtime.parallelFor(a.count, grain: grain) { r in
+      loop(pa + r.lowerBound, pb + r.lowerBound, o + r.lowerBound, r.count)
+    }
+    withExtendedLifetime((ad, bd)) {}
     return out
   }
 
   /// `out[i] = k(a[i], b[i])` with NumPy broadcasting.
   static func zip<K: BinaryKernel>(_ a: Tensor, _ b: Tensor, op: String, _ k: K) -> Tensor {
     if a.shape == b.shape && a.isContiguous && b.isContiguous {
-      let out = Tensor(uninitializedShape: a.shape)
-      let pa = a.basePointer, pb = b.basePointer, o = out.storage.base
-      Runtime.parallelFor(a.count, grain: grain) { r in
-        binaryLoop(k, pa + r.lowerBound, pb + r.lowerBound, o + r.lowerBound, r.count)
-      }
-      return out
+      return zipDense(a, b) { binaryLoop(k, $0, $1, $2, $3) }
     }
     let shape = a.shape == b.shape ? a.shape : Shape.broadcast(a.shape, b.shape, op: op)
     let out = Tensor(uninitializedShape: shape)
