@@ -279,9 +279,15 @@ struct AttentionGeometry {
                     CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), 1,
                     gHead + r0 * queryStride, Int32(queryStride), vHead + c0 * keyStride,
                     Int32(keyStride), 0, dp, Int32(cols))
-                  // dS = P ∘ (dP − Δ), into dp
+                  // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
+                  // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
+                  // difference of two dot products, sgemm's and Δ's, where the answer is zero).
                   for i in 0..<rows {
                     let s = p + i * cols, ds = dp + i * cols
+                    if mask.visibleKeys(query: r0 + i + offset, time: keyTime) == 1 {
+                      for j in 0..<cols { ds[j] = 0 }
+                      continue
+                    }
                     let d0 = del[r0 + i]
                     for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
                   }
