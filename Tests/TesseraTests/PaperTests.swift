@@ -131,8 +131,8 @@ struct PaperTests {
     let task = MultiQueryAssociativeRecall(vocabularySize: 64, sequenceLength: 16, pairs: 2, seed: 3)
     func run(_ pattern: String) -> [Double] {
       var rng = RandomGenerator(seed: 5)
-      let model = LanguageModel(
-        LanguageModelConfig(vocabularySize: 64, modelDimension: 16, layerPattern: pattern, heads: 1), generator: &rng)
+      let model = try! LanguageModel(
+        pattern: pattern, vocabulary: 64, width: 16, options: ["heads": 1], generator: &rng)
       return train(model, on: task, settings: TrainingSettings(steps: 4, batchSize: 4, logEvery: 100)).losses
     }
     let patterns = ["attn", "linear", "mamba2"]

@@ -9,9 +9,8 @@ struct TrainingTests {
     Runtime.threadCount = threads
     defer { Runtime.threadCount = saved }
     var rng = RandomGenerator(seed: 11)
-    let model = LanguageModel(
-      LanguageModelConfig(vocabularySize: 64, modelDimension: 32, layerPattern: "attn,swa:8", heads: 2), generator: &rng
-    )
+    let model = try! LanguageModel(
+      pattern: "attn,swa:8", vocabulary: 64, width: 32, options: ["heads": 2], generator: &rng)
     let task = MultiQueryAssociativeRecall(vocabularySize: 64, sequenceLength: 32, pairs: 2, seed: 11)
     return train(
       model, on: task, settings: TrainingSettings(steps: 30, batchSize: 8, learningRate: 3e-3, evaluateEvery: 10))
@@ -34,10 +33,8 @@ struct TrainingTests {
   @Test("a two-layer attention model leaves the MQAR plateau (small setting, Zoology's recipe)")
   func attentionLearnsRecall() {
     var rng = RandomGenerator(seed: 0)
-    let model = LanguageModel(
-      LanguageModelConfig(
-        vocabularySize: 64, modelDimension: 64, layerPattern: "attn,attn", heads: 1, feedForwardDimension: 0),
-      generator: &rng)
+    let model = try! LanguageModel(
+      pattern: "attn,attn", vocabulary: 64, width: 64, channel: nil, options: ["heads": 1], generator: &rng)
     let task = MultiQueryAssociativeRecall(
       vocabularySize: 64, sequenceLength: 16, pairs: 2, randomNonQueries: false, seed: 0)
     let result = train(

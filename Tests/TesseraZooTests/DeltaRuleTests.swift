@@ -10,10 +10,10 @@ let deltaAndForgetOps: [String: LinearFamilyOp] = [
     deltaRule(x[0], x[1], x[2], beta: x[3], form: form)
   },
   "gated_delta_rule": LinearFamilyOp(inputs: ["q", "k", "v", "beta", "g"]) { x, form in
-    deltaRule(x[0], x[1], x[2], beta: x[3], logGate: x[4], form: form)
+    deltaRule(x[0], x[1], x[2], beta: x[3], logDecay: x[4], form: form)
   },
   "forgetting_attention": LinearFamilyOp(inputs: ["q", "k", "v", "g"]) { x, _ in
-    (naiveForgettingAttention(x[0], x[1], x[2], logForget: x[3]), Tensor.zeros([1]))
+    (naiveForgettingAttention(x[0], x[1], x[2], logDecay: x[3]), Tensor.zeros([1]))
   },
   "selective_scan": LinearFamilyOp(inputs: ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]) { x, form in
     selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], form: form)
@@ -41,7 +41,7 @@ struct DeltaRuleTests {
   }
 
   @Test("SSD matches the reference in every form", arguments: linearForms)
-  func ssd(_ form: GatedLinearRecurrence.Form) throws {
+  func ssd(_ form: Form) throws {
     guard GoldenVectors.isAvailable else {
       withKnownIssue("golden folder \(GoldenVectors.directory) not found on this machine", isIntermittent: false) {
         Issue.record("skipped")
@@ -58,7 +58,7 @@ struct DeltaRuleTests {
   @Test("the specification forms match the reference vectors", arguments: Self.goldenFiles)
   func golden(_ golden: GoldenVectors.File) throws {
     let op = deltaAndForgetOps[golden.op]!
-    try expectMatchesGolden(golden, inputs: op.inputs, label: "recurrent") { op.run($0, .recurrent) }
+    try expectMatchesGolden(golden, inputs: op.inputs, label: "recurrent") { op.run($0, .reference) }
   }
 
 }
@@ -66,7 +66,7 @@ struct DeltaRuleTests {
 @Suite("Selective scan in matrix form")
 struct ChunkedSelectiveScanTests {
   static let goldenFiles = GoldenVectors.files().filter { $0.op == "selective_scan" }
-  static let fastForms: [GatedLinearRecurrence.Form] = [.parallel, .chunked(chunkSize: 16), .chunked(chunkSize: 64)]
+  static let fastForms: [Form] = [.parallel, .chunked(size: 16), .chunked(size: 64)]
 
   /// Inputs of a scan with 2 sequences, 6 channels, 4 states (u, delta, A < 0, B, C, D, z,
   /// delta_bias, initial state) and cotangents for its output and final state.
@@ -83,7 +83,7 @@ struct ChunkedSelectiveScanTests {
   }
 
   @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
-  func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
+  func golden(_ golden: GoldenVectors.File, _ form: Form) throws {
     let op = deltaAndForgetOps[golden.op]!
     try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
   }
@@ -93,16 +93,16 @@ struct ChunkedSelectiveScanTests {
     arguments: LinearAttentionTests.lengths)
   func formsAgree(_ time: Int) {
     let (inputs, cotangent, stateCotangent) = Self.scanInputs(time: time, seed: UInt64(time * 3))
-    func call(_ x: [Tensor], _ form: GatedLinearRecurrence.Form) -> (output: Tensor, finalState: Tensor) {
+    func call(_ x: [Tensor], _ form: Form) -> (output: Tensor, finalState: Tensor) {
       selectiveScan(
         x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8], form: form)
     }
-    func run(_ form: GatedLinearRecurrence.Form) -> [Tensor] {
+    func run(_ form: Form) -> [Tensor] {
       let (y, g) = valueAndPullback(at: inputs, cotangent: cotangent) { call($0, form).output }
       let (s, gs) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0, form).finalState }
       return [y, s] + g + gs
     }
-    let reference = run(.recurrent)
+    let reference = run(.reference)
     for form in Self.fastForms {
       // One chunk over the whole sequence takes each decay from a cumulative sum of up to T terms
       // (G_t − G_s, each rounded once per term), so at T 130 its gradients through the final state
@@ -118,9 +118,9 @@ struct ChunkedSelectiveScanTests {
           inputs[4].slice(axis: 2, r), inputs[5], inputs[6].slice(axis: 2, r), inputs[7], state,
         ]
       }
-      let whole = call(inputs, .chunked(chunkSize: 16))
-      let a = call(part(0..<cut, inputs[8]), .chunked(chunkSize: 16))
-      let c = call(part(cut..<time, a.finalState), .chunked(chunkSize: 16))
+      let whole = call(inputs, .chunked(size: 16))
+      let a = call(part(0..<cut, inputs[8]), .chunked(size: 16))
+      let c = call(part(cut..<time, a.finalState), .chunked(size: 16))
       #expect(concatenate([a.output, c.output], axis: 2).relativeError(to: whole.output) <= 2e-6)
       #expect(c.finalState.relativeError(to: whole.finalState) <= 2e-6)
     }
@@ -173,7 +173,7 @@ struct TiledForgettingAttentionTests {
   @Test("the tiled form matches the reference vectors", arguments: Self.goldenFiles)
   func golden(_ golden: GoldenVectors.File) throws {
     try expectMatchesGolden(golden, inputs: ["q", "k", "v", "g"], label: "tiled") { x in
-      (tiledForgettingAttention(x[0], x[1], x[2], logForget: x[3], queryBlock: 16, keyBlock: 16), Tensor.zeros([1]))
+      (tiledForgettingAttention(x[0], x[1], x[2], logDecay: x[3], queryBlock: 16, keyBlock: 16), Tensor.zeros([1]))
     }
   }
 
@@ -188,11 +188,11 @@ struct TiledForgettingAttentionTests {
     ]
     let cotangent = RandomTensors.make([b, time, h, d], seed: seed + 4)
     let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
-      naiveForgettingAttention(x[0], x[1], x[2], logForget: x[3])
+      naiveForgettingAttention(x[0], x[1], x[2], logDecay: x[3])
     }
     for (qb, kb) in [(16, 16), (64, 32), (128, 128)] {
       let (ot, gt) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
-        tiledForgettingAttention(x[0], x[1], x[2], logForget: x[3], queryBlock: qb, keyBlock: kb)
+        tiledForgettingAttention(x[0], x[1], x[2], logDecay: x[3], queryBlock: qb, keyBlock: kb)
       }
       // With one token the softmax is exactly 1 and dQ, dK vanish: both forms give rounding-level
       // values (~1e-8) there, so a zero reference is compared in absolute terms.
@@ -204,12 +204,12 @@ struct TiledForgettingAttentionTests {
 @Suite("Chunked delta rule (WY form)")
 struct ChunkedDeltaRuleTests {
   static let goldenFiles = GoldenVectors.files().filter { $0.op == "delta_rule" || $0.op == "gated_delta_rule" }
-  static let fastForms: [GatedLinearRecurrence.Form] = [.parallel, .chunked(chunkSize: 16), .chunked(chunkSize: 64)]
+  static let fastForms: [Form] = [.parallel, .chunked(size: 16), .chunked(size: 64)]
 
   /// The fast forms against the reference: output, final state and every input gradient within
   /// 1e-4 relative RMS (the same bound as the specification form).
   @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
-  func golden(_ golden: GoldenVectors.File, _ form: GatedLinearRecurrence.Form) throws {
+  func golden(_ golden: GoldenVectors.File, _ form: Form) throws {
     let op = deltaAndForgetOps[golden.op]!
     try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
   }
@@ -236,9 +236,9 @@ struct ChunkedDeltaRuleTests {
       let inputs = Self.inputs(time: time, gated: gated, seed: seed)
       let cotangent = RandomTensors.make([2, time, 2, 6], seed: seed + 9)
       let initial = RandomTensors.make([2, 2, 8, 6], seed: seed + 10)
-      func run(_ form: GatedLinearRecurrence.Form) -> [Tensor] {
+      func run(_ form: Form) -> [Tensor] {
         func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
-          deltaRule(x[0], x[1], x[2], beta: x[3], logGate: gated ? x[4] : nil, initialState: x.last!, form: form)
+          deltaRule(x[0], x[1], x[2], beta: x[3], logDecay: gated ? x[4] : nil, initialState: x.last!, form: form)
         }
         let all = inputs + [initial]
         let (o, g) = valueAndPullback(at: all, cotangent: cotangent) { call($0).output }
@@ -247,7 +247,7 @@ struct ChunkedDeltaRuleTests {
         }
         return [o, withoutGradients { call(all).finalState }] + g + gState
       }
-      let reference = run(.recurrent)
+      let reference = run(.reference)
       // One chunk over the whole sequence (`.parallel`) is checked up to 64 tokens only: the state
       // after T writes is a product of T contractions I − β k kᵀ, which the WY form obtains as
       // I − W_kᵀ K, a difference of O(1) terms; past ~100 tokens that product is small enough for
@@ -261,8 +261,8 @@ struct ChunkedDeltaRuleTests {
         let first = inputs.map { $0.slice(axis: 1, 0..<cut) }, second = inputs.map { $0.slice(axis: 1, cut..<time) }
         func call(_ x: [Tensor], _ state: Tensor?) -> (output: Tensor, finalState: Tensor) {
           deltaRule(
-            x[0], x[1], x[2], beta: x[3], logGate: gated ? x[4] : nil, initialState: state,
-            form: .chunked(chunkSize: 16))
+            x[0], x[1], x[2], beta: x[3], logDecay: gated ? x[4] : nil, initialState: state,
+            form: .chunked(size: 16))
         }
         let whole = call(inputs, nil)
         let a = call(first, nil)

@@ -35,7 +35,7 @@ struct DiagonalStateSpaceTests {
     let start = rng.normal([2, 3, 4, 2])
     let cotangent = rng.normal([2, time, 3]), stateCotangent = rng.normal([2, 3, 4, 2])
     for initial in [nil, start] as [Tensor?] {
-      func run(_ form: DiagonalStateSpace.Form) -> [Tensor] {
+      func run(_ form: Form) -> [Tensor] {
         let inputs = [u] + params + (initial.map { [$0] } ?? [])
         func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
           Self.ssm(Array(x[1...6]))(x[0], initialState: initial == nil ? nil : x[7], form: form)
@@ -44,9 +44,9 @@ struct DiagonalStateSpaceTests {
         let (state, gs) = valueAndPullback(at: inputs, cotangent: stateCotangent) { call($0).finalState }
         return [y, state] + g + gs
       }
-      let scan = run(.recurrent)
-      for form in [.convolution, .chunkedConvolution(chunkSize: 16), .chunkedConvolution(chunkSize: 64)]
-        as [DiagonalStateSpace.Form]
+      let scan = run(.reference)
+      for form in [.parallel, .chunked(size: 16), .chunked(size: 64)]
+        as [Form]
       {
         expectAgree(run(form), scan, tolerance: 2e-5, "\(form) T \(time) start \(initial != nil)")
       }
@@ -58,7 +58,7 @@ struct DiagonalStateSpaceTests {
     let ssm = Self.ssm(Self.model(skip: false))
     var impulse = [Float](repeating: 0, count: 20 * 3)
     for c in 0..<3 { impulse[c] = 1 }
-    let response = ssm(Tensor(impulse, shape: [1, 20, 3]), form: .recurrent).output.reshaped(20, 3).transposed()
+    let response = ssm(Tensor(impulse, shape: [1, 20, 3]), form: .reference).output.reshaped(20, 3).transposed()
     #expect(ssm.kernel(length: 20).relativeError(to: response) <= 1e-5)
 
     let full = Self.ssm(Self.model())
@@ -76,7 +76,7 @@ struct DiagonalStateSpaceTests {
     var rng = RandomGenerator(seed: 4)
     let inputs = [rng.normal([1, 6, 2])] + Self.model(channels: 2, modes: 3, seed: 4)
     let result = GradientCheck.check(inputs) { x in
-      Self.ssm(Array(x[1...])).callAsFunction(x[0], form: .recurrent).output
+      Self.ssm(Array(x[1...])).callAsFunction(x[0], form: .reference).output
     }
     #expect(result.worst <= 1e-3, "\(result)")
   }

@@ -7,24 +7,21 @@ import _TestSupport
 
 @Suite("Language model")
 struct LanguageModelTests {
-  static func model(_ attention: AttentionImplementation, pattern: String = "attn,swa:3", kvHeads: Int? = 2)
-    -> LanguageModel
-  {
+  static func model(_ form: Form, pattern: String = "attn,swa:3", kvHeads: Int = 2) -> LanguageModel {
     var rng = RandomGenerator(seed: 7)
-    return LanguageModel(
-      LanguageModelConfig(
-        vocabularySize: 50, modelDimension: 32, layerPattern: pattern, heads: 4, keyValueHeads: kvHeads,
-        attention: attention),
+    return try! LanguageModel(
+      pattern: pattern, vocabulary: 50, width: 32,
+      options: ["heads": 4, "keyValueHeads": .number(Double(kvHeads)), "form": try! JSONValue(encoding: form)],
       generator: &rng)
   }
 
   @Test("parameters have PyTorch-style dotted names")
   func names() {
-    let names = Self.model(.naive).namedParameters().map(\.name)
+    let names = Self.model(.reference).namedParameters().map(\.name)
     #expect(names.first == "embedding.weight")
     #expect(names.contains("layers.0.mixer.q_proj.weight"))
     #expect(names.contains("layers.1.mixer.k_proj.weight"))
-    #expect(names.contains("layers.1.ffn.up.bias"))
+    #expect(names.contains("layers.1.channel.up.bias"))
     #expect(names.contains("layers.0.norm1.weight") && names.contains("layers.0.norm2.bias"))
     #expect(names.last == "norm.bias")
     #expect(Set(names).count == names.count)
@@ -37,7 +34,7 @@ struct LanguageModelTests {
       var rng = RandomGenerator(seed: 3)
       let tokens = rng.integers([2, 11], in: 0..<50)
       let parallel = model(tokens)  // [2, 11, 50]
-      var state = model.initialDecodingState()
+      var state = try! model.decodingState(batch: 2)
       for t in 0..<11 {
         let column = IndexTensor((0..<2).map { tokens.values[$0 * 11 + t] }, shape: [2])
         let logits = model.step(column, &state)
@@ -50,7 +47,7 @@ struct LanguageModelTests {
 
   @Test("naive and tiled models give the same logits and gradients")
   func formsAgree() {
-    let naive = Self.model(.naive), tiled = Self.model(.tiled(queryBlock: 8, keyBlock: 8))
+    let naive = Self.model(.reference), tiled = Self.model(.tiled(queryBlock: 8, keyBlock: 8))
     var rng = RandomGenerator(seed: 9)
     let tokens = rng.integers([2, 19], in: 0..<50), targets = rng.integers([2, 19], in: 0..<50)
     let (a, ga) = valueAndGradient(of: naive) { $0.loss(tokens, targets: targets) }
@@ -61,21 +58,22 @@ struct LanguageModelTests {
 
   @Test("a checkpoint saved and loaded into a fresh model gives identical logits")
   func checkpoint() throws {
-    let model = Self.model(.tiled)
+    let model = Self.model(.tiled(queryBlock: 128, keyBlock: 128))
     var rng = RandomGenerator(seed: 1)
     let tokens = rng.integers([1, 9], in: 0..<50)
     let path = FileManager.default.temporaryDirectory.appendingPathComponent(
       "tessera-ckpt-\(UUID().uuidString).safetensors"
     ).path
-    try Checkpoint.save(model, to: path, metadata: ["pattern": model.config.layerPattern])
+    try Checkpoint.save(model, to: path, metadata: ["pattern": model.label, "spec": model.spec.json])
     var other = RandomGenerator(seed: 99)
-    let fresh = LanguageModel(model.config, generator: &other)
+    let fresh = try LanguageModel(model.spec, generator: &other)
     #expect(fresh(tokens).scalars != model(tokens).scalars)
     let metadata = try Checkpoint.load(fresh, from: path)
-    #expect(metadata["pattern"] == "attn,swa:3")
+    #expect(metadata["pattern"] == "attn|mlp,swa:3|mlp")
+    #expect(try ModelSpec.decode(json: metadata["spec"]!) == model.spec)
     #expect(fresh(tokens).scalars == model(tokens).scalars)
     // A model of another shape is refused with the names that do not fit.
-    let smaller = Self.model(.tiled, pattern: "attn")
+    let smaller = Self.model(.tiled(queryBlock: 128, keyBlock: 128), pattern: "attn")
     #expect(throws: SafeTensors.Error.self) { try Checkpoint.load(smaller, from: path) }
     do {
       try Checkpoint.load(smaller, from: path)

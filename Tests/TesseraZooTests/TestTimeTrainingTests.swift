@@ -26,7 +26,7 @@ struct TestTimeTrainingTests {
     let cotangent = RandomTensors.make([2, time, 2, 6], seed: 77),
       stateCotangent = RandomTensors.make([2, 2, 8, 6], seed: 78)
     for miniBatch in [16, 64] {
-      func run(_ form: TestTimeTrainingForm) -> [Tensor] {
+      func run(_ form: Form) -> [Tensor] {
         func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
           testTimeTrainingLinear(
             x[0], x[1], x[2], learningRate: x[3], initialState: x[4], miniBatch: miniBatch, form: form)
@@ -36,7 +36,7 @@ struct TestTimeTrainingTests {
           return [result.output, result.finalState]
         }
       }
-      expectAgree(run(.dual), run(.primal), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
+      expectAgree(run(.parallel), run(.reference), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
     }
   }
 
@@ -81,7 +81,7 @@ struct TestTimeTrainingMLPTests {
     ]
   }
 
-  static func call(_ x: [Tensor], miniBatch: Int, form: TestTimeTrainingForm) -> (
+  static func call(_ x: [Tensor], miniBatch: Int, form: Form) -> (
     output: Tensor, finalWeights: (first: Tensor, second: Tensor)
   ) {
     testTimeTrainingMLP(
@@ -97,20 +97,20 @@ struct TestTimeTrainingMLPTests {
     let firstCotangent = RandomTensors.make([2, 2, 8, 12], seed: 78),
       secondCotangent = RandomTensors.make([2, 2, 12, 6], seed: 79)
     for miniBatch in [4, 16] {
-      func run(_ form: TestTimeTrainingForm) -> [Tensor] {
+      func run(_ form: Form) -> [Tensor] {
         valuesAndPullbacks(at: inputs, cotangents: [cotangent, firstCotangent, secondCotangent]) {
           let result = Self.call($0, miniBatch: miniBatch, form: form)
           return [result.output, result.finalWeights.first, result.finalWeights.second]
         }
       }
-      expectAgree(run(.dual), run(.primal), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
+      expectAgree(run(.parallel), run(.reference), tolerance: 2e-5, "T \(time) mini-batch \(miniBatch)")
     }
   }
 
   @Test("one mini-batch moves the weights by −Σ η_s ∇ℓ_s, with ∇ℓ_s from autodiff of ½‖f(k_s) − v_s‖²")
   func innerGradientsAreTheLossGradients() {
     let x = Self.inputs(time: 10, seed: 21)
-    let final = Self.call(x, miniBatch: 16, form: .dual).finalWeights
+    let final = Self.call(x, miniBatch: 16, form: .parallel).finalWeights
     // Σ_s η_s ½‖gelu(k_s W₁) W₂ − v_s‖², summed over tokens; its gradient at the starting weights.
     let grads = gradient(at: [x[4], x[5]]) { w in
       let f = matmul(matmul(x[1].permuted(0, 2, 1, 3), w[0]).gelu(approximate: true), w[1])
@@ -125,7 +125,7 @@ struct TestTimeTrainingMLPTests {
   func secondOrderGradients() {
     var x = Self.inputs(time: 5, seed: 31)
     x = x.map { $0.slice(axis: 0, 0..<1) }
-    let result = GradientCheck.check(x, step: 1e-2) { Self.call($0, miniBatch: 4, form: .dual).output }
+    let result = GradientCheck.check(x, step: 1e-2) { Self.call($0, miniBatch: 4, form: .parallel).output }
     #expect(result.worst <= 1e-3, "\(result)")
   }
 
@@ -138,7 +138,8 @@ struct TestTimeTrainingMLPTests {
       modelDimension: 16, heads: 2, miniBatch: 4, innerModel: .init(rawValue: inner)!, generator: &rng)
     if let w2 = layer.initialOutputWeight { layer.initialOutputWeight = w2 + 0.1 }  // a nonzero start
     let x = rng.normal([2, 11, 16])
-    let parallel = layer(x)
+    var context = ForwardContext()
+    let parallel = layer(x, &context)
     var state = layer.initialState(batch: 2)
     for t in 0..<11 {
       let y = layer.step(x.select(axis: 1, index: t), &state)

@@ -40,18 +40,20 @@ public struct TrainingSettings: Codable, Sendable {
   }
 }
 
-/// Trains `model` on `task` with AdamW and a warmup + cosine schedule, evaluating on held-out
-/// batches every `evaluateEvery` steps (loss and answer accuracy). Batches come from the task's
-/// seeded stream, so a run is reproducible bit for bit. Shows progress (a live bar on a terminal,
-/// a line every `logEvery` steps in a notebook) and returns the curves and timings.
+/// Trains `model` on `task` toward `objective` with AdamW and a warmup + cosine schedule; the loss
+/// minimised is the objective's plus `Σ weight × auxiliary loss` of the layers. Evaluates on
+/// held-out batches every `evaluateEvery` steps (loss and answer accuracy). Batches come from the
+/// task's seeded stream, so a run is reproducible bit for bit. Shows progress (a live bar on a
+/// terminal, a line every `logEvery` steps in a notebook) and returns the curves and timings.
 public func train(
-  _ model: LanguageModel, on task: SequenceTask, settings: TrainingSettings, label: String? = nil
+  _ model: LanguageModel, on task: SequenceTask, objective: Objective = .nextToken, settings: TrainingSettings,
+  label: String? = nil
 ) -> TrainingResult {
   let optimizer = AdamW(learningRate: settings.learningRate, beta2: settings.beta2, weightDecay: settings.weightDecay)
   let schedule = WarmupCosineSchedule(
     peak: settings.learningRate, warmupSteps: settings.warmupSteps, totalSteps: settings.steps,
     floor: settings.learningRate * settings.finalLearningRateFraction)
-  let name = label ?? model.config.layerPattern
+  let name = label ?? model.label
   var result = TrainingResult(
     label: name, losses: [], evaluations: [], parameterCount: model.parameterCount, wallSeconds: 0, tokensPerSecond: 0)
   let progress = TrainingProgress(label: name, steps: settings.steps, every: settings.logEvery)
@@ -59,7 +61,9 @@ public func train(
   var tokens = 0
   for step in 0..<settings.steps {
     let batch = task.batch(step, size: settings.batchSize)
-    var (loss, gradients) = valueAndGradient(of: model) { $0.loss(batch.inputs, targets: batch.targets) }
+    var (loss, gradients) = valueAndGradient(of: model) {
+      objective.loss($0, inputs: batch.inputs, targets: batch.targets).total
+    }
     if let clip = settings.gradientClip { gradients = clipByGlobalNorm(gradients, maxNorm: clip).gradients }
     optimizer.learningRate = schedule.learningRate(at: step)
     optimizer.update(model, gradients: gradients)

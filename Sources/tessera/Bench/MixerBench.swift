@@ -3,9 +3,11 @@ import TesseraCore
 import TesseraNN
 import TesseraZoo
 
-/// `tessera bench mixers`: forward + backward time per token of each sequence mixer (d_model 256,
-/// batch 1, 4 heads) at growing sequence lengths, next to tiled softmax attention — the curves
-/// whose slopes say which mixers are linear in T and where they overtake attention.
+/// `tessera bench mixers`: forward + backward time per token of each sequence mixer of
+/// `Zoo.families` (d_model 256, batch 1, 4 heads where the family has heads) at growing sequence
+/// lengths — the gradient taken with respect to the input and every parameter, as in training —
+/// next to tiled softmax attention: the curves whose slopes say which mixers are linear in T and
+/// where they overtake attention.
 struct MixerBench {
   let quick: Bool
   let filter: String?
@@ -13,21 +15,16 @@ struct MixerBench {
   func run() {
     let d = 256
     let lengths = quick ? [256, 1024] : [1024, 4096, 16384]
-    let names = [
-      "attn", "fox", "linear", "retnet", "gla", "deltanet", "gated-deltanet", "ttt-linear", "ttt-mlp", "s4d", "mamba",
-      "mamba2",
-    ]
-    for name in names where filter.map({ name.contains($0) || "mixers".contains($0) }) ?? true {
+    for entry in Zoo.families.entries where entry.slot == .sequence {
+      let name = entry.kind
+      guard filter.map({ name.contains($0) || "mixers".contains($0) }) ?? true else { continue }
       var rng = RandomGenerator(seed: 0)
-      let config = LanguageModelConfig(vocabularySize: 16, modelDimension: d, layerPattern: name, heads: 4)
-      let model = LanguageModel(config, generator: &rng)
-      let mixer = model.layers[0].mixer
+      let options: [String: JSONValue] = entry.optionKeys.contains("heads") ? ["heads": 4] : [:]
+      let mixer = try! entry.make(options, width: d, path: name, generator: &rng)
       for t in lengths {
         let x = rng.normal([1, t, d], standardDeviation: 0.5)
         let g = rng.normal([1, t, d])
-        let once = {
-          _ = valueAndPullback(at: x, cotangent: g) { mixer($0) }
-        }
+        let once = { _ = Self.inputAndParameterGradients(mixer, x, cotangent: g) }
         let seconds = BenchReport.time(budget: quick ? 0.2 : 1, minimumRepeats: 1, once)
         let cost = mixer.cost(batch: 1, time: t)
         let extra = ["mixer": "\"\(name)\"", "tokens": "\(t)"]
@@ -37,5 +34,18 @@ struct MixerBench {
           "mixers", label, metric: "forward_gflop_counted", value: Double(cost.flops) / 1e9, extra: extra)
       }
     }
+  }
+
+  /// The gradient of `Σ layer(x) ⊙ g` with respect to `x` and to every parameter of `layer`: what
+  /// one training step's backward pass computes for this layer.
+  static func inputAndParameterGradients(_ layer: any LayerFamily, _ x: Tensor, cotangent g: Tensor) -> [String: Tensor]
+  {
+    let original = layer.parameters()
+    defer { try! layer.update(original) }
+    let input = "input (not a parameter)"
+    return valueAndGradient(at: original.merging([input: x]) { a, _ in a }) { traced in
+      try! layer.update(traced.filter { $0.key != input })
+      return (layer(traced[input]!) * g).sum()
+    }.gradient
   }
 }

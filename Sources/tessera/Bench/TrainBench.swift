@@ -11,15 +11,12 @@ struct TrainBench {
   let filter: String?
 
   func run() {
-    for attention in [AttentionImplementation.tiled(queryBlock: 128, keyBlock: 128), .naive] {
-      let implName: String
-      if case .naive = attention { implName = "naive" } else { implName = "tiled" }
+    for (implName, form) in [("tiled", Form.tiled(queryBlock: 128, keyBlock: 128)), ("naive", .reference)] {
       if let filter, !implName.contains(filter) && !"train_step".contains(filter) { continue }
       var rng = RandomGenerator(seed: 0)
-      let config = LanguageModelConfig(
-        vocabularySize: 256, modelDimension: 256, layerPattern: "attn,attn,attn,attn", heads: 4, rotary: false,
-        attention: attention)
-      let model = LanguageModel(config, generator: &rng)
+      let model = try! LanguageModel(
+        pattern: "attn*4", vocabulary: 256, width: 256,
+        options: ["heads": 4, "rotary": false, "form": try! JSONValue(encoding: form)], generator: &rng)
       let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1)
       let (batch, time) = (8, 256)
       let tokens = rng.integers([batch, time], in: 0..<256), targets = rng.integers([batch, time], in: 0..<256)
@@ -61,16 +58,16 @@ struct TrainBench {
       BenchReport.time(budget: budget) { _ = gradient(at: q) { rope.composed($0).square().sum() } })
     let mlp = MLP(d, hidden: 4 * d, generator: &rng)
     emit("mlp fwd+bwd", BenchReport.time(budget: budget) { _ = valueAndGradient(of: mlp) { $0(x).square().sum() } })
-    let norm = Norm("layernorm", d)
+    let norm = Norm(.layerNorm, d)
     emit(
       "layernorm fwd+bwd", BenchReport.time(budget: budget) { _ = valueAndGradient(of: norm) { $0(x).square().sum() } })
     let linear = Linear(d, d, bias: false, generator: &rng)
     emit(
       "linear d→d fwd+bwd",
       BenchReport.time(budget: budget) { _ = valueAndGradient(of: linear) { $0(x).square().sum() } })
-    let config = LanguageModelConfig(
-      vocabularySize: 256, modelDimension: d, layerPattern: "attn,attn,attn,attn", heads: heads, rotary: false)
-    let model = LanguageModel(config, generator: &rng)
+    let model = try! LanguageModel(
+      pattern: "attn*4", vocabulary: 256, width: d, options: ["heads": .number(Double(heads)), "rotary": false],
+      generator: &rng)
     let tokens = rng.integers([batch, time], in: 0..<256), targets = rng.integers([batch, time], in: 0..<256)
     emit(
       "model forward",

@@ -1,0 +1,194 @@
+import Foundation
+import TesseraCore
+import TesseraNN
+
+/// Multi-head softmax attention as a token mixer: `[B, T, D] → [B, T, D]`.
+///
+/// `q_proj`, `k_proj`, `v_proj` map the model width `D` to `queryHeads × headDimension` and
+/// `keyValueHeads × headDimension`; `o_proj` maps back. `keyValueHeads` = `queryHeads` is MHA,
+/// fewer is GQA (Ainslie et al., 2023), 1 is MQA (Shazeer, 2019). Optional rotary position
+/// embedding on queries and keys (Su et al., 2021). Decoding one token at a time reads and
+/// extends a key/value cache (``step(_:_:)``), reproducing the parallel form's outputs.
+public class MultiHeadAttention: Module {
+  public let qProj: Linear
+  public let kProj: Linear
+  public let vProj: Linear
+  public let oProj: Linear
+  public let queryHeads: Int
+  public let keyValueHeads: Int
+  public let headDimension: Int
+  /// The mask of the causal direction (a bidirectional model attends to every key).
+  public let mask: AttentionMask
+  /// `.reference` (``naiveAttention``) or `.tiled(queryBlock:keyBlock:)` (``tiledAttention``).
+  public var form: Form
+  public let rotary: RotaryEmbedding?
+
+  public init(
+    modelDimension: Int, queryHeads: Int, keyValueHeads: Int? = nil, mask: AttentionMask = .causal,
+    form: Form = .tiled(queryBlock: 128, keyBlock: 128), rotary: Bool = true, generator: inout RandomGenerator
+  ) {
+    let kvHeads = keyValueHeads ?? queryHeads
+    check(
+      modelDimension % queryHeads == 0,
+      "MultiHeadAttention: model dimension \(modelDimension) is not a multiple of \(queryHeads) heads")
+    check(
+      queryHeads % kvHeads == 0,
+      "MultiHeadAttention: \(queryHeads) query heads are not a multiple of \(kvHeads) kv heads")
+    let d = modelDimension / queryHeads
+    self.queryHeads = queryHeads
+    self.keyValueHeads = kvHeads
+    self.headDimension = d
+    self.mask = mask
+    self.form = form
+    self.rotary = rotary ? RotaryEmbedding(dimension: d) : nil
+    qProj = Linear(modelDimension, queryHeads * d, bias: false, generator: &generator)
+    kProj = Linear(modelDimension, kvHeads * d, bias: false, generator: &generator)
+    vProj = Linear(modelDimension, kvHeads * d, bias: false, generator: &generator)
+    oProj = Linear(queryHeads * d, modelDimension, bias: false, generator: &generator)
+  }
+
+  /// Projections into `[B, T, H, D]` heads, with rotary embedding from position `offset`.
+  func heads(_ x: Tensor, offset: Int) -> (q: Tensor, k: Tensor, v: Tensor) {
+    let (b, t) = (x.shape[0], x.shape[1])
+    var q = qProj(x).reshaped(b, t, queryHeads, headDimension)
+    var k = kProj(x).reshaped(b, t, keyValueHeads, headDimension)
+    let v = vProj(x).reshaped(b, t, keyValueHeads, headDimension)
+    if let rotary {
+      q = rotary(q, offset: offset)
+      k = rotary(k, offset: offset)
+    }
+    return (q, k, v)
+  }
+
+  /// The layer's forward pass with `mask`: `[B, T, D] → [B, T, D]`.
+  public func callAsFunction(_ x: Tensor, mask: AttentionMask) -> Tensor {
+    let (b, t) = (x.shape[0], x.shape[1])
+    let (q, k, v) = heads(x, offset: 0)
+    return oProj(attention(q, k, v, mask: mask, form: form).reshaped(b, t, queryHeads * headDimension))
+  }
+
+  /// The layer's forward pass in `direction`.
+  public func callAsFunction(_ x: Tensor, direction: Direction) -> Tensor {
+    self(x, mask: direction == .causal ? mask : .none)
+  }
+
+  /// Keys and values of the tokens seen so far, `[B, S, H, D]` each.
+  public struct KeyValueCache {
+    public var keys: Tensor?
+    public var values: Tensor?
+    public var length: Int { keys?.shape[1] ?? 0 }
+  }
+
+  public func initialState(batch: Int) -> KeyValueCache { KeyValueCache() }
+
+  /// Decodes one token `[B, D]`: appends its key and value to the cache and attends over it.
+  public func step(_ x: Tensor, _ cache: inout KeyValueCache) -> Tensor {
+    let b = x.shape[0]
+    let (q, k, v) = heads(x.reshaped(b, 1, x.shape[1]), offset: cache.length)
+    let keys = cache.keys.map { concatenate([$0, k], axis: 1) } ?? k
+    let values = cache.values.map { concatenate([$0, v], axis: 1) } ?? v
+    cache.keys = keys
+    cache.values = values
+    let out = naiveAttention(q, keys, values, mask: mask)  // one query row: nothing to tile
+    return oProj(out.reshaped(b, queryHeads * headDimension))
+  }
+
+  public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
+    let mask = context.direction == .causal ? self.mask : .none
+    let rows = batch * time
+    let projections =
+      qProj.flops(rows: rows) + kProj.flops(rows: rows) + vProj.flops(rows: rows) + oProj.flops(rows: rows)
+    let visible = (0..<time).reduce(0) { $0 + mask.visibleKeys(query: $1, time: time) }
+    // QKᵀ and PV: 2 multiply–adds per visible (query, key) pair and channel, per head.
+    let attention = 4 * batch * queryHeads * headDimension * visible
+    let saved: Int
+    switch form {
+    case .tiled: saved = batch * queryHeads * time  // the row log-sum-exp
+    default: saved = batch * queryHeads * time * time  // the probabilities
+    }
+    let activations = 4 * (saved + batch * time * (2 * queryHeads + 2 * keyValueHeads) * headDimension)
+    return LayerCost(
+      flops: projections + attention, activationBytes: activations,
+      stateBytes: 4 * 2 * batch * time * keyValueHeads * headDimension)
+  }
+}
+
+/// Causal (or, in a bidirectional model, full) multi-head softmax attention: MHA, GQA, MQA.
+/// Kind `attn`.
+public final class SoftmaxAttentionLayer: MultiHeadAttention, RecurrentLayer {
+  public struct Options: LayerOptions {
+    public var heads = 4
+    /// Key/value heads (nil: as many as query heads; fewer is GQA, 1 is MQA).
+    public var keyValueHeads: Int?
+    /// Rotary position embedding on queries and keys (Su et al., 2021).
+    public var rotary = true
+    /// `.reference` or `.tiled(queryBlock:keyBlock:)`.
+    public var form = Form.tiled(queryBlock: 128, keyBlock: 128)
+    public init() {}
+  }
+
+  public static let kind = "attn"
+  public static let slot = LayerSlot.sequence
+  public static let capabilities: LayerCapabilities = [.causal, .bidirectional, .recurrentDecoding]
+  public static let forms = attentionForms
+  public static let summary = "softmax attention, MHA/GQA/MQA, naive and FlashAttention-tiled (Vaswani et al., 2017)"
+  public let options: Options
+
+  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
+    attentionProblems(heads: options.heads, keyValueHeads: options.keyValueHeads, form: options.form, width: width)
+  }
+
+  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.options = options
+    super.init(
+      modelDimension: width, queryHeads: options.heads, keyValueHeads: options.keyValueHeads, mask: .causal,
+      form: options.form, rotary: options.rotary, generator: &generator)
+  }
+
+  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor {
+    self(x, direction: context.direction)
+  }
+}
+
+/// Causal softmax attention over the last `window` tokens (the query included; Longformer's
+/// local attention, Beltagy et al., 2020). Kind `swa`; the pattern `swa:64` sets the window.
+public final class SlidingWindowAttentionLayer: MultiHeadAttention, RecurrentLayer {
+  public struct Options: LayerOptions {
+    public var window = 64
+    public var heads = 4
+    public var keyValueHeads: Int?
+    public var rotary = true
+    public var form = Form.tiled(queryBlock: 128, keyBlock: 128)
+    public init() {}
+  }
+
+  public static let kind = "swa"
+  public static let slot = LayerSlot.sequence
+  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
+  public static let forms = attentionForms
+  public static let summary = "sliding-window softmax attention (Beltagy et al., 2020)"
+  public static let patternArgument: String? = "window"
+  public let options: Options
+
+  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
+    minimumProblem("window", options.window, 1)
+      + attentionProblems(heads: options.heads, keyValueHeads: options.keyValueHeads, form: options.form, width: width)
+  }
+
+  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.options = options
+    super.init(
+      modelDimension: width, queryHeads: options.heads, keyValueHeads: options.keyValueHeads,
+      mask: .slidingWindow(options.window), form: options.form, rotary: options.rotary, generator: &generator)
+  }
+
+  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { self(x, mask: mask) }
+}
+
+func attentionProblems(heads: Int, keyValueHeads: Int?, form: Form, width: Int) -> [OptionProblem] {
+  var problems = headProblems(heads: heads, width: width)
+  if let kv = keyValueHeads, kv < 1 || heads % kv != 0 {
+    problems.append(OptionProblem("keyValueHeads", "\(heads) query heads are not a multiple of \(kv)"))
+  }
+  return problems + formProblems(form, attentionForms)
+}

@@ -1,0 +1,199 @@
+import Foundation
+import TesseraCore
+import TesseraNN
+
+/// DeltaNet / Gated DeltaNet as a token mixer, `[B, T, D] → [B, T, D]` (Yang et al., 2024; Yang,
+/// Kautz & Hatamizadeh, 2025):
+///
+///     q, k = silu(conv(x W_q)), silu(conv(x W_k)), L2-normalised per head     v = silu(conv(x W_v))
+///     β    = σ(x W_β)        (per head)
+///     g    = −exp(A_log) · softplus(x W_a + Δ_bias)     (per head; gated form only)
+///     o    = deltaRule(q, k, v, β, g)
+///     y    = (RMSNorm_head(o) ⊙ silu(x W_r)) W_o
+///
+/// with the short causal convolutions (kernel 4) of the papers. Training and prefill use the
+/// chunked WY form (``chunkedDeltaRule(_:_:_:beta:logDecay:initialState:scale:chunkSize:)``);
+/// decoding runs the recurrence, carrying the state `[B, H, K, V]` and the convolution windows.
+///
+/// ``DeltaNetLayer`` (kind `deltanet`) and ``GatedDeltaNetLayer`` (`gated-deltanet`) are its two members.
+public class DeltaRuleLayer: Module {
+  public let qProj: Linear
+  public let kProj: Linear
+  public let vProj: Linear
+  public let qConv: CausalConvolution
+  public let kConv: CausalConvolution
+  public let vConv: CausalConvolution
+  public let betaProj: Linear
+  public let gateProj: Linear?
+  /// Gated form: `A_log` `[H]` (A = 1…H) and the step bias `Δ_bias` `[H]`, set so that the
+  /// starting decays `exp(g)` lie near 1 (steps log-uniform in [0.001, 0.1]) as in Gated
+  /// DeltaNet's reference, which draws both at random; here they are spread evenly.
+  @OptionalParameter public var aLog: Tensor?
+  @OptionalParameter public var dtBias: Tensor?
+  public let rProj: Linear
+  public let oProj: Linear
+  @Parameter public var headNorm: Tensor
+  public let heads: Int
+  public let headDimension: Int
+  public let gated: Bool
+
+  /// The training form: `.chunked(size:)` (the WY form), `.parallel` or `.reference`.
+  public let form: Form
+
+  public init(
+    modelDimension: Int, heads: Int, gated: Bool, convolutionKernel: Int = 4, form: Form = .chunked(size: 64),
+    generator: inout RandomGenerator
+  ) {
+    check(modelDimension % heads == 0, "DeltaRuleLayer: \(modelDimension) does not split into \(heads) heads")
+    self.form = form
+    self.heads = heads
+    self.gated = gated
+    headDimension = modelDimension / heads
+    qProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    kProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    vProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    qConv = CausalConvolution(channels: modelDimension, kernel: convolutionKernel, generator: &generator)
+    kConv = CausalConvolution(channels: modelDimension, kernel: convolutionKernel, generator: &generator)
+    vConv = CausalConvolution(channels: modelDimension, kernel: convolutionKernel, generator: &generator)
+    betaProj = Linear(modelDimension, heads, generator: &generator)
+    gateProj = gated ? Linear(modelDimension, heads, bias: false, generator: &generator) : nil
+    if gated {
+      aLog = Tensor((0..<heads).map { Float(log(Double($0 + 1))) }, shape: [heads])
+      let steps = (0..<heads).map { i in
+        exp(log(0.001) + (log(0.1) - log(0.001)) * Double(i) / Double(max(1, heads - 1)))
+      }
+      dtBias = Tensor(steps.map { Float($0 + log(-expm1(-$0))) }, shape: [heads])
+    } else {
+      aLog = nil
+      dtBias = nil
+    }
+    rProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    oProj = Linear(modelDimension, modelDimension, bias: false, generator: &generator)
+    headNorm = Tensor.ones([headDimension])
+  }
+
+  func heads(_ t: Tensor) -> Tensor { t.reshaped(t.shape[0], t.shape[1], heads, headDimension) }
+
+  /// Keys and queries scaled to unit length per head.
+  func unit(_ t: Tensor) -> Tensor { t * (t.square().sum(axis: -1, keepDimensions: true) + 1e-6).rsqrt() }
+
+  func mix(_ x: Tensor, q: Tensor, k: Tensor, v: Tensor, state: Tensor?) -> (Tensor, Tensor) {
+    let beta = betaProj(x).sigmoid()
+    let g = gateProj.map { -(aLog!.exp()) * ($0(x) + dtBias!).softplus() }
+    // Training and prefill run the chunked WY form; a single decoding step, the recurrence.
+    let (o, final) = deltaRule(
+      unit(heads(q)), unit(heads(k)), heads(v), beta: beta, logDecay: g, initialState: state,
+      form: x.shape[1] > 1 ? form : .reference)
+    let (b, t) = (x.shape[0], x.shape[1])
+    let y = rmsNorm(o, weight: headNorm).reshaped(b, t, heads * headDimension)
+    return (oProj(y * rProj(x).silu()), final)
+  }
+
+  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor {
+    mix(x, q: qConv(qProj(x)).silu(), k: kConv(kProj(x)).silu(), v: vConv(vProj(x)).silu(), state: nil).0
+  }
+
+  /// The delta-rule state and the three convolution windows `[B, kernel, D]`.
+  public struct State {
+    var memory: Tensor?
+    var windows: [Tensor]
+  }
+
+  public func initialState(batch: Int) -> State {
+    State(
+      memory: nil, windows: Array(repeating: Tensor.zeros([batch, qConv.kernel, heads * headDimension]), count: 3))
+  }
+
+  public func step(_ x: Tensor, _ state: inout State) -> Tensor {
+    let (b, d) = (x.shape[0], x.shape[1])
+    var convolved: [Tensor] = []
+    for (i, (proj, conv)) in [(qProj, qConv), (kProj, kConv), (vProj, vConv)].enumerated() {
+      state.windows[i] = concatenate(
+        [state.windows[i].slice(axis: 1, 1..<conv.kernel), proj(x).expandingDimensions(at: 1)], axis: 1)
+      convolved.append(conv.step(window: state.windows[i]).silu().reshaped(b, 1, d))
+    }
+    let x3 = x.reshaped(b, 1, d)
+    let (y, memory) = mix(x3, q: convolved[0], k: convolved[1], v: convolved[2], state: state.memory)
+    state.memory = memory
+    return y.reshaped(b, d)
+  }
+
+  public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
+    let rows = batch * time
+    let projections = [qProj, kProj, vProj, rProj, oProj, betaProj].reduce(0) { $0 + $1.flops(rows: rows) }
+    // Chunked WY form per head and chunk of C: K Kᵀ, Q Kᵀ (2·C²·K each), the triangular inverse
+    // (C³/3), W_k, W_v, the intra-chunk product (2·C²·(K+V)+2·C²·V), and against the state
+    // U = W_v − W_k S, Q S, Kᵀ U (2·C·K·V each); per token that is ~C·(4K + 4V) + C²/3 + 6·K·V.
+    let c = min(form.chunkLength(time: time), max(1, time)), k = headDimension
+    let recurrence = rows * heads * (c * (4 * k + 4 * k) + c * c / 3 + 6 * k * k)
+    let stateBytes = 4 * batch * heads * k * k
+    let chunks = (time + c - 1) / c
+    return LayerCost(
+      flops: projections + recurrence,
+      activationBytes: 4 * rows * heads * (k * 8 + 3 * c) + stateBytes * chunks, stateBytes: stateBytes)
+  }
+}
+
+/// DeltaNet (Yang et al., 2024): the delta rule with L2-normalised keys and short convolutions.
+/// Kind `deltanet`. See ``DeltaRuleLayer``.
+public final class DeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
+  public struct Options: LayerOptions {
+    public var heads = 4
+    /// Kernel of the short causal convolutions on q, k, v.
+    public var convolutionKernel = 4
+    /// The training form: `.chunked(size:)` (the WY form), `.parallel` or `.reference` (the recurrence).
+    public var form = Form.chunked(size: 64)
+    public init() {}
+  }
+
+  public static let kind = "deltanet"
+  public static let slot = LayerSlot.sequence
+  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
+  public static let forms = deltaRuleForms
+  public static let summary = "DeltaNet, the delta rule in WY-chunked form (Yang et al., 2024)"
+  public let options: Options
+
+  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
+    headProblems(heads: options.heads, width: width) + minimumProblem("convolutionKernel", options.convolutionKernel, 1)
+      + formProblems(options.form, deltaRuleForms)
+  }
+
+  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.options = options
+    super.init(
+      modelDimension: width, heads: options.heads, gated: false, convolutionKernel: options.convolutionKernel,
+      form: options.form, generator: &generator)
+  }
+}
+
+/// Gated DeltaNet (Yang, Kautz & Hatamizadeh, 2025): the delta rule with a data-dependent decay
+/// `g = −exp(A_log) · softplus(x W_a + Δ_bias)` per head. Kind `gated-deltanet`. See ``DeltaRuleLayer``.
+public final class GatedDeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
+  public struct Options: LayerOptions {
+    public var heads = 4
+    /// Kernel of the short causal convolutions on q, k, v.
+    public var convolutionKernel = 4
+    /// The training form: `.chunked(size:)` (the WY form), `.parallel` or `.reference` (the recurrence).
+    public var form = Form.chunked(size: 64)
+    public init() {}
+  }
+
+  public static let kind = "gated-deltanet"
+  public static let slot = LayerSlot.sequence
+  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
+  public static let forms = deltaRuleForms
+  public static let summary = "Gated DeltaNet, the delta rule with a decay gate (Yang et al., 2025)"
+  public let options: Options
+
+  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
+    headProblems(heads: options.heads, width: width) + minimumProblem("convolutionKernel", options.convolutionKernel, 1)
+      + formProblems(options.form, deltaRuleForms)
+  }
+
+  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.options = options
+    super.init(
+      modelDimension: width, heads: options.heads, gated: true, convolutionKernel: options.convolutionKernel,
+      form: options.form, generator: &generator)
+  }
+}

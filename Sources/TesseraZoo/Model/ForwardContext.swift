@@ -1,0 +1,76 @@
+import TesseraCore
+
+/// Whether positions read only the past (a decoder) or the whole sequence (an encoder).
+public enum Direction: String, Codable, Sendable, CaseIterable {
+  case causal
+  case bidirectional
+}
+
+/// An auxiliary loss a layer adds during a forward pass (load balance, router z-loss, chunk
+/// ratio, gate sparsity), with the weight its spec gives it.
+public struct AuxiliaryLoss {
+  /// The loss's name: `"load_balance"`, `"z_loss"`.
+  public var name: String
+  /// The dotted path of the layer that added it: `"layers.3.channel"`.
+  public var layer: String
+  /// A scalar tensor (differentiable).
+  public var value: Tensor
+  public var weight: Float
+}
+
+/// A per-layer statistic recorded during a forward pass, for figures and tables (expert load,
+/// dropped tokens, attended-key fraction, …).
+public struct LayerStatistic: Sendable {
+  public var name: String
+  public var layer: String
+  public var values: [Double]
+}
+
+/// Per-call choices of a forward pass (later: blocks to skip, exit threshold, experts allowed).
+public struct ForwardOptions: Sendable {
+  public init() {}
+}
+
+/// What a forward pass carries through the layers: the direction, per-call options, the path of
+/// the layer running, and what layers report back (auxiliary losses, statistics).
+public struct ForwardContext {
+  public var direction: Direction
+  public var options: ForwardOptions
+  /// Dotted path of the layer running now (`"layers.2.mixer"`); set by the model.
+  public var layer: String
+  public private(set) var auxiliaryLosses: [AuxiliaryLoss] = []
+  public private(set) var statistics: [LayerStatistic] = []
+
+  public init(direction: Direction = .causal, options: ForwardOptions = ForwardOptions(), layer: String = "") {
+    self.direction = direction
+    self.options = options
+    self.layer = layer
+  }
+
+  /// Adds an auxiliary loss of the running layer.
+  public mutating func addLoss(_ name: String, _ value: Tensor, weight: Float) {
+    auxiliaryLosses.append(AuxiliaryLoss(name: name, layer: layer, value: value, weight: weight))
+  }
+
+  /// Records a statistic of the running layer.
+  public mutating func record(_ name: String, _ values: [Double]) {
+    statistics.append(LayerStatistic(name: name, layer: layer, values: values))
+  }
+}
+
+/// The result of a model's forward pass: logits, the auxiliary losses and the statistics the
+/// layers reported.
+public struct ModelOutput {
+  /// `[B, T, vocabulary]`.
+  public var logits: Tensor
+  public var auxiliaryLosses: [AuxiliaryLoss]
+  public var statistics: [LayerStatistic]
+
+  /// `Σ weight × loss` over the auxiliary losses; nil when there are none.
+  public var weightedAuxiliaryLoss: Tensor? {
+    auxiliaryLosses.reduce(nil as Tensor?) { total, loss in
+      let term = loss.value * loss.weight
+      return total.map { $0 + term } ?? term
+    }
+  }
+}

@@ -1,0 +1,191 @@
+import TesseraCore
+import TesseraNN
+
+/// Layer norm or RMS norm over the last axis.
+public final class Norm: Module {
+  @Parameter public var weight: Tensor
+  @OptionalParameter public var bias: Tensor?
+
+  public init(_ kind: NormKind, _ dimension: Int) {
+    weight = Tensor.ones([dimension])
+    bias = kind == .rmsNorm ? nil : Tensor.zeros([dimension])
+  }
+
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    if let bias { return layerNorm(x, weight: weight, bias: bias) }
+    return rmsNorm(x, weight: weight)
+  }
+}
+
+/// One pre-norm residual block (``BlockSpec``): `h = x + mixer(norm1(x))`, then
+/// `h + channel(norm2(h))` when the block has a channel layer. `[B, T, D] → [B, T, D]`.
+public final class Block: Module {
+  public let norm1: Norm
+  public let mixer: any LayerFamily
+  public let norm2: Norm?
+  public let channel: (any LayerFamily)?
+
+  init(mixer: any LayerFamily, channel: (any LayerFamily)?, norm: NormKind, width: Int) {
+    norm1 = Norm(norm, width)
+    self.mixer = mixer
+    norm2 = channel == nil ? nil : Norm(norm, width)
+    self.channel = channel
+  }
+
+  /// The block at `path` (`"layers.3"`): layers report under `path.mixer` and `path.channel`.
+  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext, path: String) -> Tensor {
+    context.layer = path + ".mixer"
+    var h = x + mixer(norm1(x), &context)
+    if let norm2, let channel {
+      context.layer = path + ".channel"
+      h = h + channel(norm2(h), &context)
+    }
+    return h
+  }
+
+  func step(_ x: Tensor, _ decoder: any LayerDecoder) -> Tensor {
+    var h = x + decoder.step(norm1(x))
+    if let norm2, let channel { h = h + channel(norm2(h)) }
+    return h
+  }
+}
+
+/// A language model built from a ``ModelSpec``: token embedding, blocks, final norm, output head
+/// (tied to the embedding by default). Tokens `[B, T]` → logits `[B, T, vocabulary]`.
+///
+/// Parameters are named as a PyTorch `state_dict` would name them: `embedding.weight`,
+/// `layers.3.mixer.q_proj.weight`, `layers.3.channel.up.bias`, `norm.weight`.
+public final class LanguageModel: Module {
+  public let spec: ModelSpec
+  public let embedding: Embedding
+  /// Every block of every stage, in order.
+  public let layers: [Block]
+  public let norm: Norm
+  public let head: Linear?
+  /// The JSON path of each block's spec (`stages[0].blocks[1]`; repeated blocks share one).
+  public let blockPaths: [String]
+
+  /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
+  /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
+  /// block the mixer and the channel layer, then an untied head.
+  public init(_ spec: ModelSpec, generator: inout RandomGenerator, registry: FamilyRegistry = Zoo.families) throws {
+    try spec.validate(registry: registry)
+    self.spec = spec
+    embedding = Embedding(spec.vocabulary, spec.width, generator: &generator)
+    var blocks: [Block] = []
+    var paths: [String] = []
+    for (path, block) in spec.blocks {
+      let mixer = try Self.build(block.mixer, path: path + ".mixer", width: spec.width, registry, &generator)
+      let channel = try block.channel.map {
+        try Self.build($0, path: path + ".channel", width: spec.width, registry, &generator)
+      }
+      blocks.append(Block(mixer: mixer, channel: channel, norm: block.norm, width: spec.width))
+      paths.append(path)
+    }
+    layers = blocks
+    blockPaths = paths
+    norm = Norm(spec.norm, spec.width)
+    head = spec.heads[0].tied ? nil : Linear(spec.width, spec.vocabulary, bias: false, generator: &generator)
+  }
+
+  /// A model from a layer pattern (see ``ModelSpec/init(pattern:vocabulary:width:channel:norm:direction:options:tiedEmbeddings:registry:)``).
+  public convenience init(
+    pattern: String, vocabulary: Int, width: Int, channel: String? = "mlp", norm: NormKind = .layerNorm,
+    options: [String: JSONValue] = [:], generator: inout RandomGenerator
+  ) throws {
+    try self.init(
+      ModelSpec(
+        pattern: pattern, vocabulary: vocabulary, width: width, channel: channel, norm: norm, options: options),
+      generator: &generator)
+  }
+
+  static func build(
+    _ spec: MixerSpec, path: String, width: Int, _ registry: FamilyRegistry, _ generator: inout RandomGenerator
+  ) throws -> any LayerFamily {
+    guard case .layer(let kind, let options) = spec, let entry = registry[kind] else {
+      throw ModelSpecError(path, "cannot be built")  // validate() has named the problem already
+    }
+    return try entry.build(options, width, path, &generator)
+  }
+
+  /// The spec's layer pattern, or `"model"` where it has none.
+  public var label: String { spec.pattern() ?? "model" }
+
+  func logits(_ hidden: Tensor) -> Tensor {
+    let h = norm(hidden)
+    if let head { return head(h) }
+    return matmul(h, embedding.weight.transposed())
+  }
+
+  /// Logits, auxiliary losses and statistics for tokens `[B, T]`.
+  public func forward(_ tokens: IndexTensor, options: ForwardOptions = ForwardOptions()) -> ModelOutput {
+    var context = ForwardContext(direction: spec.direction, options: options)
+    var x = embedding(tokens)
+    for (i, block) in layers.enumerated() { x = block(x, &context, path: "layers.\(i)") }
+    return ModelOutput(
+      logits: logits(x), auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics)
+  }
+
+  /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
+  public func callAsFunction(_ tokens: IndexTensor) -> Tensor { forward(tokens).logits }
+
+  /// Counted cost of every block's layers for `batch × time` tokens (embedding and head aside).
+  public func cost(batch: Int, time: Int) -> LayerCost {
+    let context = CostContext(direction: spec.direction)
+    return layers.reduce(LayerCost.zero) { total, block in
+      total + block.mixer.cost(batch: batch, time: time, context: context)
+        + (block.channel?.cost(batch: batch, time: time, context: context) ?? .zero)
+    }
+  }
+
+  /// Per-layer decoding state: each mixer's typed state (KV cache, recurrent state).
+  public struct DecodingState {
+    var layers: [any LayerDecoder]
+    /// Tokens decoded so far.
+    public internal(set) var position = 0
+  }
+
+  /// A fresh decoding state for `batch` sequences. Fails, naming the block's path, when a mixer
+  /// has no recurrent form.
+  public func decodingState(batch: Int) throws -> DecodingState {
+    var decoders: [any LayerDecoder] = []
+    for (i, block) in layers.enumerated() {
+      guard let recurrent = block.mixer as? any RecurrentLayer else {
+        throw ModelSpecError(
+          blockPaths[i] + ".mixer",
+          "\"\(type(of: block.mixer).kind)\" has no recurrent form: decode with the parallel form instead")
+      }
+      decoders.append(makeDecoder(recurrent, batch: batch))
+    }
+    return DecodingState(layers: decoders)
+  }
+
+  /// Logits `[B, vocabulary]` for the next token after `tokens` `[B]`, extending `state`.
+  public func step(_ tokens: IndexTensor, _ state: inout DecodingState) -> Tensor {
+    var x = embedding(tokens)  // [B, D]
+    for (i, block) in layers.enumerated() { x = block.step(x, state.layers[i]) }
+    state.position += 1
+    return logits(x)
+  }
+}
+
+/// One layer's decoding: its typed state, advanced a token at a time.
+protocol LayerDecoder: AnyObject {
+  func step(_ x: Tensor) -> Tensor
+}
+
+final class RecurrentDecoder<Layer: RecurrentLayer>: LayerDecoder {
+  let layer: Layer
+  var state: Layer.State
+
+  init(_ layer: Layer, batch: Int) {
+    self.layer = layer
+    state = layer.initialState(batch: batch)
+  }
+
+  func step(_ x: Tensor) -> Tensor { layer.step(x, &state) }
+}
+
+func makeDecoder<Layer: RecurrentLayer>(_ layer: Layer, batch: Int) -> any LayerDecoder {
+  RecurrentDecoder(layer, batch: batch)
+}

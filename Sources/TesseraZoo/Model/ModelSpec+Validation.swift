@@ -1,0 +1,61 @@
+extension ModelSpec {
+  /// Checks the whole spec against `registry` before anything is built: every kind registered
+  /// and in its slot, every option known and well typed, capabilities that fit the direction.
+  /// The first problem is thrown with its JSON path.
+  public func validate(registry: FamilyRegistry = Zoo.families) throws {
+    if vocabulary < 1 { throw ModelSpecError("vocabulary", "must be at least 1, got \(vocabulary)") }
+    if width < 1 { throw ModelSpecError("width", "must be at least 1, got \(width)") }
+    if stages.isEmpty { throw ModelSpecError("stages", "a model needs at least one stage") }
+    for (s, stage) in stages.enumerated() {
+      if let resample = stage.resample {
+        throw ModelSpecError(
+          "stages[\(s)].resample",
+          "no resampling family is registered under \"\(resample.kind)\" (token-to-concept stages are not available yet)"
+        )
+      }
+      if stage.blocks.isEmpty { throw ModelSpecError("stages[\(s)].blocks", "a stage needs at least one block") }
+      for (b, block) in stage.blocks.enumerated() {
+        let path = "stages[\(s)].blocks[\(b)]"
+        if block.repeats < 1 { throw ModelSpecError("\(path).repeats", "must be at least 1, got \(block.repeats)") }
+        try check(block.mixer, slot: .sequence, path: "\(path).mixer", registry: registry)
+        if let channel = block.channel {
+          try check(channel, slot: .channel, path: "\(path).channel", registry: registry)
+        }
+      }
+    }
+    if heads.isEmpty { throw ModelSpecError("heads", "a model needs an output head") }
+    if heads.count > 1 { throw ModelSpecError("heads[1]", "one language-model head is supported today") }
+  }
+
+  func check(_ spec: MixerSpec, slot: LayerSlot, path: String, registry: FamilyRegistry) throws {
+    switch spec {
+    case .parallel:
+      throw ModelSpecError(path, "parallel branches (intra-layer hybrids) are not available yet")
+    case .layer(let kind, let options):
+      let entry = try Self.entry(kind, slot: slot, path: path, registry: registry)
+      let needed: LayerCapabilities = direction == .causal ? .causal : .bidirectional
+      if !entry.capabilities.contains(needed) {
+        let fitting = registry.entries.filter { $0.slot == slot && $0.capabilities.contains(needed) }.map(\.kind)
+        throw ModelSpecError(
+          "\(path).kind",
+          "\"\(kind)\" has no \(direction.rawValue) form; a \(direction.rawValue) model takes "
+            + (fitting.isEmpty ? "no registered layer here" : fitting.map { "\"\($0)\"" }.joined(separator: ", ")))
+      }
+      try entry.resolve(options, width, path)
+    }
+  }
+
+  /// The registered family `kind`, which must fill `slot`.
+  static func entry(_ kind: String, slot: LayerSlot, path: String, registry: FamilyRegistry) throws -> FamilyEntry {
+    let allowed = registry.kinds(in: slot).map { "\"\($0)\"" }.joined(separator: ", ")
+    guard let entry = registry[kind] else {
+      throw ModelSpecError(
+        "\(path).kind", "no layer family is registered as \"\(kind)\"; a \(slot) slot takes \(allowed)")
+    }
+    guard entry.slot == slot else {
+      throw ModelSpecError(
+        "\(path).kind", "\"\(kind)\" is a \(entry.slot) layer; a \(slot) slot takes \(allowed)")
+    }
+    return entry
+  }
+}
