@@ -5,19 +5,14 @@ import TesseraNN
 import TesseraZoo
 import _TestSupport
 
-/// The golden attention ops and their masks.
-let goldenAttentionMasks: [String: AttentionMask] = [
-  "attention_causal": .causal, "attention_gqa": .causal, "attention_sliding_window": .slidingWindow(5),
-]
-
 /// An attention form under test.
 enum AttentionForm: String, CaseIterable, CustomStringConvertible, Sendable {
   case naive, tiled
   var description: String { rawValue }
   func run(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask, blocks: (Int, Int) = (16, 16)) -> Tensor {
     switch self {
-    case .naive: return naiveAttention(q, k, v, mask: mask)
-    case .tiled: return tiledAttention(q, k, v, mask: mask, queryBlock: blocks.0, keyBlock: blocks.1)
+    case .naive: return attention(q, k, v, mask: mask, form: .reference)
+    case .tiled: return attention(q, k, v, mask: mask, form: .tiled(queryBlock: blocks.0, keyBlock: blocks.1))
     }
   }
 }
@@ -43,32 +38,6 @@ func agreementError(_ a: Tensor, _ b: Tensor) -> Float {
 
 @Suite("Softmax attention")
 struct AttentionTests {
-  static let goldenFiles = GoldenVectors.files().filter { goldenAttentionMasks[$0.op] != nil }
-
-  @Test("the golden attention files are found")
-  func goldenFound() {
-    guard GoldenVectors.isAvailable else {
-      withKnownIssue("golden folder \(GoldenVectors.directory) not found on this machine", isIntermittent: false) {
-        Issue.record("skipped")
-      }
-      return
-    }
-    #expect(Self.goldenFiles.count == 3, "golden folder: \(GoldenVectors.directory)")
-  }
-
-  /// Relative RMS error ≤ 1e-5 for outputs, ≤ 1e-4 for gradients (the golden README's bounds).
-  @Test("naive and tiled match the reference vectors", arguments: Self.goldenFiles, AttentionForm.allCases)
-  func golden(_ golden: GoldenVectors.File, _ form: AttentionForm) throws {
-    let file = try golden.load()
-    let t = file.tensors
-    let ours = attentionWithGradients(
-      form, t["q"]!, t["k"]!, t["v"]!, dO: t["d_o"]!, mask: goldenAttentionMasks[golden.op]!)
-    for (name, value) in ours {
-      let error = value.relativeError(to: t[name]!)
-      #expect(error <= (name == "o" ? 1e-5 : 1e-4), "\(golden) \(form): \(name) relative RMS error \(error)")
-    }
-  }
-
   static let lengths = [1, 7, 63, 64, 65, 130, 1000]
   static let masks: [AttentionMask] = [.none, .causal, .slidingWindow(9)]
 

@@ -4,68 +4,8 @@ import TesseraCore
 import TesseraZoo
 import _TestSupport
 
-/// Golden ops of the delta rule and forgetting attention: inputs with gradients, and the op.
-let deltaAndForgetOps: [String: LinearFamilyOp] = [
-  "delta_rule": LinearFamilyOp(inputs: ["q", "k", "v", "beta"]) { x, form in
-    deltaRule(x[0], x[1], x[2], beta: x[3], form: form)
-  },
-  "gated_delta_rule": LinearFamilyOp(inputs: ["q", "k", "v", "beta", "g"]) { x, form in
-    deltaRule(x[0], x[1], x[2], beta: x[3], logDecay: x[4], form: form)
-  },
-  "forgetting_attention": LinearFamilyOp(inputs: ["q", "k", "v", "g"]) { x, _ in
-    (naiveForgettingAttention(x[0], x[1], x[2], logDecay: x[3]), Tensor.zeros([1]))
-  },
-  "selective_scan": LinearFamilyOp(inputs: ["u", "delta", "A", "B", "C", "D", "z", "delta_bias"]) { x, form in
-    selectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], form: form)
-  },
-]
-
-/// Mamba-2 SSD in every form of the gated linear recurrence.
-let ssdOp = LinearFamilyOp(inputs: ["X", "A", "B", "C"]) { x, form in
-  stateSpaceDuality(x[0], logDecay: x[1], B: x[2], C: x[3], form: form)
-}
-
-@Suite("Delta rule and forgetting attention")
-struct DeltaRuleTests {
-  static let goldenFiles = GoldenVectors.files().filter { deltaAndForgetOps[$0.op] != nil }
-
-  @Test("the golden files are found")
-  func found() {
-    guard GoldenVectors.isAvailable else {
-      withKnownIssue("golden folder \(GoldenVectors.directory) not found on this machine", isIntermittent: false) {
-        Issue.record("skipped")
-      }
-      return
-    }
-    #expect(Self.goldenFiles.count == 4)
-  }
-
-  @Test("SSD matches the reference in every form", arguments: linearForms)
-  func ssd(_ form: Form) throws {
-    guard GoldenVectors.isAvailable else {
-      withKnownIssue("golden folder \(GoldenVectors.directory) not found on this machine", isIntermittent: false) {
-        Issue.record("skipped")
-      }
-      return
-    }
-    let golden = try #require(GoldenVectors.files().first { $0.op == "ssd" })
-    try expectMatchesGolden(golden, inputs: ssdOp.inputs, label: "\(form)", requireFinalState: true) {
-      ssdOp.run($0, form)
-    }
-  }
-
-  /// Output, final state and every input gradient within 1e-4 relative RMS of the reference.
-  @Test("the specification forms match the reference vectors", arguments: Self.goldenFiles)
-  func golden(_ golden: GoldenVectors.File) throws {
-    let op = deltaAndForgetOps[golden.op]!
-    try expectMatchesGolden(golden, inputs: op.inputs, label: "recurrent") { op.run($0, .reference) }
-  }
-
-}
-
 @Suite("Selective scan in matrix form")
 struct ChunkedSelectiveScanTests {
-  static let goldenFiles = GoldenVectors.files().filter { $0.op == "selective_scan" }
   static let fastForms: [Form] = [.parallel, .chunked(size: 16), .chunked(size: 64)]
 
   /// Inputs of a scan with 2 sequences, 6 channels, 4 states (u, delta, A < 0, B, C, D, z,
@@ -80,12 +20,6 @@ struct ChunkedSelectiveScanTests {
       RandomTensors.make([b, d, n], seed: seed + 8),
     ]
     return (inputs, RandomTensors.make([b, d, time], seed: seed + 9), RandomTensors.make([b, d, n], seed: seed + 10))
-  }
-
-  @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
-  func golden(_ golden: GoldenVectors.File, _ form: Form) throws {
-    let op = deltaAndForgetOps[golden.op]!
-    try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
   }
 
   @Test(
@@ -129,15 +63,6 @@ struct ChunkedSelectiveScanTests {
 
 @Suite("Fused selective scan")
 struct FusedSelectiveScanTests {
-  static let inputNames = deltaAndForgetOps["selective_scan"]!.inputs
-
-  @Test("the fused scan matches the reference vectors", arguments: ChunkedSelectiveScanTests.goldenFiles)
-  func golden(_ golden: GoldenVectors.File) throws {
-    try expectMatchesGolden(golden, inputs: Self.inputNames, label: "fused") { x in
-      fusedSelectiveScan(x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7])
-    }
-  }
-
   @Test(
     "the fused scan equals the step-by-step scan: output, final state, every gradient, any thread count",
     arguments: LinearAttentionTests.lengths)
@@ -146,8 +71,9 @@ struct FusedSelectiveScanTests {
     func run(fused: Bool) -> [Tensor] {
       func call(_ x: [Tensor]) -> (output: Tensor, finalState: Tensor) {
         fused
-          ? fusedSelectiveScan(
-            x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8])
+          ? selectiveScan(
+            x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8],
+            form: .fused)
           : selectiveScan(
             x[0], delta: x[1], A: x[2], B: x[3], C: x[4], D: x[5], z: x[6], deltaBias: x[7], initialState: x[8])
       }
@@ -168,15 +94,6 @@ struct FusedSelectiveScanTests {
 
 @Suite("Tiled forgetting attention")
 struct TiledForgettingAttentionTests {
-  static let goldenFiles = GoldenVectors.files().filter { $0.op == "forgetting_attention" }
-
-  @Test("the tiled form matches the reference vectors", arguments: Self.goldenFiles)
-  func golden(_ golden: GoldenVectors.File) throws {
-    try expectMatchesGolden(golden, inputs: ["q", "k", "v", "g"], label: "tiled") { x in
-      (tiledForgettingAttention(x[0], x[1], x[2], logDecay: x[3], queryBlock: 16, keyBlock: 16), Tensor.zeros([1]))
-    }
-  }
-
   @Test("tiled equals naive: output and every gradient, several block sizes", arguments: [1, 7, 63, 64, 65, 130])
   func tiledEqualsNaive(_ time: Int) {
     let (b, h, d) = (2, 2, 8)
@@ -188,11 +105,11 @@ struct TiledForgettingAttentionTests {
     ]
     let cotangent = RandomTensors.make([b, time, h, d], seed: seed + 4)
     let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
-      naiveForgettingAttention(x[0], x[1], x[2], logDecay: x[3])
+      forgettingAttention(x[0], x[1], x[2], logDecay: x[3], form: .reference)
     }
     for (qb, kb) in [(16, 16), (64, 32), (128, 128)] {
       let (ot, gt) = valueAndPullback(at: inputs, cotangent: cotangent) { x in
-        tiledForgettingAttention(x[0], x[1], x[2], logDecay: x[3], queryBlock: qb, keyBlock: kb)
+        forgettingAttention(x[0], x[1], x[2], logDecay: x[3], form: .tiled(queryBlock: qb, keyBlock: kb))
       }
       // With one token the softmax is exactly 1 and dQ, dK vanish: both forms give rounding-level
       // values (~1e-8) there, so a zero reference is compared in absolute terms.
@@ -203,16 +120,7 @@ struct TiledForgettingAttentionTests {
 
 @Suite("Chunked delta rule (WY form)")
 struct ChunkedDeltaRuleTests {
-  static let goldenFiles = GoldenVectors.files().filter { $0.op == "delta_rule" || $0.op == "gated_delta_rule" }
   static let fastForms: [Form] = [.parallel, .chunked(size: 16), .chunked(size: 64)]
-
-  /// The fast forms against the reference: output, final state and every input gradient within
-  /// 1e-4 relative RMS (the same bound as the specification form).
-  @Test("the chunked and parallel forms match the reference vectors", arguments: Self.goldenFiles, Self.fastForms)
-  func golden(_ golden: GoldenVectors.File, _ form: Form) throws {
-    let op = deltaAndForgetOps[golden.op]!
-    try expectMatchesGolden(golden, inputs: op.inputs, label: "\(form)") { op.run($0, form) }
-  }
 
   /// Inputs as the layers make them: L2-normalised keys, β = σ(·), log gates in (−1, 0).
   static func inputs(time: Int, gated: Bool, seed: UInt64) -> [Tensor] {
@@ -269,23 +177,6 @@ struct ChunkedDeltaRuleTests {
         let b = call(second, a.finalState)
         #expect(concatenate([a.output, b.output], axis: 1).relativeError(to: whole.output) <= 2e-6, "carried output")
         #expect(b.finalState.relativeError(to: whole.finalState) <= 2e-6, "carried state")
-      }
-    }
-  }
-}
-
-@Suite("Golden coverage")
-struct GoldenCoverageTests {
-  /// Every golden file belongs to an op implemented in the zoo; the ones still missing are
-  /// reported as known issues (skipped), never passed silently.
-  @Test("every golden op has an implementation in the zoo", arguments: GoldenVectors.files())
-  func covered(_ golden: GoldenVectors.File) {
-    let implemented =
-      goldenAttentionMasks[golden.op] != nil || linearFamilyOps[golden.op] != nil || deltaAndForgetOps[golden.op] != nil
-      || golden.op == "ssd"
-    if !implemented {
-      withKnownIssue("\(golden.op): no implementation yet", isIntermittent: false) {
-        Issue.record("skipped: \(golden)")
       }
     }
   }

@@ -22,7 +22,9 @@ struct AttentionBench {
       let q = rng.normal([1, t, heads, dimension]), k = rng.normal([1, t, heads, dimension])
       let v = rng.normal([1, t, heads, dimension])
       let name = "B1 T\(t) H\(heads) D\(dimension) causal"
-      let tiled = BenchReport.time(budget: budget, minimumRepeats: 2) { _ = tiledAttention(q, k, v) }
+      let tiled = BenchReport.time(budget: budget, minimumRepeats: 2) {
+        _ = attention(q, k, v, form: .tiled(queryBlock: 128, keyBlock: 128))
+      }
       BenchReport.emit("attention_forward", name, metric: "ms", value: tiled * 1e3, extra: ["impl": "\"tiled\""])
       // Causal attention: 2·T²·D multiply–adds per head for QKᵀ and PV, half of them masked.
       let flops = 2.0 * 2.0 * Double(t) * Double(t) * Double(dimension) * Double(heads) / 2
@@ -32,14 +34,14 @@ struct AttentionBench {
         // Other block shapes for long sequences: larger key blocks mean fewer, larger GEMMs.
         for (qb, kb) in [(64, 256), (128, 256), (256, 256)] {
           let seconds = BenchReport.time(budget: budget, minimumRepeats: 2) {
-            _ = tiledAttention(q, k, v, queryBlock: qb, keyBlock: kb)
+            _ = attention(q, k, v, form: .tiled(queryBlock: qb, keyBlock: kb))
           }
           BenchReport.emit(
             "attention_forward", name, metric: "ms", value: seconds * 1e3, extra: ["impl": "\"tiled \(qb)x\(kb)\""])
         }
       }
       if t <= 4096 {
-        let naive = BenchReport.time(budget: budget, minimumRepeats: 2) { _ = naiveAttention(q, k, v) }
+        let naive = BenchReport.time(budget: budget, minimumRepeats: 2) { _ = attention(q, k, v, form: .reference) }
         BenchReport.emit("attention_forward", name, metric: "ms", value: naive * 1e3, extra: ["impl": "\"naive\""])
       }
     }
@@ -49,7 +51,10 @@ struct AttentionBench {
       let v = rng.normal([1, t, heads, dimension]), dO = rng.normal([1, t, heads, dimension])
       let name = "B1 T\(t) H\(heads) D\(dimension) causal forward+backward"
       let inputs = TensorMemory.current
-      for (impl, run) in [("tiled", { tiledAttention($0, $1, $2) }), ("naive", { naiveAttention($0, $1, $2) })]
+      for (impl, run) in [
+        ("tiled", { attention($0, $1, $2, form: .tiled(queryBlock: 128, keyBlock: 128)) }),
+        ("naive", { attention($0, $1, $2, form: .reference) }),
+      ]
         as [(String, (Tensor, Tensor, Tensor) -> Tensor)]
       {
         TensorMemory.resetPeak()

@@ -47,7 +47,9 @@ struct TrainBench {
     emit(
       "attention kernel fwd+bwd [8,256,4,64]",
       BenchReport.time(budget: budget) {
-        _ = gradient(at: [q, k, v]) { tiledAttention($0[0], $0[1], $0[2]).square().sum() }
+        _ = gradient(at: [q, k, v]) {
+          attention($0[0], $0[1], $0[2], form: .tiled(queryBlock: 128, keyBlock: 128)).square().sum()
+        }
       })
     let rope = RotaryEmbedding(dimension: d / heads)
     emit(

@@ -9,7 +9,7 @@ import TesseraCore
 /// so a key's weight decays with the forget gates between it and the query. Layout as
 /// ``naiveAttention`` (`[B, T, H, D]`), `logDecay` `[B, T, H]`; causal. This is the naive form,
 /// `T × T` per head; ``tiledForgettingAttention(_:_:_:logDecay:queryBlock:keyBlock:)`` is its tiled twin.
-public func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logDecay g: Tensor) -> Tensor {
+func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logDecay g: Tensor) -> Tensor {
   checkAttentionShapes(q, k, v, function: "naiveForgettingAttention")
   check(q.shape[2] == k.shape[2], "naiveForgettingAttention: grouped heads are not supported here")
   check(g.shape == Array(q.shape.prefix(3)), "naiveForgettingAttention: logDecay \(g.shape) must be [B, T, H]")
@@ -27,7 +27,7 @@ public func naiveForgettingAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, logD
 /// bias `G_t − G_s` added per tile, so memory stays `O(T)`. The gradient of `G` comes from the
 /// same tiles (`dG_t += Σ_s dS_ts`, `dG_s −= Σ_t dS_ts`) and flows back through the cumulative sum
 /// to `logDecay`. Grouped heads are allowed (`logDecay` per query head `[B, T, HQ]`).
-public func tiledForgettingAttention(
+func tiledForgettingAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, logDecay g: Tensor, queryBlock: Int = 128, keyBlock: Int = 128
 ) -> Tensor {
   checkAttentionShapes(q, k, v, function: "tiledForgettingAttention")

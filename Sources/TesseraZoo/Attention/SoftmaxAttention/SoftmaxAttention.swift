@@ -14,7 +14,7 @@ import TesseraCore
 /// (Shazeer, 2019). Output `[B, T, HQ, D]`.
 ///
 /// This form materialises the `T × S` score matrix for every head; ``tiledAttention`` does not.
-public func naiveAttention(
+func naiveAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil
 ) -> Tensor {
   checkAttentionShapes(q, k, v, function: "naiveAttention")

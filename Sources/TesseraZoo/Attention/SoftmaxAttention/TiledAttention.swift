@@ -23,7 +23,7 @@ import TesseraCore
 /// Memory beyond inputs and outputs: `O(T)` statistics plus one tile per thread. Work is split
 /// over (batch, key/value head) pairs with a fixed order of accumulation, so results do not
 /// depend on the thread count. Layout and head grouping as in ``naiveAttention``.
-public func tiledAttention(
+func tiledAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil,
   queryBlock: Int = 128, keyBlock: Int = 128
 ) -> Tensor {

@@ -14,7 +14,7 @@ import TesseraCore
 /// Work is split over (sequence, channel) pairs; sums over channels are reduced in a fixed order,
 /// so results do not depend on the thread count. Softplus, the skip `D` and the `silu(z)` gate
 /// stay ordinary differentiable ops around the fused core.
-public func fusedSelectiveScan(
+func fusedSelectiveScan(
   _ u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor? = nil, z: Tensor? = nil,
   deltaBias: Tensor? = nil, initialState: Tensor? = nil
 ) -> (output: Tensor, finalState: Tensor) {
