@@ -5,6 +5,6 @@ struct TesseraCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tessera",
     abstract: "A research workbench for efficient LLM architectures.",
-    subcommands: [RunCommand.self, ReproduceCommand.self, NewCommand.self, BenchCommand.self]
+    subcommands: [RunCommand.self, ReproduceCommand.self, NewCommand.self, BenchCommand.self, ZooCommand.self]
   )
 }

@@ -185,3 +185,15 @@ final class IdentityMixer: LayerFamily {
   func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { x * 0 }
   func cost(batch: Int, time: Int, context: CostContext) -> LayerCost { .zero }
 }
+
+@Suite("The README's table of families")
+struct ZooReadmeTests {
+  @Test("README.md shows the registry's table (regenerate with `tessera zoo`)")
+  func readmeTable() throws {
+    let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("README.md")
+    let text = try String(contentsOf: readme, encoding: .utf8)
+    let begin = try #require(text.range(of: "<!-- zoo:begin -->\n")), end = try #require(text.range(of: "\n<!-- zoo:end -->"))
+    #expect(String(text[begin.upperBound..<end.lowerBound]) == Zoo.families.markdownTable)
+  }
+}
