@@ -7,12 +7,14 @@ import TesseraZoo
 import _TestSupport
 
 /// The ops of the gated linear recurrence family, each run on q, k, v (and its log gate, where it
-/// has one) in a given form.
-let linearFamilyOps: [String: @Sendable ([Tensor], Form) -> (output: Tensor, finalState: Tensor)] = [
-  "linear_attention": { x, f in linearAttention(x[0], x[1], x[2], form: f) },
-  "retention": { x, f in retention(x[0], x[1], x[2], form: f) },
-  "simple_gla": { x, f in simpleGatedLinearAttention(x[0], x[1], x[2], logDecay: x[3], form: f) },
-  "gla": { x, f in gatedLinearAttention(x[0], x[1], x[2], logDecay: x[3], form: f) },
+/// has one) from an initial state (nil: zero) in a given form.
+let linearFamilyOps: [String: @Sendable ([Tensor], Tensor?, Form) -> (output: Tensor, finalState: Tensor)] = [
+  "linear_attention": { x, s, f in linearAttention(x[0], x[1], x[2], initialState: s, form: f) },
+  "retention": { x, s, f in retention(x[0], x[1], x[2], initialState: s, form: f) },
+  "simple_gla": { x, s, f in
+    simpleGatedLinearAttention(x[0], x[1], x[2], logDecay: x[3], initialState: s, form: f)
+  },
+  "gla": { x, s, f in gatedLinearAttention(x[0], x[1], x[2], logDecay: x[3], initialState: s, form: f) },
 ]
 
 let linearForms: [Form] = [
@@ -23,7 +25,12 @@ let linearForms: [Form] = [
 struct LinearAttentionTests {
   static let lengths = [1, 7, 63, 64, 65, 130]
 
-  @Test("all forms agree: outputs, final states, gradients; a carried state equals one call", arguments: Self.lengths)
+  /// Every form against the recurrence from a random initial state: the output, the final state,
+  /// and the gradients of both (with their own cotangents) with respect to every input and the
+  /// initial state.
+  @Test(
+    "all forms agree: outputs, final states, gradients through both and the initial state; a carried state equals one call",
+    arguments: Self.lengths)
   func formsAgree(_ time: Int) {
     let (b, h, kd, vd) = (2, 2, 8, 6)
     for (name, op) in linearFamilyOps.sorted(by: { $0.key < $1.key }) {
@@ -36,9 +43,17 @@ struct LinearAttentionTests {
       if name == "simple_gla" { inputs.append(RandomTensors.make([b, time, h], seed: seed + 3).sigmoid() * -1) }
       if name == "gla" { inputs.append(RandomTensors.make([b, time, h, kd], seed: seed + 3).sigmoid() * -1) }
       let cotangent = RandomTensors.make([b, time, h, vd], seed: seed + 4)
+      let initial = RandomTensors.make([b, h, kd, vd], seed: seed + 5)
+      let stateCotangent = RandomTensors.make([b, h, kd, vd], seed: seed + 6)
       func run(_ form: Form) -> [Tensor] {
-        let (o, g) = valueAndPullback(at: inputs, cotangent: cotangent) { x in op(x, form).output }
-        return [o, withoutGradients { op(inputs, form).finalState }] + g
+        let all = inputs + [initial]
+        let (o, g) = valueAndPullback(at: all, cotangent: cotangent) { x in
+          op(Array(x.dropLast()), x.last!, form).output
+        }
+        let (s, gs) = valueAndPullback(at: all, cotangent: stateCotangent) { x in
+          op(Array(x.dropLast()), x.last!, form).finalState
+        }
+        return [o, s] + g + gs
       }
       let reference = run(.reference)
       for form in linearForms.dropFirst() {
@@ -48,8 +63,8 @@ struct LinearAttentionTests {
       if time >= 7 && name != "retention" {
         let cut = time / 2
         let first = inputs.map { $0.slice(axis: 1, 0..<cut) }, second = inputs.map { $0.slice(axis: 1, cut..<time) }
-        let whole = op(inputs, .chunked(size: 16))
-        let a = op(first, .chunked(size: 16))
+        let whole = op(inputs, nil, .chunked(size: 16))
+        let a = op(first, nil, .chunked(size: 16))
         let bPart: (output: Tensor, finalState: Tensor)
         switch name {
         case "gla":
