@@ -193,7 +193,8 @@ struct ZooReadmeTests {
     let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().appendingPathComponent("README.md")
     let text = try String(contentsOf: readme, encoding: .utf8)
-    let begin = try #require(text.range(of: "<!-- zoo:begin -->\n")), end = try #require(text.range(of: "\n<!-- zoo:end -->"))
+    let begin = try #require(text.range(of: "<!-- zoo:begin -->\n")),
+      end = try #require(text.range(of: "\n<!-- zoo:end -->"))
     #expect(String(text[begin.upperBound..<end.lowerBound]) == Zoo.families.markdownTable)
   }
 }

@@ -1,14 +1,17 @@
 import TesseraCore
 import TesseraNN
 
+/// The options of the feed-forward channel layers.
+public struct FeedForwardOptions: LayerOptions {
+  /// Hidden width (nil: 4 × the model width).
+  public var hidden: Int?
+  public init() {}
+}
+
 /// The transformer's feed-forward layer as a channel layer: `down(gelu(up(x)))`, GELU in
 /// GPT-2's tanh form. Kind `mlp`.
 extension MLP: LayerFamily {
-  public struct Options: LayerOptions {
-    /// Hidden width (nil: 4 × the model width).
-    public var hidden: Int?
-    public init() {}
-  }
+  public typealias Options = FeedForwardOptions
 
   public static var kind: String { "mlp" }
   public static var slot: LayerSlot { .channel }
@@ -41,11 +44,7 @@ extension MLP: LayerFamily {
 /// LLaMA's gated feed-forward layer as a channel layer: `down(silu(gate(x)) ⊙ up(x))`
 /// (Shazeer, 2020). Kind `swiglu`.
 extension SwiGLU: LayerFamily {
-  public struct Options: LayerOptions {
-    /// Hidden width (nil: 4 × the model width).
-    public var hidden: Int?
-    public init() {}
-  }
+  public typealias Options = FeedForwardOptions
 
   public static var kind: String { "swiglu" }
   public static var slot: LayerSlot { .channel }

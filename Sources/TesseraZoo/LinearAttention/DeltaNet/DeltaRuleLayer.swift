@@ -134,9 +134,8 @@ public class DeltaRuleLayer: Module {
   }
 }
 
-/// DeltaNet (Yang et al., 2024): the delta rule with L2-normalised keys and short convolutions.
-/// Kind `deltanet`. See ``DeltaRuleLayer``.
-public final class DeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
+extension DeltaRuleLayer {
+  /// The options of both members of the family.
   public struct Options: LayerOptions {
     public var heads = 4
     /// Kernel of the short causal convolutions on q, k, v.
@@ -146,54 +145,48 @@ public final class DeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
     public init() {}
   }
 
-  public static let kind = "deltanet"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
-  public static let forms = deltaRuleForms
-  public static let summary = "DeltaNet, the delta rule in WY-chunked form (Yang et al., 2024)"
-  public let options: Options
+  public static var slot: LayerSlot { .sequence }
+  public static var capabilities: LayerCapabilities { [.causal, .recurrentDecoding] }
+  public static var forms: [Form] { deltaRuleForms }
 
   public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
     headProblems(heads: options.heads, width: width) + minimumProblem("convolutionKernel", options.convolutionKernel, 1)
       + formProblems(options.form, deltaRuleForms)
   }
 
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, gated: false, convolutionKernel: options.convolutionKernel,
+  convenience init(_ options: Options, width: Int, gated: Bool, generator: inout RandomGenerator) {
+    self.init(
+      modelDimension: width, heads: options.heads, gated: gated, convolutionKernel: options.convolutionKernel,
       form: options.form, generator: &generator)
+  }
+
+  public var options: Options {
+    var options = Options()
+    options.heads = heads
+    options.convolutionKernel = qConv.kernel
+    options.form = form
+    return options
+  }
+}
+
+/// DeltaNet (Yang et al., 2024): the delta rule with L2-normalised keys and short convolutions.
+/// Kind `deltanet`. See ``DeltaRuleLayer``.
+public final class DeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
+  public static let kind = "deltanet"
+  public static let summary = "DeltaNet, the delta rule in WY-chunked form (Yang et al., 2024)"
+
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, gated: false, generator: &generator)
   }
 }
 
 /// Gated DeltaNet (Yang, Kautz & Hatamizadeh, 2025): the delta rule with a data-dependent decay
 /// `g = −exp(A_log) · softplus(x W_a + Δ_bias)` per head. Kind `gated-deltanet`. See ``DeltaRuleLayer``.
 public final class GatedDeltaNetLayer: DeltaRuleLayer, RecurrentLayer {
-  public struct Options: LayerOptions {
-    public var heads = 4
-    /// Kernel of the short causal convolutions on q, k, v.
-    public var convolutionKernel = 4
-    /// The training form: `.chunked(size:)` (the WY form), `.parallel` or `.reference` (the recurrence).
-    public var form = Form.chunked(size: 64)
-    public init() {}
-  }
-
   public static let kind = "gated-deltanet"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
-  public static let forms = deltaRuleForms
   public static let summary = "Gated DeltaNet, the delta rule with a decay gate (Yang et al., 2025)"
-  public let options: Options
 
-  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
-    headProblems(heads: options.heads, width: width) + minimumProblem("convolutionKernel", options.convolutionKernel, 1)
-      + formProblems(options.form, deltaRuleForms)
-  }
-
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, gated: true, convolutionKernel: options.convolutionKernel,
-      form: options.form, generator: &generator)
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, gated: true, generator: &generator)
   }
 }

@@ -41,8 +41,6 @@ public final class GatedLinearAttentionLayer: GatedLinearRecurrenceLayer, Recurr
   }
 
   public static let kind = "gla"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
   public static let forms: [Form] = [.reference, .parallel, .chunked(size: 16)]
   public static let summary = "gated linear attention, per-channel data-dependent decay (Yang et al., 2024)"
   public let options: Options

@@ -130,7 +130,34 @@ public class GatedLinearRecurrenceLayer: Module {
   }
 }
 
-/// Options shared by the three linear-attention layers.
+extension GatedLinearRecurrenceLayer {
+  /// The options of ``LinearAttentionLayer`` and ``RetentionLayer`` (``GatedLinearAttentionLayer``
+  /// adds its gate's).
+  public struct Options: LayerOptions {
+    public var heads = 4
+    /// Key width as a fraction of the model width (GLA's `expand_k`).
+    public var keyExpansion = 0.5
+    /// The training form: `.reference` (the recurrence), `.parallel` or `.chunked(size:)`.
+    public var form = Form.chunked(size: 64)
+    public init() {}
+  }
+
+  public static var slot: LayerSlot { .sequence }
+  public static var capabilities: LayerCapabilities { [.causal, .recurrentDecoding] }
+
+  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
+    linearAttentionProblems(
+      heads: options.heads, keyExpansion: options.keyExpansion, form: options.form, width: width)
+  }
+
+  convenience init(_ options: Options, width: Int, kind: LinearAttentionKind, generator: inout RandomGenerator) {
+    self.init(
+      modelDimension: width, heads: options.heads, kind: kind, form: options.form,
+      keyWidth: Int((Double(width) * options.keyExpansion).rounded()), generator: &generator)
+  }
+}
+
+/// Problems of the options the three linear-attention layers share.
 func linearAttentionProblems(heads: Int, keyExpansion: Double, form: Form, width: Int) -> [OptionProblem] {
   let keyWidth = Int((Double(width) * keyExpansion).rounded())
   var problems = headProblems(heads: heads, width: width) + formProblems(form, GatedLinearRecurrence.forms)

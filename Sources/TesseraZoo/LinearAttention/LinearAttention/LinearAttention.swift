@@ -17,31 +17,19 @@ public func linearAttention(
 /// Unnormalised causal linear attention as a layer (Katharopoulos et al., 2020): no decay.
 /// Kind `linear`. See ``GatedLinearRecurrenceLayer`` for the projections and the output gate.
 public final class LinearAttentionLayer: GatedLinearRecurrenceLayer, RecurrentLayer {
-  public struct Options: LayerOptions {
-    public var heads = 4
-    /// Key width as a fraction of the model width (GLA's `expand_k`).
-    public var keyExpansion = 0.5
-    /// The training form: `.reference` (the recurrence), `.parallel` or `.chunked(size:)`.
-    public var form = Form.chunked(size: 64)
-    public init() {}
-  }
-
   public static let kind = "linear"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
   public static let forms = GatedLinearRecurrence.forms
   public static let summary = "linear attention, no decay (Katharopoulos et al., 2020)"
-  public let options: Options
 
-  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
-    linearAttentionProblems(
-      heads: options.heads, keyExpansion: options.keyExpansion, form: options.form, width: width)
+  public var options: Options {
+    var options = Options()
+    options.heads = heads
+    options.keyExpansion = Double(keyDimension * heads) / Double(valueDimension * heads)
+    options.form = form
+    return options
   }
 
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, kind: .linear, form: options.form,
-      keyWidth: Int((Double(width) * options.keyExpansion).rounded()), generator: &generator)
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, kind: .linear, generator: &generator)
   }
 }

@@ -16,31 +16,19 @@ public func retention(
 /// RetNet's retention as a layer: fixed per-head decays `γ_h = 1 − 2^(−5−h)`. Kind `retnet`.
 /// See ``GatedLinearRecurrenceLayer`` for the projections and the output gate.
 public final class RetentionLayer: GatedLinearRecurrenceLayer, RecurrentLayer {
-  public struct Options: LayerOptions {
-    public var heads = 4
-    /// Key width as a fraction of the model width.
-    public var keyExpansion = 0.5
-    /// The training form: `.reference` (the recurrence), `.parallel` or `.chunked(size:)`.
-    public var form = Form.chunked(size: 64)
-    public init() {}
-  }
-
   public static let kind = "retnet"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
   public static let forms = GatedLinearRecurrence.forms
   public static let summary = "RetNet retention, fixed per-head decay (Sun et al., 2023)"
-  public let options: Options
 
-  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
-    linearAttentionProblems(
-      heads: options.heads, keyExpansion: options.keyExpansion, form: options.form, width: width)
+  public var options: Options {
+    var options = Options()
+    options.heads = heads
+    options.keyExpansion = Double(keyDimension * heads) / Double(valueDimension * heads)
+    options.form = form
+    return options
   }
 
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, kind: .retention, form: options.form,
-      keyWidth: Int((Double(width) * options.keyExpansion).rounded()), generator: &generator)
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, kind: .retention, generator: &generator)
   }
 }

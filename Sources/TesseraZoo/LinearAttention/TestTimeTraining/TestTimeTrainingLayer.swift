@@ -179,72 +179,64 @@ public class TestTimeTrainingLayer: Module {
   }
 }
 
-/// TTT-Linear (Sun et al., 2024): a linear inner model `f(x) = x W` trained by gradient steps while reading. Kind `ttt-linear`.
-/// See ``TestTimeTrainingLayer``.
-public final class TestTimeTrainingLinearLayer: TestTimeTrainingLayer, RecurrentLayer {
+extension TestTimeTrainingLayer {
+  /// The options of both inner models.
   public struct Options: LayerOptions {
     public var heads = 4
     /// Tokens per inner mini-batch (one gradient step of the inner model each).
     public var miniBatch = 16
-    /// η_base, the scale of the inner learning rate `η = η_base·σ(x W_η + b_η)`.
-    public var baseLearningRate = 1.0
+    /// η_base, the scale of the inner learning rate `η = η_base·σ(x W_η + b_η)` (nil: 1 for the
+    /// linear inner model, 0.1 for the MLP).
+    public var baseLearningRate: Double?
     /// `.parallel` (the dual form) or `.reference` (the primal form).
     public var form = Form.parallel
     public init() {}
   }
 
-  public static let kind = "ttt-linear"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
-  public static let forms = testTimeTrainingForms
-  public static let summary = "TTT-Linear, a linear model trained as the sequence is read (Sun et al., 2024)"
-  public let options: Options
+  public static var slot: LayerSlot { .sequence }
+  public static var capabilities: LayerCapabilities { [.causal, .recurrentDecoding] }
+  public static var forms: [Form] { testTimeTrainingForms }
 
   public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
     headProblems(heads: options.heads, width: width) + minimumProblem("miniBatch", options.miniBatch, 1)
-      + (options.baseLearningRate > 0 ? [] : [OptionProblem("baseLearningRate", "must be positive")])
+      + ((options.baseLearningRate ?? 1) > 0 ? [] : [OptionProblem("baseLearningRate", "must be positive")])
       + formProblems(options.form, testTimeTrainingForms)
   }
 
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, miniBatch: options.miniBatch, innerModel: .linear,
-      baseLearningRate: Float(options.baseLearningRate), form: options.form, generator: &generator)
+  convenience init(_ options: Options, width: Int, innerModel: InnerModel, generator: inout RandomGenerator) {
+    self.init(
+      modelDimension: width, heads: options.heads, miniBatch: options.miniBatch, innerModel: innerModel,
+      baseLearningRate: options.baseLearningRate.map(Float.init), form: options.form, generator: &generator)
+  }
+
+  public var options: Options {
+    var options = Options()
+    options.heads = heads
+    options.miniBatch = miniBatch
+    options.baseLearningRate = Double(baseLearningRate)
+    options.form = form
+    return options
   }
 }
 
-/// TTT-MLP (Sun et al., 2024): a two-layer MLP inner model `f(x) = gelu(x W₁) W₂` (hidden width 4·D/H) trained while reading. Kind `ttt-mlp`.
-/// See ``TestTimeTrainingLayer``.
+/// TTT-Linear (Sun et al., 2024): a linear inner model `f(x) = x W` trained by gradient steps
+/// while reading. Kind `ttt-linear`. See ``TestTimeTrainingLayer``.
+public final class TestTimeTrainingLinearLayer: TestTimeTrainingLayer, RecurrentLayer {
+  public static let kind = "ttt-linear"
+  public static let summary = "TTT-Linear, a linear model trained as the sequence is read (Sun et al., 2024)"
+
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, innerModel: .linear, generator: &generator)
+  }
+}
+
+/// TTT-MLP (Sun et al., 2024): a two-layer MLP inner model `f(x) = gelu(x W₁) W₂` (hidden width
+/// 4·D/H) trained while reading. Kind `ttt-mlp`. See ``TestTimeTrainingLayer``.
 public final class TestTimeTrainingMLPLayer: TestTimeTrainingLayer, RecurrentLayer {
-  public struct Options: LayerOptions {
-    public var heads = 4
-    /// Tokens per inner mini-batch (one gradient step of the inner model each).
-    public var miniBatch = 16
-    /// η_base, the scale of the inner learning rate `η = η_base·σ(x W_η + b_η)`.
-    public var baseLearningRate = 0.1
-    /// `.parallel` (the dual form) or `.reference` (the primal form).
-    public var form = Form.parallel
-    public init() {}
-  }
-
   public static let kind = "ttt-mlp"
-  public static let slot = LayerSlot.sequence
-  public static let capabilities: LayerCapabilities = [.causal, .recurrentDecoding]
-  public static let forms = testTimeTrainingForms
   public static let summary = "TTT-MLP, an MLP trained as the sequence is read (Sun et al., 2024)"
-  public let options: Options
 
-  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
-    headProblems(heads: options.heads, width: width) + minimumProblem("miniBatch", options.miniBatch, 1)
-      + (options.baseLearningRate > 0 ? [] : [OptionProblem("baseLearningRate", "must be positive")])
-      + formProblems(options.form, testTimeTrainingForms)
-  }
-
-  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.options = options
-    super.init(
-      modelDimension: width, heads: options.heads, miniBatch: options.miniBatch, innerModel: .mlp,
-      baseLearningRate: Float(options.baseLearningRate), form: options.form, generator: &generator)
+  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+    self.init(options, width: width, innerModel: .mlp, generator: &generator)
   }
 }
