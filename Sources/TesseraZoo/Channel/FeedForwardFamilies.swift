@@ -8,68 +8,59 @@ public struct FeedForwardOptions: LayerOptions {
   public init() {}
 }
 
-/// The transformer's feed-forward layer as a channel layer: `down(gelu(up(x)))`, GELU in
-/// GPT-2's tanh form. Kind `mlp`.
-extension MLP: LayerFamily {
-  public typealias Options = FeedForwardOptions
+/// A position-wise feed-forward layer in a block's channel slot: one `hidden` width, no state.
+public protocol FeedForwardFamily: LayerFamily where Options == FeedForwardOptions {
+  init(_ dimension: Int, hidden: Int, generator: inout RandomGenerator)
+  func callAsFunction(_ x: Tensor) -> Tensor
+  /// The hidden width.
+  var hiddenWidth: Int { get }
+}
 
-  public static var kind: String { "mlp" }
+extension FeedForwardFamily {
   public static var slot: LayerSlot { .channel }
   public static var capabilities: LayerCapabilities { [.causal, .bidirectional] }
-  public static var summary: String { "feed-forward layer with GELU (Vaswani et al., 2017; Hendrycks & Gimpel, 2016)" }
-  public var options: Options {
-    var options = Options()
-    options.hidden = up.weight.shape[0]
-    return options
-  }
 
   public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
     minimumProblem("hidden", options.hidden ?? 1, 1)
   }
 
-  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
+  public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
     self.init(width, hidden: options.hidden ?? 4 * width, generator: &generator)
   }
 
+  public var options: Options {
+    var options = Options()
+    options.hidden = hiddenWidth
+    return options
+  }
+
   public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { self(x) }
+}
+
+/// The transformer's feed-forward layer as a channel layer: `down(gelu(up(x)))`, GELU in
+/// GPT-2's tanh form. Kind `mlp`.
+extension MLP: FeedForwardFamily {
+  public static var kind: String { "mlp" }
+  public static var summary: String { "feed-forward layer with GELU (Vaswani et al., 2017; Hendrycks & Gimpel, 2016)" }
+  public var hiddenWidth: Int { up.weight.shape[0] }
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time, hidden = up.weight.shape[0]
+    let rows = batch * time, hidden = hiddenWidth
     // The two products and their biases, and GELU (tanh form: ~8 flops per element).
-    return LayerCost(
-      flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
+    return LayerCost(flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
   }
 }
 
 /// LLaMA's gated feed-forward layer as a channel layer: `down(silu(gate(x)) ⊙ up(x))`
 /// (Shazeer, 2020). Kind `swiglu`.
-extension SwiGLU: LayerFamily {
-  public typealias Options = FeedForwardOptions
-
+extension SwiGLU: FeedForwardFamily {
   public static var kind: String { "swiglu" }
-  public static var slot: LayerSlot { .channel }
-  public static var capabilities: LayerCapabilities { [.causal, .bidirectional] }
   public static var summary: String { "gated feed-forward layer with SiLU (Shazeer, 2020)" }
-  public var options: Options {
-    var options = Options()
-    options.hidden = up.weight.shape[0]
-    return options
-  }
-
-  public static func problems(_ options: Options, width: Int) -> [OptionProblem] {
-    minimumProblem("hidden", options.hidden ?? 1, 1)
-  }
-
-  public convenience init(_ options: Options, width: Int, generator: inout RandomGenerator) {
-    self.init(width, hidden: options.hidden ?? 4 * width, generator: &generator)
-  }
-
-  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { self(x) }
+  public var hiddenWidth: Int { up.weight.shape[0] }
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time, hidden = up.weight.shape[0]
+    let rows = batch * time, hidden = hiddenWidth
     // Three products, SiLU (~5 flops per element) and the gating product.
-    return LayerCost(
-      flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
+    return LayerCost(flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
   }
 }
