@@ -47,7 +47,8 @@ extension MLP: FeedForwardFamily {
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = hiddenWidth
     // The two products and their biases, and GELU (tanh form: ~8 flops per element).
-    return LayerCost(flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
+    return LayerCost(
+      flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
   }
 }
 
@@ -61,6 +62,7 @@ extension SwiGLU: FeedForwardFamily {
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = hiddenWidth
     // Three products, SiLU (~5 flops per element) and the gating product.
-    return LayerCost(flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
+    return LayerCost(
+      flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
   }
 }
