@@ -59,4 +59,48 @@ struct ParallelTests {
     }
     #expect(Array(sums) == [Int](repeating: loops * 499_500, count: callers))
   }
+
+  @Test("withThreadCount sets the count for its body only, nested scopes restore the outer one")
+  func scopedThreadCount() {
+    let outside = Runtime.threadCount
+    Runtime.withThreadCount(3) {
+      #expect(Runtime.threadCount == 3)
+      Runtime.withThreadCount(1) { #expect(Runtime.threadCount == 1) }
+      #expect(Runtime.threadCount == 3)
+    }
+    #expect(Runtime.threadCount == outside)
+  }
+
+  @Test("concurrent tasks each see their own scoped count; a task started in the scope inherits it")
+  func scopedThreadCountPerTask() async {
+    let seen = await withTaskGroup(of: (Int, [Int]).self) { group in
+      for n in 1...4 {
+        group.addTask {
+          let counts = Runtime.withThreadCount(n) {
+            (0..<200).map { _ in
+              Runtime.parallelFor(64, grain: 1) { _ in }
+              return Runtime.threadCount
+            }
+          }
+          return (n, counts)
+        }
+      }
+      return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+    }
+    for n in 1...4 { #expect(seen[n] == [Int](repeating: n, count: 200), "tasks with \(n) threads") }
+    let child = Runtime.withThreadCount(3) { Task { Runtime.threadCount } }
+    #expect(await child.value == 3)
+  }
+
+  @Test("with one thread every chunk runs on the calling thread")
+  func oneThreadStaysOnCaller() {
+    let caller = pthread_self()
+    let elsewhere = Atomic<Int>(0)
+    Runtime.withThreadCount(1) {
+      Runtime.parallelFor(10_000, grain: 1) { _ in
+        if pthread_equal(pthread_self(), caller) == 0 { elsewhere.wrappingAdd(1, ordering: .relaxed) }
+      }
+    }
+    #expect(elsewhere.load(ordering: .relaxed) == 0)
+  }
 }

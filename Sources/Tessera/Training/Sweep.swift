@@ -12,9 +12,6 @@ public func sweep<Item, Result>(_ items: [Item], lanes: Int = Runtime.threadCoun
 {
   let lanes = max(1, min(lanes, items.count))
   if lanes == 1 { return items.map(body) }
-  let saved = Runtime.threadCount
-  Runtime.threadCount = 1
-  defer { Runtime.threadCount = saved }
   let lock = NSLock()
   var next = 0
   var results = [Result?](repeating: nil, count: items.count)
@@ -25,7 +22,7 @@ public func sweep<Item, Result>(_ items: [Item], lanes: Int = Runtime.threadCoun
       next += 1
       lock.unlock()
       guard i < items.count else { return }
-      let result = body(items[i])
+      let result = Runtime.withThreadCount(1) { body(items[i]) }
       lock.lock()
       results[i] = result
       lock.unlock()
