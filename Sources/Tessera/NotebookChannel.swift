@@ -1,3 +1,4 @@
+internal import CKernels
 import Foundation
 import Synchronization
 
@@ -29,7 +30,7 @@ public enum _NotebookChannel {
   /// Called once before the first cell.
   public static func start() {
     // Line-buffered stdout: output printed just before a crash is not lost in a buffer.
-    setvbuf(stdout, nil, _IOLBF, 0)
+    tessera_stdout_line_buffered()
     if let fd = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_FD"].flatMap(Int32.init) {
       let channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
       connection.withLock { $0.channel = channel }
@@ -51,15 +52,15 @@ public enum _NotebookChannel {
   public static func beginCell(_ id: String) {
     guard isAttached else { return }
     print("\(marker) cell \(id) \(Date().timeIntervalSince1970)")
-    fflush(stdout)
-    fputs("\(marker) cell \(id)\n", stderr)
+    tessera_stdout_flush()
+    FileHandle.standardError.write(Data("\(marker) cell \(id)\n".utf8))
   }
 
   /// Called as cell `id` ends without error.
   public static func endCell(_ id: String) {
     guard isAttached else { return }
     print("\(marker) done \(id) \(Date().timeIntervalSince1970)")
-    fflush(stdout)
+    tessera_stdout_flush()
   }
 
   /// Sends a mime bundle, or prints its text when not under the runner.
@@ -71,10 +72,10 @@ public enum _NotebookChannel {
     let sent = connection.withLock { connection in
       guard let channel = connection.channel else { return false }
       connection.displayCount += 1
-      fflush(stdout)
+      tessera_stdout_flush()
       write(["kind": "display", "seq": connection.displayCount, "data": data, "metadata": metadata], to: channel)
       print("\(marker) display \(connection.displayCount)")
-      fflush(stdout)
+      tessera_stdout_flush()
       return true
     }
     if !sent { print(bundle.plainText) }

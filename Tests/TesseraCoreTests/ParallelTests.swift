@@ -45,19 +45,17 @@ struct ParallelTests {
   @Test("loops started from several threads at once all complete with the right results")
   func concurrentCallers() {
     let callers = 4, loops = 500
-    let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: callers)
-    sums.initialize(repeating: 0)
-    defer { sums.deallocate() }
+    let sums = Mutex([Int](repeating: 0, count: callers))
     DispatchQueue.concurrentPerform(iterations: callers) { caller in
       for _ in 0..<loops {
         let partial = Atomic<Int>(0)
         Runtime.parallelFor(1000, grain: 10) { range in
           partial.wrappingAdd(range.reduce(0, +), ordering: .relaxed)
         }
-        sums[caller] += partial.load(ordering: .relaxed)
+        sums.withLock { $0[caller] += partial.load(ordering: .relaxed) }
       }
     }
-    #expect(Array(sums) == [Int](repeating: loops * 499_500, count: callers))
+    #expect(sums.withLock { $0 } == [Int](repeating: loops * 499_500, count: callers))
   }
 
   @Test("withThreadCount sets the count for its body only, nested scopes restore the outer one")

@@ -11,6 +11,9 @@ import Synchronization
 /// Tensors never write into a storage that another tensor can see: every op allocates a fresh
 /// storage for its result, and in-place updates (`Tensor.withMutableScalars`) copy first when the
 /// storage is shared (copy on write).
+///
+/// `@unchecked Sendable`: the pointer and count never change; the buffer's contents are written
+/// only by the tensor that holds the sole reference, or by parallel loops over disjoint ranges.
 final class TensorStorage: @unchecked Sendable {
   let base: UnsafeMutablePointer<Float>
   let count: Int
