@@ -37,48 +37,40 @@ let systemLibraries: [Target] = [
 
 // MARK: - Implementation
 
-let optimized: [SwiftSetting] = [
-  .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
-]
-
 /// Targets already migrated to the Swift 6 language mode (full data-race checking).
 let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let implementation: [Target] = [
-  // Pointwise kernels built per instruction set; contraction off so every variant gives the same bits.
-  .target(
-    name: "CKernels",
-    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
-  ),
+  // Pointwise kernels built per instruction set; contraction is off in the sources (ScalarMath.h)
+  // so every variant gives the same bits.
+  .target(name: "CKernels"),
   .target(
     name: "TesseraCore",
     dependencies: ["CBLAS", "CKernels"],
-    swiftSettings: optimized + swift6
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraNN",
     dependencies: ["TesseraCore"],
-    swiftSettings: optimized + swift6
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraZoo",
-    dependencies: ["TesseraNN", "CBLAS"],
-    swiftSettings: optimized
+    dependencies: ["TesseraNN", "CBLAS"]
   ),
   .target(
     name: "TesseraTasks",
-    dependencies: ["TesseraCore"],
-    swiftSettings: optimized
+    dependencies: ["TesseraCore"]
   ),
   .target(
     name: "TesseraPlot",
     dependencies: ["CCairo"],
-    swiftSettings: optimized + swift6
+    swiftSettings: swift6
   ),
   .target(
     name: "Tessera",
     dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot", "CKernels"],
-    swiftSettings: optimized + swift6
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraNotebook",
@@ -101,7 +93,7 @@ let implementation: [Target] = [
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ],
-    swiftSettings: optimized + swift6
+    swiftSettings: swift6
   ),
 ]
 
