@@ -37,53 +37,50 @@ let systemLibraries: [Target] = [
 
 // MARK: - Implementation
 
-let optimized: [SwiftSetting] = [
-  .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
-]
+/// Targets already migrated to the Swift 6 language mode (full data-race checking).
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let implementation: [Target] = [
-  // Pointwise kernels built per instruction set; contraction off so every variant gives the same bits.
-  .target(
-    name: "CKernels",
-    cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]
-  ),
+  // Pointwise kernels built per instruction set; contraction is off in the sources (ScalarMath.h)
+  // so every variant gives the same bits.
+  .target(name: "CKernels"),
   .target(
     name: "TesseraCore",
     dependencies: ["CBLAS", "CKernels"],
-    swiftSettings: optimized
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraNN",
     dependencies: ["TesseraCore"],
-    swiftSettings: optimized
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraZoo",
-    dependencies: ["TesseraNN", "CBLAS"],
-    swiftSettings: optimized
+    dependencies: ["TesseraNN", "CBLAS"]
   ),
   .target(
     name: "TesseraTasks",
-    dependencies: ["TesseraCore"],
-    swiftSettings: optimized
+    dependencies: ["TesseraCore"]
   ),
   .target(
     name: "TesseraPlot",
     dependencies: ["CCairo"],
-    swiftSettings: optimized
+    swiftSettings: swift6
   ),
   .target(
     name: "Tessera",
-    dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot"],
-    swiftSettings: optimized
+    dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot", "CKernels"],
+    swiftSettings: swift6
   ),
   .target(
     name: "TesseraNotebook",
-    dependencies: ["CJansson"]
+    dependencies: ["CJansson"],
+    swiftSettings: swift6
   ),
   .target(
     name: "_TestSupport",
-    dependencies: ["TesseraCore"]
+    dependencies: ["TesseraCore"],
+    swiftSettings: swift6
   ),
   .executableTarget(
     name: "tessera",
@@ -96,7 +93,7 @@ let implementation: [Target] = [
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ],
-    swiftSettings: optimized
+    swiftSettings: swift6
   ),
 ]
 
@@ -105,11 +102,13 @@ let implementation: [Target] = [
 let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
-    dependencies: ["TesseraCore", "_TestSupport"]
+    dependencies: ["TesseraCore", "_TestSupport"],
+    swiftSettings: swift6
   ),
   .testTarget(
     name: "TesseraNNTests",
-    dependencies: ["TesseraNN", "_TestSupport"]
+    dependencies: ["TesseraNN", "_TestSupport"],
+    swiftSettings: swift6
   ),
   .testTarget(
     name: "TesseraZooTests",
@@ -117,15 +116,18 @@ let tests: [Target] = [
   ),
   .testTarget(
     name: "TesseraTests",
-    dependencies: ["Tessera"]
+    dependencies: ["Tessera"],
+    swiftSettings: swift6
   ),
   .testTarget(
     name: "TesseraPlotTests",
-    dependencies: ["TesseraPlot"]
+    dependencies: ["TesseraPlot"],
+    swiftSettings: swift6
   ),
   .testTarget(
     name: "TesseraNotebookTests",
-    dependencies: ["TesseraNotebook", "_TestSupport"]
+    dependencies: ["TesseraNotebook", "_TestSupport"],
+    swiftSettings: swift6
   ),
 ]
 

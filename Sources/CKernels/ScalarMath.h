@@ -5,6 +5,15 @@
 #ifndef TESSERA_SCALAR_MATH_H
 #define TESSERA_SCALAR_MATH_H
 
+// No floating-point contraction from here to the end of every file that includes this header:
+// a fused multiply-add rounds once where the Swift definitions round twice, so an FMA would
+// change the bits (and differ between the AVX-512/AVX2 clones and the baseline one). Set here
+// rather than as a compiler flag so that the package builds with ordinary flags.
+#pragma STDC FP_CONTRACT OFF
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 #include <math.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,4 +1,6 @@
+internal import CKernels
 import Foundation
+import Synchronization
 
 /// The child side of the protocol between `tessera run` and the notebook program it compiled.
 ///
@@ -12,29 +14,36 @@ import Foundation
 /// Generated code calls these; they are not meant for cells.
 public enum _NotebookChannel {
   static let marker = "\u{1E}TESSERA"
-  nonisolated(unsafe) static var channel: FileHandle?
-  nonisolated(unsafe) static var displayCount = 0
+
+  /// The channel descriptor (nil when not under the runner) and the displays sent on it. A
+  /// display holds the lock while it writes, so its channel line and its stdout marker carry the
+  /// same number even when two threads display at once.
+  private struct Connection {
+    var channel: FileHandle?
+    var displayCount = 0
+  }
+  private static let connection = Mutex(Connection())
 
   /// True when running under `tessera run`.
-  public static var isAttached: Bool { channel != nil }
+  public static var isAttached: Bool { connection.withLock { $0.channel != nil } }
 
   /// Called once before the first cell.
   public static func start() {
     // Line-buffered stdout: output printed just before a crash is not lost in a buffer.
-    setvbuf(stdout, nil, _IOLBF, 0)
+    tessera_stdout_line_buffered()
     if let fd = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_FD"].flatMap(Int32.init) {
-      channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+      let channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
+      connection.withLock { $0.channel = channel }
       // What this run computes on, for the notebook's metadata.
-      write([
+      let environment: [String: Any] = [
         "kind": "environment", "blas_core": Runtime.blasCore, "threads": Runtime.threadCount, "cpu": BLASCore.cpuName,
-      ])
+      ]
+      write(environment, to: channel)
     }
   }
 
-  static func write(_ message: [String: Any]) {
-    guard let channel, var line = try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]) else {
-      return
-    }
+  static func write(_ message: [String: Any], to channel: FileHandle) {
+    guard var line = try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]) else { return }
     line.append(0x0A)
     channel.write(line)
   }
@@ -43,31 +52,32 @@ public enum _NotebookChannel {
   public static func beginCell(_ id: String) {
     guard isAttached else { return }
     print("\(marker) cell \(id) \(Date().timeIntervalSince1970)")
-    fflush(stdout)
-    fputs("\(marker) cell \(id)\n", stderr)
+    tessera_stdout_flush()
+    FileHandle.standardError.write(Data("\(marker) cell \(id)\n".utf8))
   }
 
   /// Called as cell `id` ends without error.
   public static func endCell(_ id: String) {
     guard isAttached else { return }
     print("\(marker) done \(id) \(Date().timeIntervalSince1970)")
-    fflush(stdout)
+    tessera_stdout_flush()
   }
 
   /// Sends a mime bundle, or prints its text when not under the runner.
   static func send(_ bundle: MimeBundle) {
-    guard channel != nil else {
-      print(bundle.plainText)
-      return
-    }
-    displayCount += 1
     var data: [String: Any] = [:]
     for (mime, value) in bundle.data { data[mime] = value }
     var metadata = bundle.metadata
     if let name = bundle.name { metadata["tessera_name"] = name }
-    fflush(stdout)
-    write(["kind": "display", "seq": displayCount, "data": data, "metadata": metadata])
-    print("\(marker) display \(displayCount)")
-    fflush(stdout)
+    let sent = connection.withLock { connection in
+      guard let channel = connection.channel else { return false }
+      connection.displayCount += 1
+      tessera_stdout_flush()
+      write(["kind": "display", "seq": connection.displayCount, "data": data, "metadata": metadata], to: channel)
+      print("\(marker) display \(connection.displayCount)")
+      tessera_stdout_flush()
+      return true
+    }
+    if !sent { print(bundle.plainText) }
   }
 }

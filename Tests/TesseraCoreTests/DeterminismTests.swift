@@ -65,12 +65,10 @@ struct DeterminismTests {
   @Test("1 thread and 2 threads give bit-identical parameters")
   func threadCountDoesNotMatter() async throws {
     let one = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-      Runtime.threadCount = 1
-      print(trainedDigest(seed: 7))
+      Runtime.withThreadCount(1) { print(trainedDigest(seed: 7)) }
     }
     let two = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
-      Runtime.threadCount = 2
-      print(trainedDigest(seed: 7))
+      Runtime.withThreadCount(2) { print(trainedDigest(seed: 7)) }
     }
     let text1 = String(decoding: try #require(one).standardOutputContent, as: UTF8.self)
     let text2 = String(decoding: try #require(two).standardOutputContent, as: UTF8.self)

@@ -45,18 +45,60 @@ struct ParallelTests {
   @Test("loops started from several threads at once all complete with the right results")
   func concurrentCallers() {
     let callers = 4, loops = 500
-    let sums = UnsafeMutableBufferPointer<Int>.allocate(capacity: callers)
-    sums.initialize(repeating: 0)
-    defer { sums.deallocate() }
+    let sums = Mutex([Int](repeating: 0, count: callers))
     DispatchQueue.concurrentPerform(iterations: callers) { caller in
       for _ in 0..<loops {
         let partial = Atomic<Int>(0)
         Runtime.parallelFor(1000, grain: 10) { range in
           partial.wrappingAdd(range.reduce(0, +), ordering: .relaxed)
         }
-        sums[caller] += partial.load(ordering: .relaxed)
+        sums.withLock { $0[caller] += partial.load(ordering: .relaxed) }
       }
     }
-    #expect(Array(sums) == [Int](repeating: loops * 499_500, count: callers))
+    #expect(sums.withLock { $0 } == [Int](repeating: loops * 499_500, count: callers))
+  }
+
+  @Test("withThreadCount sets the count for its body only, nested scopes restore the outer one")
+  func scopedThreadCount() {
+    let outside = Runtime.threadCount
+    Runtime.withThreadCount(3) {
+      #expect(Runtime.threadCount == 3)
+      Runtime.withThreadCount(1) { #expect(Runtime.threadCount == 1) }
+      #expect(Runtime.threadCount == 3)
+    }
+    #expect(Runtime.threadCount == outside)
+  }
+
+  @Test("concurrent tasks each see their own scoped count; a task started in the scope inherits it")
+  func scopedThreadCountPerTask() async {
+    let seen = await withTaskGroup(of: (Int, [Int]).self) { group in
+      for n in 1...4 {
+        group.addTask {
+          let counts = Runtime.withThreadCount(n) {
+            (0..<200).map { _ in
+              Runtime.parallelFor(64, grain: 1) { _ in }
+              return Runtime.threadCount
+            }
+          }
+          return (n, counts)
+        }
+      }
+      return await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+    }
+    for n in 1...4 { #expect(seen[n] == [Int](repeating: n, count: 200), "tasks with \(n) threads") }
+    let child = Runtime.withThreadCount(3) { Task { Runtime.threadCount } }
+    #expect(await child.value == 3)
+  }
+
+  @Test("with one thread every chunk runs on the calling thread")
+  func oneThreadStaysOnCaller() {
+    let caller = pthread_self()
+    let elsewhere = Atomic<Int>(0)
+    Runtime.withThreadCount(1) {
+      Runtime.parallelFor(10_000, grain: 1) { _ in
+        if pthread_equal(pthread_self(), caller) == 0 { elsewhere.wrappingAdd(1, ordering: .relaxed) }
+      }
+    }
+    #expect(elsewhere.load(ordering: .relaxed) == 0)
   }
 }

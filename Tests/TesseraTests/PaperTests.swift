@@ -128,8 +128,8 @@ struct PaperTests {
 
   @Test("a sweep returns what a sequential run returns, in order")
   func sweepMatchesSequential() {
-    let task = MultiQueryAssociativeRecall(vocabularySize: 64, sequenceLength: 16, pairs: 2, seed: 3)
-    func run(_ pattern: String) -> [Double] {
+    @Sendable func run(_ pattern: String) -> [Double] {
+      let task = MultiQueryAssociativeRecall(vocabularySize: 64, sequenceLength: 16, pairs: 2, seed: 3)
       var rng = RandomGenerator(seed: 5)
       let model = try! LanguageModel(
         pattern: pattern, vocabulary: 64, width: 16, options: ["heads": 1], generator: &rng)

@@ -5,9 +5,10 @@ import Tessera
 @Suite("Training loop")
 struct TrainingTests {
   static func run(threads: Int) -> TrainingResult {
-    let saved = Runtime.threadCount
-    Runtime.threadCount = threads
-    defer { Runtime.threadCount = saved }
+    Runtime.withThreadCount(threads) { trainRecall() }
+  }
+
+  private static func trainRecall() -> TrainingResult {
     var rng = RandomGenerator(seed: 11)
     let model = try! LanguageModel(
       pattern: "attn,swa:8", vocabulary: 64, width: 32, options: ["heads": 2], generator: &rng)

@@ -77,12 +77,8 @@ struct AttentionTests {
   func deterministic() {
     let q = RandomTensors.make([2, 70, 4, 8], seed: 1), k = RandomTensors.make([2, 70, 2, 8], seed: 2)
     let v = RandomTensors.make([2, 70, 2, 8], seed: 3), dO = RandomTensors.make([2, 70, 4, 8], seed: 4)
-    let saved = Runtime.threadCount
-    defer { Runtime.threadCount = saved }
-    var results: [[String: Tensor]] = []
-    for threads in [1, 2] {
-      Runtime.threadCount = threads
-      results.append(attentionWithGradients(.tiled, q, k, v, dO: dO, mask: .causal))
+    let results = [1, 2].map { threads in
+      Runtime.withThreadCount(threads) { attentionWithGradients(.tiled, q, k, v, dO: dO, mask: .causal) }
     }
     for name in results[0].keys { #expect(results[0][name]!.scalars == results[1][name]!.scalars, "\(name)") }
   }

@@ -84,11 +84,8 @@ struct FusedSelectiveScanTests {
     let reference = run(fused: false)
     let fused = run(fused: true)
     expectAgree(fused, reference, tolerance: 2e-5, "T \(time)")
-    let saved = Runtime.threadCount
-    Runtime.threadCount = 1
-    let single = run(fused: true)
-    Runtime.threadCount = saved
-    #expect(zip(single, fused).allSatisfy { $0.scalars == $1.scalars }, "1 and \(saved) threads differ")
+    let single = Runtime.withThreadCount(1) { run(fused: true) }
+    #expect(zip(single, fused).allSatisfy { $0.scalars == $1.scalars }, "1 and \(Runtime.threadCount) threads differ")
   }
 }
 

@@ -19,4 +19,10 @@ void tessera_exp_shifted(float *x, ptrdiff_t n, float shift);
 /// A pause hint for spin-wait loops (x86 `pause`; nothing elsewhere).
 void tessera_spin_pause(void);
 
+/// Makes C's `stdout` (which `print` writes to) line-buffered.
+void tessera_stdout_line_buffered(void);
+
+/// Flushes C's `stdout`.
+void tessera_stdout_flush(void);
+
 #endif

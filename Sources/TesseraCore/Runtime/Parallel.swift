@@ -6,29 +6,38 @@ import Foundation
 /// Work is split over ``threadCount`` threads with a fixed partition, and no kernel lets the
 /// partition change the order of floating-point operations for any output element: results are
 /// bit-identical for 1 and 2 threads. The count comes from `TESSERA_THREADS`, else the number of
-/// active cores. OpenBLAS itself is held to one thread: its threaded sgemm gives different bits
-/// for different thread counts, so GEMMs are split into shape-determined tiles instead.
+/// active cores, read once; ``withThreadCount(_:_:)`` changes it for one scope. OpenBLAS itself
+/// is held to one thread: its threaded sgemm gives different bits for different thread counts,
+/// so GEMMs are split into shape-determined tiles instead.
 public enum Runtime {
-  nonisolated(unsafe) private static var _threadCount: Int = {
+  /// The process's count: `TESSERA_THREADS`, else the active cores. Computing it also tells
+  /// OpenBLAS to run single-threaded: GEMMs are split over threads by `GEMM.run`, with a
+  /// partition that does not depend on the thread count (OpenBLAS's own does).
+  private static let defaultThreadCount: Int = {
     let env = ProcessInfo.processInfo.environment["TESSERA_THREADS"].flatMap(Int.init)
-    // OpenBLAS always runs single-threaded: GEMMs are split over threads by `GEMM.run`, with
-    // a partition that does not depend on the thread count (OpenBLAS's own does).
     openblas_set_num_threads(1)
     return max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
   }()
 
-  /// Threads used by kernels (and by GEMM tiles).
-  public static var threadCount: Int {
-    get { _threadCount }
-    set {
-      check(newValue >= 1, "Runtime.threadCount must be at least 1, got \(newValue)")
-      _threadCount = newValue
-    }
+  /// The count set by the innermost enclosing ``withThreadCount(_:_:)``, if any. A task-local
+  /// value: child tasks inherit it, other tasks and threads do not see it.
+  @TaskLocal private static var scopedThreadCount: Int?
+
+  /// Threads used by kernels (and by GEMM tiles): the count of the innermost enclosing
+  /// ``withThreadCount(_:_:)``, else the process's count.
+  public static var threadCount: Int { scopedThreadCount ?? defaultThreadCount }
+
+  /// Runs `body` with kernels on `count` threads. The setting is scoped to `body` and to the
+  /// tasks it starts; it is not seen by other tasks, by threads `body` starts itself, or after
+  /// `body` returns. Results do not depend on it, only speed does.
+  public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+    check(count >= 1, "Runtime.withThreadCount needs at least 1 thread, got \(count)")
+    return try $scopedThreadCount.withValue(count, operation: body)
   }
 
   /// Makes sure OpenBLAS has been told to run single-threaded; kernels outside TesseraCore that
   /// call BLAS directly call this first.
-  public static func prepareBLAS() { _ = _threadCount }
+  public static func prepareBLAS() { _ = defaultThreadCount }
 
   /// The OpenBLAS kernel family in use (e.g. `Haswell`, `SkylakeX`, `Zen`).
   public static var blasCore: String {
@@ -45,10 +54,12 @@ public enum Runtime {
   /// Runs `body` over `0..<count` split into at most ``threadCount`` contiguous chunks, each at
   /// least `grain` long. Chunks are disjoint; `body` must make every output element depend only
   /// on its own index, never on the chunk bounds. The chunks run on the calling thread and the
-  /// spinning workers of `WorkerPool` (a loop nested in another runs on its calling thread).
+  /// spinning workers of `WorkerPool` (a loop nested in another runs on its calling thread). The
+  /// count is read on the calling thread; a loop nested in a chunk that a worker runs sees the
+  /// process's count, which changes the chunks but never a result.
   @inline(__always)
   public static func parallelFor(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let threads = _threadCount
+    let threads = threadCount
     let chunks = min(threads, max(1, count / max(grain, 1)))
     if chunks <= 1 {
       if count > 0 { body(0..<count) }

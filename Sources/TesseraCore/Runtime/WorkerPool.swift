@@ -11,10 +11,15 @@ import Synchronization
 /// microsecond. One loop runs at a time: a loop started while another runs (a nested loop, or a
 /// second caller thread) runs its chunks on the calling thread. Which thread runs a chunk never
 /// changes a result: chunks are fixed by the caller and write disjoint outputs.
+///
+/// `@unchecked Sendable`: its mutable state (`current`, `parked`, `workers`) is read and written
+/// only with `condition` locked; the rest is atomics and `let`s.
 final class WorkerPool: @unchecked Sendable {
   static let shared = WorkerPool()
 
-  /// One parallel loop: chunk indices are claimed from `next` until `count`.
+  /// One parallel loop: chunk indices are claimed from `next` until `count`. `@unchecked
+  /// Sendable` because `body` is not `@Sendable`: it is called from several threads at once, each
+  /// call with its own chunk, which `parallelFor`'s contract makes safe (disjoint outputs).
   final class Job: @unchecked Sendable {
     let body: (Int) -> Void
     let count: Int

@@ -11,6 +11,10 @@
 /// A tensor produced inside ``valueAndGradient(at:_:)-(Tensor,_)`` from a traced input carries a
 /// ``GradientNode`` recording how it was computed; everything else carries none and costs nothing
 /// extra.
+///
+/// `@unchecked Sendable`: the class references it holds are safe to share. Its storage is never
+/// written while another tensor can see it (copy on write, decided by the atomic reference
+/// count), and a gradient node changes only in its `deinit`, when no tensor refers to it.
 public struct Tensor: @unchecked Sendable {
   var storage: TensorStorage
   /// The size of each axis, outermost first.

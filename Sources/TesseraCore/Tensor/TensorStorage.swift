@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -10,6 +11,9 @@ import Foundation
 /// Tensors never write into a storage that another tensor can see: every op allocates a fresh
 /// storage for its result, and in-place updates (`Tensor.withMutableScalars`) copy first when the
 /// storage is shared (copy on write).
+///
+/// `@unchecked Sendable`: the pointer and count never change; the buffer's contents are written
+/// only by the tensor that holds the sole reference, or by parallel loops over disjoint ranges.
 final class TensorStorage: @unchecked Sendable {
   let base: UnsafeMutablePointer<Float>
   let count: Int
@@ -38,42 +42,32 @@ final class TensorStorage: @unchecked Sendable {
 /// Bytes held by tensor storage: now, and the peak since the last ``resetPeak()`` — how the
 /// benchmarks measure the activation memory of a forward and backward pass.
 public enum TensorMemory {
-  private static let lock = NSLock()
-  nonisolated(unsafe) private static var live = 0
-  nonisolated(unsafe) private static var high = 0
+  private struct Counts {
+    var live = 0
+    var high = 0
+  }
+  private static let counts = Mutex(Counts())
 
   /// Bytes of tensor storage alive now.
-  public static var current: Int {
-    lock.lock()
-    defer { lock.unlock() }
-    return live
-  }
+  public static var current: Int { counts.withLock { $0.live } }
 
   /// The most bytes alive at once since the last reset.
-  public static var peak: Int {
-    lock.lock()
-    defer { lock.unlock() }
-    return high
-  }
+  public static var peak: Int { counts.withLock { $0.high } }
 
   /// Starts a new peak from what is alive now.
   public static func resetPeak() {
-    lock.lock()
-    high = live
-    lock.unlock()
+    counts.withLock { $0.high = $0.live }
   }
 
   static func allocated(_ bytes: Int) {
-    lock.lock()
-    live += bytes
-    if live > high { high = live }
-    lock.unlock()
+    counts.withLock {
+      $0.live += bytes
+      $0.high = max($0.high, $0.live)
+    }
   }
 
   static func freed(_ bytes: Int) {
-    lock.lock()
-    live -= bytes
-    lock.unlock()
+    counts.withLock { $0.live -= bytes }
   }
 }
 

@@ -134,7 +134,7 @@ public final class Panel {
     if let columnLabels {
       plotCheck(columnLabels.count == width, "heatmap: \(columnLabels.count) column labels for \(width) columns")
     }
-    let matrix = values.map(Self.values)
+    let matrix = values.map { row in row.map(\.plotValue) }
     let finite = matrix.joined().filter(\.isFinite)
     var lo = range?.lowerBound ?? finite.min() ?? 0
     var hi = range?.upperBound ?? finite.max() ?? 1

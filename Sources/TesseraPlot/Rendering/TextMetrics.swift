@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import CCairo
 
 /// Text widths in the figure font (DejaVu Sans, which Debian's fontconfig always provides), from
@@ -10,27 +11,28 @@ enum TextMetrics {
   static let capHeight = 0.73
   static let descent = 0.24
 
-  nonisolated(unsafe) private static var cache: [String: Double] = [:]
-  private static let lock = NSLock()
-  nonisolated(unsafe) private static var context: OpaquePointer? = {
-    let surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1)
-    return cairo_create(surface)
-  }()
+  /// A one-pixel Cairo context to measure with, and the widths measured so far.
+  private struct Measurer {
+    let context: OpaquePointer?
+    var cache: [String: Double] = [:]
+  }
+  private static let measurer = Mutex(
+    Measurer(context: cairo_create(cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1))))
 
   /// The advance width of `s` at `size` points.
   static func width(_ s: String, size: Double, bold: Bool) -> Double {
     if s.isEmpty { return 0 }
-    lock.lock()
-    defer { lock.unlock() }
     let key = "\(bold ? 1 : 0)|\(size)|\(s)"
-    if let w = cache[key] { return w }
-    cairo_select_font_face(
-      context, family, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
-    cairo_set_font_size(context, size)
-    var extents = cairo_text_extents_t()
-    cairo_text_extents(context, s, &extents)
-    cache[key] = extents.x_advance
-    return extents.x_advance
+    return measurer.withLock { measurer in
+      if let w = measurer.cache[key] { return w }
+      cairo_select_font_face(
+        measurer.context, family, CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
+      cairo_set_font_size(measurer.context, size)
+      var extents = cairo_text_extents_t()
+      cairo_text_extents(measurer.context, s, &extents)
+      measurer.cache[key] = extents.x_advance
+      return extents.x_advance
+    }
   }
 
   /// `s` shortened with "…" to fit `maxWidth`.

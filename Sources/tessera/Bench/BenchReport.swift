@@ -12,7 +12,7 @@ enum BenchReport {
     ]
     for key in extra.keys.sorted() { fields.append((key, extra[key]!)) }
     print("{" + fields.map { "\(json($0.0)): \($0.1)" }.joined(separator: ", ") + "}")
-    fflush(stdout)
+    fflush(nil)
   }
 
   static func json(_ s: String) -> String {
