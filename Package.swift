@@ -37,22 +37,17 @@ let systemLibraries: [Target] = [
 
 // MARK: - Implementation
 
-/// Targets already migrated to the Swift 6 language mode (full data-race checking).
-let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-
 let implementation: [Target] = [
   // Pointwise kernels built per instruction set; contraction is off in the sources (ScalarMath.h)
   // so every variant gives the same bits.
   .target(name: "CKernels"),
   .target(
     name: "TesseraCore",
-    dependencies: ["CBLAS", "CKernels"],
-    swiftSettings: swift6
+    dependencies: ["CBLAS", "CKernels"]
   ),
   .target(
     name: "TesseraNN",
-    dependencies: ["TesseraCore"],
-    swiftSettings: swift6
+    dependencies: ["TesseraCore"]
   ),
   .target(
     name: "TesseraZoo",
@@ -64,23 +59,19 @@ let implementation: [Target] = [
   ),
   .target(
     name: "TesseraPlot",
-    dependencies: ["CCairo"],
-    swiftSettings: swift6
+    dependencies: ["CCairo"]
   ),
   .target(
     name: "Tessera",
-    dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot", "CKernels"],
-    swiftSettings: swift6
+    dependencies: ["TesseraCore", "TesseraNN", "TesseraZoo", "TesseraTasks", "TesseraPlot", "CKernels"]
   ),
   .target(
     name: "TesseraNotebook",
-    dependencies: ["CJansson"],
-    swiftSettings: swift6
+    dependencies: ["CJansson"]
   ),
   .target(
     name: "_TestSupport",
-    dependencies: ["TesseraCore"],
-    swiftSettings: swift6
+    dependencies: ["TesseraCore"]
   ),
   .executableTarget(
     name: "tessera",
@@ -92,8 +83,7 @@ let implementation: [Target] = [
       "Tessera",
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
-    ],
-    swiftSettings: swift6
+    ]
   ),
 ]
 
@@ -102,13 +92,11 @@ let implementation: [Target] = [
 let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
-    dependencies: ["TesseraCore", "_TestSupport"],
-    swiftSettings: swift6
+    dependencies: ["TesseraCore", "_TestSupport"]
   ),
   .testTarget(
     name: "TesseraNNTests",
-    dependencies: ["TesseraNN", "_TestSupport"],
-    swiftSettings: swift6
+    dependencies: ["TesseraNN", "_TestSupport"]
   ),
   .testTarget(
     name: "TesseraZooTests",
@@ -116,28 +104,25 @@ let tests: [Target] = [
   ),
   .testTarget(
     name: "TesseraTests",
-    dependencies: ["Tessera"],
-    swiftSettings: swift6
+    dependencies: ["Tessera"]
   ),
   .testTarget(
     name: "TesseraPlotTests",
-    dependencies: ["TesseraPlot"],
-    swiftSettings: swift6
+    dependencies: ["TesseraPlot"]
   ),
   .testTarget(
     name: "TesseraNotebookTests",
-    dependencies: ["TesseraNotebook", "_TestSupport"],
-    swiftSettings: swift6
+    dependencies: ["TesseraNotebook", "_TestSupport"]
   ),
 ]
 
 let package = Package(
   name: "Tessera",
-  platforms: [.macOS(.v14)],
+  platforms: [.macOS(.v15)],
   products: products,
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: systemLibraries + implementation + tests,
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )
