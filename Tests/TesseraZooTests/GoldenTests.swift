@@ -47,7 +47,8 @@ func recurrenceForms(
 /// tests call the zoo: a change of an op's API changes its entry here.
 let goldenImplementations: [String: [GoldenForm]] = [
   "attention_causal": [
-    GoldenForm("reference", inputs: ["q", "k", "v"]) { x in [attention(x[0], x[1], x[2], mask: .causal, form: .reference)]
+    GoldenForm("reference", inputs: ["q", "k", "v"]) { x in
+      [attention(x[0], x[1], x[2], mask: .causal, form: .reference)]
     },
     GoldenForm("tiled", inputs: ["q", "k", "v"]) { x in
       [attention(x[0], x[1], x[2], mask: .causal, form: .tiled(queryBlock: 16, keyBlock: 16))]
@@ -55,7 +56,8 @@ let goldenImplementations: [String: [GoldenForm]] = [
   ],
   // Two query heads per key/value head.
   "attention_gqa": [
-    GoldenForm("reference", inputs: ["q", "k", "v"]) { x in [attention(x[0], x[1], x[2], mask: .causal, form: .reference)]
+    GoldenForm("reference", inputs: ["q", "k", "v"]) { x in
+      [attention(x[0], x[1], x[2], mask: .causal, form: .reference)]
     },
     GoldenForm("tiled", inputs: ["q", "k", "v"]) { x in
       [attention(x[0], x[1], x[2], mask: .causal, form: .tiled(queryBlock: 16, keyBlock: 16))]
