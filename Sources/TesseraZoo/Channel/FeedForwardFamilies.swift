@@ -32,9 +32,10 @@ extension MLP: LayerFamily {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = up.weight.shape[0]
-    // The two products and their biases, and GELU (tanh form: ~8 flops per element).
+    // The two projections with their biases, and GELU's tanh form on the hidden width.
     return LayerCost(
-      flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
+      flops: flops(rows: rows) + rows * hidden * FlopCount.geluTanh, activationBytes: 4 * rows * 2 * hidden,
+      stateBytes: 0)
   }
 }
 
@@ -69,8 +70,9 @@ extension SwiGLU: LayerFamily {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = up.weight.shape[0]
-    // Three products, SiLU (~5 flops per element) and the gating product.
+    // Three projections, SiLU on the gate and the gating product.
     return LayerCost(
-      flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
+      flops: flops(rows: rows) + rows * hidden * (FlopCount.silu + FlopCount.arithmetic),
+      activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
   }
 }
