@@ -13,6 +13,12 @@ public final class CausalConvolution: Module {
   }
 
   public var kernel: Int { weight.shape[1] }
+  public var channels: Int { weight.shape[0] }
+
+  /// FLOPs over `rows` positions, counted as for ``Linear/flops(rows:)``: per channel a
+  /// multiply–add (2 FLOPs) for each of the `K` taps, the zero padding of the first positions
+  /// included, and one for the bias.
+  public func flops(rows: Int) -> Int { rows * channels * (2 * kernel + 1) }
 
   public func callAsFunction(_ x: Tensor) -> Tensor {
     let (t, k) = (x.shape[1], kernel)

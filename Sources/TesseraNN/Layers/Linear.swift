@@ -19,6 +19,7 @@ public final class Linear: Module {
 
   public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 
-  /// Multiply–adds of one application to `rows` vectors, counted as 2 FLOPs each.
-  public func flops(rows: Int) -> Int { 2 * rows * inputCount * outputCount }
+  /// FLOPs of one application to `rows` vectors: 2 per multiply–add, and one per output for the
+  /// bias add when there is a bias.
+  public func flops(rows: Int) -> Int { rows * outputCount * (2 * inputCount + (bias == nil ? 0 : 1)) }
 }

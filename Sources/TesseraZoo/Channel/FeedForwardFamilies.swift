@@ -46,9 +46,10 @@ extension MLP: FeedForwardFamily {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = hiddenWidth
-    // The two products and their biases, and GELU (tanh form: ~8 flops per element).
+    // The two projections with their biases, and GELU's tanh form on the hidden width.
     return LayerCost(
-      flops: flops(rows: rows) + 8 * rows * hidden, activationBytes: 4 * rows * 2 * hidden, stateBytes: 0)
+      flops: flops(rows: rows) + rows * hidden * FlopCount.geluTanh, activationBytes: 4 * rows * 2 * hidden,
+      stateBytes: 0)
   }
 }
 
@@ -61,8 +62,9 @@ extension SwiGLU: FeedForwardFamily {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time, hidden = hiddenWidth
-    // Three products, SiLU (~5 flops per element) and the gating product.
+    // Three projections, SiLU on the gate and the gating product.
     return LayerCost(
-      flops: flops(rows: rows) + 6 * rows * hidden, activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
+      flops: flops(rows: rows) + rows * hidden * (FlopCount.silu + FlopCount.arithmetic),
+      activationBytes: 4 * rows * 3 * hidden, stateBytes: 0)
   }
 }

@@ -15,6 +15,12 @@ public final class Norm: Module {
     if let bias { return layerNorm(x, weight: weight, bias: bias) }
     return rmsNorm(x, weight: weight)
   }
+
+  /// Counted FLOPs over `rows` positions (see ``LayerCost``).
+  public func flops(rows: Int) -> Int {
+    let width = weight.shape[0]
+    return bias == nil ? FlopCount.rmsNorm(rows: rows, width: width) : FlopCount.layerNorm(rows: rows, width: width)
+  }
 }
 
 /// One pre-norm residual block (``BlockSpec``): `h = x + mixer(norm1(x))`, then
@@ -41,6 +47,19 @@ public final class Block: Module {
       h = h + channel(norm2(h), &context)
     }
     return h
+  }
+
+  /// Counted cost over `batch × time` positions: the norms and residual sums around the layers,
+  /// and the layers' own costs.
+  public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
+    let rows = batch * time, width = norm1.weight.shape[0]
+    var total = mixer.cost(batch: batch, time: time, context: context)
+    total.flops += norm1.flops(rows: rows) + rows * width * FlopCount.arithmetic
+    if let norm2, let channel {
+      total = total + channel.cost(batch: batch, time: time, context: context)
+      total.flops += norm2.flops(rows: rows) + rows * width * FlopCount.arithmetic
+    }
+    return total
   }
 
   func step(_ x: Tensor, _ decoder: any LayerDecoder) -> Tensor {
@@ -129,13 +148,11 @@ public final class LanguageModel: Module {
   /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
   public func callAsFunction(_ tokens: IndexTensor) -> Tensor { forward(tokens).logits }
 
-  /// Counted cost of every block's layers for `batch × time` tokens (embedding and head aside).
+  /// Counted cost of every block (its layers, norms and residual sums) for `batch × time` tokens
+  /// (embedding, final norm and head aside).
   public func cost(batch: Int, time: Int) -> LayerCost {
     let context = CostContext(direction: spec.direction)
-    return layers.reduce(LayerCost.zero) { total, block in
-      total + block.mixer.cost(batch: batch, time: time, context: context)
-        + (block.channel?.cost(batch: batch, time: time, context: context) ?? .zero)
-    }
+    return layers.reduce(LayerCost.zero) { $0 + $1.cost(batch: batch, time: time, context: context) }
   }
 
   /// Per-layer decoding state: each mixer's typed state (KV cache, recurrent state).

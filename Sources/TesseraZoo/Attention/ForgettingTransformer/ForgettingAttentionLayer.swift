@@ -95,9 +95,20 @@ public final class ForgettingAttentionLayer: RecurrentLayer {
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time
     let projections = [qProj, kProj, vProj, fProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    let attention = 4 * batch * heads * headDimension * time * (time + 1) / 2
+    // The log forget gates and their running sum over time, then the biased attention.
+    let gates = rows * heads * (FlopCount.logSigmoid + FlopCount.arithmetic)
+    let attention =
+      batch * heads
+      * attentionCoreFlops(
+        time: time, dimension: headDimension, mask: .causal, form: options.form, positionBias: true)
+    let saved: Int
+    switch options.form {
+    case .tiled: saved = batch * heads * time  // the row log-sum-exp
+    default: saved = batch * heads * time * time  // the probabilities
+    }
     return LayerCost(
-      flops: projections + attention, activationBytes: 4 * rows * (4 * heads * headDimension + 2 * heads),
-      stateBytes: 4 * 2 * batch * time * heads * headDimension)
+      flops: projections + gates + attention,
+      activationBytes: 4 * (saved + rows * (4 * heads * headDimension + 2 * heads)),
+      stateBytes: 4 * batch * time * heads * (2 * headDimension + 1))
   }
 }

@@ -98,9 +98,11 @@ public class MultiHeadAttention: Module {
     let rows = batch * time
     let projections =
       qProj.flops(rows: rows) + kProj.flops(rows: rows) + vProj.flops(rows: rows) + oProj.flops(rows: rows)
-    let visible = (0..<time).reduce(0) { $0 + mask.visibleKeys(query: $1, time: time) }
-    // QKᵀ and PV: 2 multiply–adds per visible (query, key) pair and channel, per head.
-    let attention = 4 * batch * queryHeads * headDimension * visible
+    // Rotary embedding of queries and keys: four products and two sums per pair of channels.
+    let rotation = rotary == nil ? 0 : 3 * FlopCount.arithmetic * rows * (queryHeads + keyValueHeads) * headDimension
+    let attention =
+      batch * queryHeads
+      * attentionCoreFlops(time: time, dimension: headDimension, mask: mask, form: form, positionBias: false)
     let saved: Int
     switch form {
     case .tiled: saved = batch * queryHeads * time  // the row log-sum-exp
@@ -108,7 +110,7 @@ public class MultiHeadAttention: Module {
     }
     let activations = 4 * (saved + batch * time * (2 * queryHeads + 2 * keyValueHeads) * headDimension)
     return LayerCost(
-      flops: projections + attention, activationBytes: activations,
+      flops: projections + rotation + attention, activationBytes: activations,
       stateBytes: 4 * 2 * batch * time * keyValueHeads * headDimension)
   }
 }

@@ -119,18 +119,36 @@ public class DeltaRuleLayer: Module {
   }
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time
-    let projections = [qProj, kProj, vProj, rProj, oProj, betaProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    // Chunked WY form per head and chunk of C: K Kᵀ, Q Kᵀ (2·C²·K each), the triangular inverse
-    // (C³/3), W_k, W_v, the intra-chunk product (2·C²·(K+V)+2·C²·V), and against the state
-    // U = W_v − W_k S, Q S, Kᵀ U (2·C·K·V each); per token that is ~C·(4K + 4V) + C²/3 + 6·K·V.
-    let c = min(form.chunkLength(time: time), max(1, time)), k = headDimension
-    let recurrence = rows * heads * (c * (4 * k + 4 * k) + c * c / 3 + 6 * k * k)
-    let stateBytes = 4 * batch * heads * k * k
-    let chunks = (time + c - 1) / c
+    let rows = batch * time, k = headDimension, width = heads * headDimension
+    // A sequence of one token runs the recurrence (see `mix`).
+    let form = time > 1 ? self.form : .reference
+    var flops = [qProj, kProj, vProj, rProj, oProj, betaProj].reduce(0) { $0 + $1.flops(rows: rows) }
+    // The short convolutions on q, k, v and their silu; β = σ(x W_β).
+    flops += [qConv, kConv, vConv].reduce(0) { $0 + $1.flops(rows: rows) } + 3 * rows * width * FlopCount.silu
+    flops += rows * heads * FlopCount.sigmoid
+    if let gateProj {
+      // g = −exp(A_log) · softplus(x W_a + Δ_bias): exp and sign of A_log per head, then per head and token
+      // the bias, the softplus and the product.
+      flops +=
+        gateProj.flops(rows: rows) + heads * (FlopCount.transcendental + FlopCount.arithmetic)
+        + rows * heads * (FlopCount.softplus + 2 * FlopCount.arithmetic)
+    }
+    // Unit queries and keys, the delta rule, then RMS norm per head, silu(x W_r) and the gating product.
+    flops += 2 * FlopCount.unitLength(rows: rows * heads, width: k)
+    flops += batch * heads * deltaRuleFlops(time: time, keys: k, values: k, gated: gated, form: form)
+    flops +=
+      FlopCount.rmsNorm(rows: rows * heads, width: k) + rows * width * (FlopCount.silu + FlopCount.arithmetic)
+    // Saved: the per-token projections, and per chunk its starting state and its three c × c
+    // matrices (K Kᵀ, the inverse, the scores); the recurrence keeps a state per step.
+    let saved: Int
+    if let c = deltaRuleChunk(time: time, form: form) {
+      saved = max(1, blockCount(time: time, size: c)) * (k * k + 3 * c * c)
+    } else {
+      saved = time * k * k
+    }
     return LayerCost(
-      flops: projections + recurrence,
-      activationBytes: 4 * rows * heads * (k * 8 + 3 * c) + stateBytes * chunks, stateBytes: stateBytes)
+      flops: flops, activationBytes: 4 * (rows * heads * 8 * k + batch * heads * saved),
+      stateBytes: 4 * batch * (heads * k * k + 3 * qConv.kernel * width))
   }
 }
 

@@ -114,18 +114,39 @@ public class GatedLinearRecurrenceLayer: Module {
     return finish(o, x3).reshaped(x.shape[0], x.shape[1])
   }
 
+  /// Width of the log decay per head: none (linear attention), one per step (retention), one per
+  /// key channel (GLA).
+  var gateWidth: Int {
+    switch kind {
+    case .linear: return 0
+    case .retention: return 1
+    case .gated: return keyDimension
+    }
+  }
+
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time
+    let rows = batch * time, width = heads * valueDimension
     var flops = [qProj, kProj, vProj, rProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    if let gateDown, let gateUp { flops += gateDown.flops(rows: rows) + gateUp.flops(rows: rows) }
-    let c = min(form.chunkLength(time: time), time)
-    // Per chunk: intra-chunk scores and outputs (C² K + C² V), state read and update (C K V twice).
-    let perHead =
-      (time / max(c, 1)) * (2 * c * c * (keyDimension + valueDimension) + 4 * c * keyDimension * valueDimension)
-    flops += batch * heads * perHead
+    if let gateDown, let gateUp {
+      // The low-rank gate, its log-sigmoid and the temperature.
+      flops +=
+        gateDown.flops(rows: rows) + gateUp.flops(rows: rows)
+        + rows * heads * keyDimension * (FlopCount.logSigmoid + FlopCount.arithmetic)
+    }
+    flops +=
+      batch * heads
+      * GatedLinearRecurrence.flops(
+        time: time, keys: keyDimension, values: valueDimension, gate: gateWidth, form: form)
+    // The output: RMS norm per head, silu(x W_r) and the gating product.
+    flops +=
+      FlopCount.rmsNorm(rows: rows * heads, width: valueDimension)
+      + rows * width * (FlopCount.silu + FlopCount.arithmetic)
     let stateBytes = 4 * batch * heads * keyDimension * valueDimension
-    let activations =
-      4 * rows * (2 * heads * keyDimension + 3 * heads * valueDimension) + stateBytes * (time / max(c, 1))
+    let saved =
+      batch * heads
+      * GatedLinearRecurrence.savedValues(
+        time: time, keys: keyDimension, values: valueDimension, gate: gateWidth, form: form)
+    let activations = 4 * (rows * (2 * heads * keyDimension + 3 * heads * valueDimension) + saved)
     return LayerCost(flops: flops, activationBytes: activations, stateBytes: stateBytes)
   }
 }

@@ -157,24 +157,30 @@ public class TestTimeTrainingLayer: Module {
   }
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time, k = headDimension
-    let projections = [qProj, kProj, vProj, etaProj, rProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
-    let inner: Int, stateBytes: Int
+    let rows = batch * time, k = headDimension, width = heads * headDimension
+    var flops = [qProj, kProj, vProj, etaProj, rProj, oProj].reduce(0) { $0 + $1.flops(rows: rows) }
+    // Unit queries and keys; η = η_base·σ(x W_η + b_η).
+    flops +=
+      2 * FlopCount.unitLength(rows: rows * heads, width: k) + rows * heads * (FlopCount.sigmoid + FlopCount.arithmetic)
+    let stateBytes: Int
     switch innerModel {
     case .linear:
-      // Dual form per head and mini-batch of b: Q Kᵀ (2b²K), K W₀ and Q W₀ (4bK²), the masked
-      // product (2b²K), the weight update (2bK²): per token ~4bK + 6K².
-      inner = rows * heads * (4 * miniBatch * k + 6 * k * k)
+      flops +=
+        batch * heads * testTimeTrainingLinearFlops(time: time, keys: k, values: k, miniBatch: miniBatch, form: form)
       stateBytes = 4 * batch * heads * k * k
     case .mlp:
-      // With M = 4K: K W₁, Q W₁, A W₂, Â W₂, E W₂ᵀ and the two updates (7 products of K·M per
-      // token), Q Kᵀ and Â Aᵀ with their masked products (2b(K + M) + 2b(K + M)).
-      inner = rows * heads * (4 * miniBatch * 5 * k + 2 * 7 * 4 * k * k)
-      stateBytes = 4 * batch * heads * 2 * 4 * k * k
+      let hidden = initialWeight.shape[2]
+      flops +=
+        batch * heads
+        * testTimeTrainingMLPFlops(time: time, keys: k, hidden: hidden, values: k, miniBatch: miniBatch, form: form)
+      stateBytes = 4 * batch * heads * 2 * hidden * k
     }
+    // RMS norm per head, silu(x W_r) and the gating product.
+    flops +=
+      FlopCount.rmsNorm(rows: rows * heads, width: k) + rows * width * (FlopCount.silu + FlopCount.arithmetic)
     return LayerCost(
-      flops: projections + inner,
-      activationBytes: 4 * rows * heads * k * 6 + stateBytes * ((time + miniBatch - 1) / miniBatch),
+      flops: flops,
+      activationBytes: 4 * rows * heads * k * 6 + stateBytes * blockCount(time: time, size: miniBatch),
       stateBytes: 2 * stateBytes)
   }
 }

@@ -139,11 +139,15 @@ public final class MambaBlock: RecurrentLayer {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time
-    let projections = [inProj, xProj, outProj].reduce(0) { $0 + $1.flops(rows: rows) } + 2 * rows * rank * expanded
-    let scan = 9 * rows * expanded * stateSize  // decay, input, readout per state element
-    let convolution = 2 * rows * expanded * conv1d.kernel
+    // The projections (Δ's through dtProj's weight, its bias added in the scan), the short
+    // convolution and its silu, A = −exp(A_log), and the scan.
+    let projections = [inProj, xProj, dtProj, outProj].reduce(0) { $0 + $1.flops(rows: rows) }
+    let convolution = conv1d.flops(rows: rows) + rows * expanded * FlopCount.silu
+    let decay = expanded * stateSize * (FlopCount.transcendental + FlopCount.arithmetic)
+    let scan = selectiveScanFlops(
+      batch: batch, time: time, channels: expanded, states: stateSize, form: options.form)
     return LayerCost(
-      flops: projections + scan + convolution, activationBytes: 4 * rows * expanded * (stateSize + 6),
+      flops: projections + convolution + decay + scan, activationBytes: 4 * rows * expanded * (stateSize + 6),
       stateBytes: 4 * batch * expanded * (stateSize + conv1d.kernel))
   }
 }

@@ -137,12 +137,21 @@ public final class Mamba2Block: RecurrentLayer {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let rows = batch * time
+    let (a, e) = (FlopCount.arithmetic, FlopCount.transcendental)
     let projections = inProj.flops(rows: rows) + outProj.flops(rows: rows)
-    let c = min(form.chunkLength(time: time), time)
+    // The short convolution over x, B, C and its silu.
+    let convolution = conv1d.flops(rows: rows) + rows * conv1d.channels * FlopCount.silu
+    // Δ = softplus(Δ + Δ_bias) and a = −exp(A_log)·Δ per head; the SSD input x·Δ.
+    let steps = rows * heads * (a + FlopCount.softplus + a) + heads * (e + a) + rows * expanded * a
     let ssd =
-      batch * heads * (time / max(c, 1)) * (2 * c * c * (stateSize + headDimension) + 4 * c * stateSize * headDimension)
-    let stateBytes = 4 * batch * heads * headDimension * stateSize
+      batch * heads
+      * GatedLinearRecurrence.flops(time: time, keys: stateSize, values: headDimension, gate: 1, form: form)
+    // The skip D x, the gate silu(z) and the RMS norm over the expanded width.
+    let output =
+      rows * expanded * (2 * a + FlopCount.silu + a) + FlopCount.rmsNorm(rows: rows, width: expanded)
+    let stateBytes = 4 * batch * (heads * headDimension * stateSize + conv1d.kernel * conv1d.channels)
     return LayerCost(
-      flops: projections + ssd, activationBytes: 4 * rows * (3 * expanded + 2 * stateSize), stateBytes: stateBytes)
+      flops: projections + convolution + steps + ssd + output,
+      activationBytes: 4 * rows * (3 * expanded + 2 * stateSize), stateBytes: stateBytes)
   }
 }

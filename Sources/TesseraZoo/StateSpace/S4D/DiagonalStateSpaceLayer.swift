@@ -98,14 +98,14 @@ public final class DiagonalStateSpaceLayer: RecurrentLayer {
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
     let dim = logStep.shape[0], rows = batch * time
-    // Kernel: ~10 flops per channel, mode and lag; causal Toeplitz product: T² per channel and sequence.
-    let convolutional = form(time: time) == .parallel
-    // Convolution: the kernel (~10 flops per channel, mode and lag) and the causal Toeplitz product
-    // (T² per channel and sequence). Scan: ~8 flops per channel, mode and token.
-    let mixing = convolutional ? 10 * dim * modes * time + batch * dim * time * time : 8 * rows * dim * modes
-    let kept = convolutional ? dim * time * time : rows * dim * modes * 2
+    let form = form(time: time)
+    let mixing = DiagonalStateSpace.flops(batch: batch, time: time, channels: dim, modes: modes, form: form)
+    // The output: exact GELU, the projection to 2D, and the GLU's sigmoid and product.
+    let output =
+      rows * dim * FlopCount.geluErf + outProj.flops(rows: rows)
+      + rows * dim * (FlopCount.sigmoid + FlopCount.arithmetic)
+    let kept = form == .parallel ? dim * time * time : rows * dim * modes * 2
     return LayerCost(
-      flops: mixing + outProj.flops(rows: rows) + 8 * rows * dim,
-      activationBytes: 4 * (kept + rows * dim * 5), stateBytes: 4 * batch * dim * modes * 2)
+      flops: mixing + output, activationBytes: 4 * (kept + rows * dim * 5), stateBytes: 4 * batch * dim * modes * 2)
   }
 }
