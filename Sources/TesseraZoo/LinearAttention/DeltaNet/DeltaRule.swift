@@ -19,7 +19,7 @@ import TesseraCore
 /// `.parallel` is the chunked form with the whole sequence as one chunk.
 public func deltaRule(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, beta: Tensor, logDecay: Tensor? = nil, initialState: Tensor? = nil,
-  scale: Float? = nil, form: Form = .reference
+  scale: Float? = nil, form: Form = .chunked(size: 64)
 ) -> (output: Tensor, finalState: Tensor) {
   check(
     q.rank == 4 && k.shape == q.shape && v.shape.prefix(3) == q.shape.prefix(3)
