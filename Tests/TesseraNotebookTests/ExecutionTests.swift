@@ -36,7 +36,8 @@ struct ExecutionTests {
       #expect(meta[key] != nil, "metadata.tessera.\(key) missing")
     }
     #expect(meta["status"]?.stringValue == "ok")
-    if let verdict = try NotebookHarness.validate(path) { #expect(verdict.contains("valid"), "\(verdict)") }
+    let verdict = try NotebookHarness.validate(path)
+    #expect(verdict.valid, "\(verdict)")
   }
 
   @Test("--output writes elsewhere and leaves the input untouched")

@@ -103,18 +103,52 @@ struct NotebookHarness {
     return (Int(value["hits"]?.integerValue ?? 0), Int(value["misses"]?.integerValue ?? 0))
   }
 
-  /// True when python3 can import nbformat.
-  static let hasNbformat: Bool = {
-    (try? ChildProcess.run(["python3", "-c", "import nbformat"]))?.status == .exited(0)
-  }()
+  /// Jupyter's validator (nbformat) cannot be run: the notebook tests need it, and fail without it.
+  struct NbformatUnavailable: Error, CustomStringConvertible {
+    var description: String
+  }
 
-  /// nbformat's own validator on `path` (nil when nbformat is not installed).
-  static func validate(_ path: String) throws -> String? {
-    guard hasNbformat else { return nil }
-    let result = try ChildProcess.run([
-      "python3", "-c",
-      "import nbformat, sys; nbformat.validate(nbformat.read(sys.argv[1], as_version=4)); print('valid')", path,
-    ])
-    return result.stdout + result.stderr
+  /// nbformat's verdict on a file.
+  struct Validation: CustomStringConvertible {
+    /// The validator exited 0 and printed exactly ``validLine``.
+    var valid: Bool
+    /// What the validator printed (stdout, then stderr).
+    var output: String
+    var description: String { output }
+  }
+
+  static let validLine = "nbformat.validate: the notebook is valid"
+
+  /// Reads the file as strict JSON (`NaN` and `Infinity` are not JSON) and runs
+  /// `nbformat.validate` on it, with the repairs nbformat makes in memory for missing or
+  /// duplicate cell ids (reported as FutureWarning) counted as failures.
+  static let validatorScript = """
+    import json, sys, warnings
+    try:
+        import nbformat
+    except ImportError as error:
+        print(error)
+        sys.exit(3)
+    def refuse(constant):
+        raise ValueError(constant + " is not JSON")
+    warnings.simplefilter("error", FutureWarning)
+    with open(sys.argv[1], encoding="utf-8") as f:
+        notebook = json.load(f, parse_constant=refuse)
+    nbformat.validate(notebook)
+    print("\(validLine)")
+    """
+
+  /// Jupyter's own validator on the file at `path`. Throws ``NbformatUnavailable`` when
+  /// `python` cannot import nbformat: validation is never skipped.
+  static func validate(_ path: String, python: [String] = ["python3"]) throws -> Validation {
+    let result = try ChildProcess.run(python + ["-c", validatorScript, path])
+    if result.status == .exited(3) {
+      throw NbformatUnavailable(
+        description: "\(python.joined(separator: " ")) cannot import nbformat, Jupyter's notebook validator "
+          + "(\(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))): install it with "
+          + "python3 -m pip install nbformat")
+    }
+    return Validation(
+      valid: result.status == .exited(0) && result.stdout == validLine + "\n", output: result.stdout + result.stderr)
   }
 }

@@ -54,7 +54,8 @@ struct ParameterTests {
     #expect(cells[injected].source.contains("| `widths` | `[4, 5]` |"))
     // The source of the parameters cell is kept as written.
     #expect(cells[injected - 1].source == Self.parameters)
-    if let verdict = try NotebookHarness.validate(path) { #expect(verdict.contains("valid"), "\(verdict)") }
+    let verdict = try NotebookHarness.validate(path)
+    #expect(verdict.valid, "\(verdict)")
 
     // A second run without overrides drops the injected cell again.
     let plain = try h.run(path)

@@ -54,7 +54,8 @@ struct RoundTripTests {
     #expect(notebook.cells.count == 5)
     #expect(notebook.cells[1].source == "let x = 1\nprint(x)")
     #expect(notebook.cells[1].tags == ["parameters"])
-    if let verdict = try NotebookHarness.validate(copy) { #expect(verdict.contains("valid"), "\(verdict)") }
+    let verdict = try NotebookHarness.validate(copy)
+    #expect(verdict.valid, "\(verdict)")
   }
 
   @Test("reals print as Python's repr and lines split as str.splitlines")
@@ -104,5 +105,47 @@ struct BadInputTests {
     #expect(run.stderr.contains(path) && run.stderr.contains(phrase), "\(name): \(run.stderr)")
     #expect(!FileManager.default.fileExists(atPath: output))
     if let contents { #expect(try String(contentsOfFile: path, encoding: .utf8) == contents) }
+  }
+}
+
+@Suite("Jupyter's validator")
+struct ValidatorTests {
+  /// Notebooks nbformat must refuse, written directly as JSON.
+  static let invalid: [(name: String, json: String)] = [
+    (
+      "bad-id",
+      #"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "markdown", "id": "not an id!", "metadata": {}, "source": []}]}"#
+    ),
+    (
+      "no-outputs",
+      #"{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": null, "source": []}]}"#
+    ),
+    (
+      "nan",
+      #"{"nbformat": 4, "nbformat_minor": 5, "metadata": {"tessera": {"parameters": {"rate": NaN}}}, "cells": []}"#
+    ),
+  ]
+
+  @Test("a notebook that breaks the schema is reported invalid", arguments: 0..<3)
+  func invalidReported(_ index: Int) throws {
+    let (name, json) = Self.invalid[index]
+    let harness = try NotebookHarness()
+    let path = harness.folder + "/\(name).ipynb"
+    try json.write(toFile: path, atomically: true, encoding: .utf8)
+    let verdict = try NotebookHarness.validate(path)
+    #expect(!verdict.valid, "\(name): \(verdict)")
+    #expect(!verdict.output.contains(NotebookHarness.validLine), "\(name): \(verdict)")
+  }
+
+  @Test("a python that cannot import nbformat fails validation by name instead of skipping it")
+  func missingValidator() throws {
+    let harness = try NotebookHarness()
+    let path = try harness.write("fine.ipynb", cells: ["print(1)"])
+    #expect(try NotebookHarness.validate(path).valid)
+    // -S: no site-packages, so no nbformat.
+    let error = #expect(throws: NotebookHarness.NbformatUnavailable.self) {
+      try NotebookHarness.validate(path, python: ["python3", "-S"])
+    }
+    #expect(error?.description.contains("cannot import nbformat") == true, "\(String(describing: error))")
   }
 }
