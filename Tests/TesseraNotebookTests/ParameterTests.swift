@@ -96,6 +96,34 @@ struct ParameterTests {
     #expect(run.stderr.contains("parameter \"steps\" is Int"), "\(run.stderr)")
   }
 
+  /// Non-finite values for `rate` (a Double), from the command line or a params file.
+  static let nonFinite: [(arguments: [String], file: String?)] = [
+    (["-p", "rate", "nan"], nil),
+    (["-p", "rate", "inf"], nil),
+    (["-p", "rate=-inf"], nil),
+    (["-p", "rate", "Infinity"], nil),
+    ([], #"{"rate": NaN}"#),
+    ([], #"{"steps": 2, "rate": -Infinity}"#),
+  ]
+
+  @Test("a non-finite number is refused by name, from -p or -f; nothing is written", arguments: 0..<6)
+  func nonFiniteRefused(_ index: Int) throws {
+    var (arguments, file) = Self.nonFinite[index]
+    let h = try NotebookHarness()
+    let path = try h.write("p.ipynb", cells: [Self.parameters, Self.report])
+    if let file {
+      try file.write(toFile: h.folder + "/params.json", atomically: true, encoding: .utf8)
+      arguments += ["-f", h.folder + "/params.json"]
+    }
+    let before = try Data(contentsOf: URL(fileURLWithPath: path))
+    let run = try h.run(path, arguments)
+    #expect(run.status == 2, "\(arguments): \(run.stderr)")
+    #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    #expect(run.stderr.contains("\"rate\"") && run.stderr.contains("finite"), "\(run.stderr)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    #expect(!FileManager.default.fileExists(atPath: h.cache + "/programs"))
+  }
+
   @Test("three runs with different values compile once")
   func compiledOnce() throws {
     let h = try NotebookHarness()

@@ -153,8 +153,10 @@ public struct NotebookParameters: Sendable {
     for (name, text) in commandLine {
       let d = try declaration(name)
       guard let checked = Self.parseText(text, as: d.type) else {
+        let real = ["Double", "Float"].contains(d.type) && Double(text) != nil
         throw OverrideError(
-          description: "parameter \"\(name)\" is \(d.type); \"\(text)\" is not \(Self.article(d.type)) \(d.type)")
+          description: "parameter \"\(name)\" is \(d.type); \"\(text)\" is not "
+            + (real ? "a finite \(d.type)" : "\(Self.article(d.type)) \(d.type)"))
       }
       resolved.removeAll { $0.0 == name }
       resolved.append((name, checked))
@@ -164,11 +166,17 @@ public struct NotebookParameters: Sendable {
 
   static func article(_ type: String) -> String { "AEIOU[".contains(type.first ?? "x") ? "an" : "a" }
 
+  /// Whether `value` is a finite `type` (Double or Float). NaN and the infinities have no JSON
+  /// form: written into a notebook's metadata they would make the file unreadable.
+  static func isFinite(_ value: Double, as type: String) -> Bool {
+    type == "Float" ? Float(value).isFinite : value.isFinite
+  }
+
   /// Parses command-line text as a value of `type`.
   static func parseText(_ text: String, as type: String) -> JSONValue? {
     switch type {
     case "Int": return Int64(text.replacingOccurrences(of: "_", with: "")).map { .integer($0) }
-    case "Double", "Float": return Double(text).map { .real($0) }
+    case "Double", "Float": return Double(text).flatMap { isFinite($0, as: type) ? .real($0) : nil }
     case "Bool": return text == "true" ? .bool(true) : (text == "false" ? .bool(false) : nil)
     case "String": return .string(text)
     default:
@@ -182,7 +190,7 @@ public struct NotebookParameters: Sendable {
     switch (type, value) {
     case ("Int", .integer): return value
     case ("Double", .integer(let i)), ("Float", .integer(let i)): return .real(Double(i))
-    case ("Double", .real), ("Float", .real): return value
+    case ("Double", .real(let d)), ("Float", .real(let d)): return isFinite(d, as: type) ? value : nil
     case ("Bool", .bool), ("String", .string): return value
     case (_, .array(let items)) where type.hasPrefix("["):
       let element = String(type.dropFirst().dropLast())
@@ -194,6 +202,54 @@ public struct NotebookParameters: Sendable {
       return .array(out)
     default: return nil
     }
+  }
+
+  /// The first member of a params file's object whose value holds a bare `NaN`, `Infinity` or
+  /// `-Infinity` (what Python's json module writes for non-finite floats; not JSON), and that
+  /// token.
+  public static func nonFiniteMember(in text: String) -> (name: String, token: String)? {
+    var depth = 0
+    var inString = false
+    var escaped = false
+    var string = ""
+    var lastString = ""
+    var key: String?
+    var word = ""
+    var sign = ""
+    var previous: Character = " "
+    for ch in text + " " {
+      if inString {
+        if escaped {
+          escaped = false
+        } else if ch == "\\" {
+          escaped = true
+        } else if ch == "\"" {
+          inString = false
+          lastString = string
+          continue
+        }
+        string.append(ch)
+        continue
+      }
+      if ch.isLetter {
+        if word.isEmpty { sign = previous == "-" ? "-" : "" }
+        word.append(ch)
+        continue
+      }
+      if word == "NaN" || word == "Infinity", let key { return (key, sign + word) }
+      word = ""
+      previous = ch
+      switch ch {
+      case "\"":
+        inString = true
+        string = ""
+      case "{", "[": depth += 1
+      case "}", "]": depth -= 1
+      case ":" where depth == 1: key = lastString
+      default: break
+      }
+    }
+    return nil
   }
 
   /// The parameters cell's source with each declaration reading its value at run time; lines

@@ -75,6 +75,10 @@ public struct NotebookRunner {
         throw NotebookError(path: file, problem: "cannot read the parameters file")
       }
       guard let object = (try? JSONText.parse(text))?.objectValue else {
+        if let (name, token) = NotebookParameters.nonFiniteMember(in: text) {
+          throw NotebookError(
+            path: file, problem: "parameter \"\(name)\" is \(token), which is not a finite number (nor JSON)")
+        }
         throw NotebookError(path: file, problem: "is not a JSON object of parameter values")
       }
       fileValues = object
