@@ -14,7 +14,7 @@ struct ReproduceCommand: ParsableCommand {
     discussion: """
       Run from the repository (or below it): papers/SLUG/reference.json holds the paper's rows and what
       counts as reproduced; notebooks/SLUG.ipynb measures ours. Exit status: 0 every row reproduced,
-      1 a row was not (or the notebook failed), 2 the paper or notebook could not be used.
+      1 a row was not (or the notebook failed), 2 the paper, the notebook or the command line could not be used.
       """
   )
 

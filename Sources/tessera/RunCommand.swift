@@ -12,7 +12,7 @@ struct RunCommand: ParsableCommand {
       Code cells are compiled into one program against the Tessera library (cached: the same code
       compiles once) and run; outputs, execution counts and timings go back into the notebook, which is
       replaced atomically. Exit status: 0 all cells ran, 1 a cell failed (its error is in the notebook),
-      2 the input could not be used (nothing written).
+      2 the input or the command line could not be used (nothing written).
       """
   )
 
@@ -47,14 +47,54 @@ struct ExecutionArguments: ParsableArguments {
   @Option(name: [.customShort("f"), .customLong("parameters-file")], help: "A JSON object of parameter values.")
   var parametersFile: String?
 
-  @Option(help: "The run's seed.")
+  /// The run's seed, 0 through 2^63 - 1. It is recorded in `metadata.tessera.seed` as a JSON
+  /// integer, and Tessera reads JSON with jansson, whose integers are signed 64-bit: a larger seed
+  /// is refused rather than recorded as a negative number or as a file Tessera cannot read back.
+  @Option(parsing: .unconditional, help: "The run's seed (0 through 2^63 - 1).")
   var seed: UInt64 = 0
 
-  @Option(help: "Seconds one cell may run before it is stopped.")
+  @Option(
+    parsing: .unconditional, help: "Seconds one cell may run before it is stopped (a finite positive number).")
   var timeout: Double?
 
   @Flag(help: "Stream cell output to the terminal as it happens.")
   var logOutput = false
+
+  func validate() throws {
+    if let timeout, !(timeout.isFinite && timeout > 0) {
+      throw ValidationError("--timeout \(timeout): the seconds a cell may run must be a finite positive number")
+    }
+    if Int64(exactly: seed) == nil {
+      throw ValidationError(
+        "--seed \(seed): a seed is at most 2^63 - 1 = \(Int64.max), the largest integer a notebook records exactly")
+    }
+  }
+
+  /// `arguments` with each `-p NAME VALUE` whose VALUE is a negative number (`-p lr -0.5`) joined
+  /// into `-p NAME=VALUE`, so that the value is not read as an option.
+  static func joiningNegativeValues(_ arguments: [String]) -> [String] {
+    var joined: [String] = []
+    var inParameters = false  // among the NAME VALUE pairs after -p
+    var nameWaiting = false  // the last argument was a NAME without its VALUE
+    for argument in arguments {
+      if nameWaiting, argument.hasPrefix("-"), Double(argument.replacingOccurrences(of: "_", with: "")) != nil {
+        joined[joined.count - 1] += "=" + argument
+        nameWaiting = false
+        continue
+      }
+      if argument == "-p" || argument == "--parameter" {
+        inParameters = true
+        nameWaiting = false
+      } else if argument.hasPrefix("-") {
+        inParameters = false
+        nameWaiting = false
+      } else if inParameters {
+        nameWaiting = !nameWaiting && !argument.contains("=")
+      }
+      joined.append(argument)
+    }
+    return joined
+  }
 
   /// Runner options for these arguments, with the prebuilt library beside this executable.
   func runnerOptions() throws -> NotebookRunner.Options {

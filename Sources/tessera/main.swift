@@ -10,4 +10,4 @@ if ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, let core = B
   // execv returns only on failure: carry on with OpenBLAS's own choice.
 }
 
-TesseraCommand.main()
+TesseraCommand.main(commandLine: Array(CommandLine.arguments.dropFirst()))

@@ -83,18 +83,27 @@ struct NotebookHarness {
 
   /// `tessera run path args…`, reading back the written notebook (at `--output` if given).
   func run(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Run {
+    let (status, stderr) = try tessera(["run", path] + arguments, environment: environment)
+    return readBack(path, arguments, status: status, stderr: stderr)
+  }
+
+  /// `tessera arguments…` with this harness's cache: the exit status (128 + signal when killed)
+  /// and stderr.
+  func tessera(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stderr: String) {
     var env = ProcessInfo.processInfo.environment
     env["TESSERA_CACHE"] = cache
     for (k, v) in environment { env[k] = v }
-    let result = try ChildProcess.run([Self.executable, "run", path] + arguments, environment: env)
-    let code: Int32
+    let result = try ChildProcess.run([Self.executable] + arguments, environment: env)
     switch result.status {
-    case .exited(let c): code = c
-    case .signaled(let s): code = 128 + s
+    case .exited(let c): return (c, result.stderr)
+    case .signaled(let s): return (128 + s, result.stderr)
     }
+  }
+
+  func readBack(_ path: String, _ arguments: [String], status: Int32, stderr: String) -> Run {
     var written = path
     if let i = arguments.firstIndex(of: "--output") { written = arguments[i + 1] }
-    return Run(status: code, stderr: result.stderr, notebook: try? Notebook.read(written), path: written)
+    return Run(status: status, stderr: stderr, notebook: try? Notebook.read(written), path: written)
   }
 
   /// Compile-cache counters of this harness.

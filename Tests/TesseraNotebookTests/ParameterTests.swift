@@ -102,11 +102,12 @@ struct ParameterTests {
     (["-p", "rate", "inf"], nil),
     (["-p", "rate=-inf"], nil),
     (["-p", "rate", "Infinity"], nil),
+    (["-p", "rate", "-inf"], nil),
     ([], #"{"rate": NaN}"#),
     ([], #"{"steps": 2, "rate": -Infinity}"#),
   ]
 
-  @Test("a non-finite number is refused by name, from -p or -f; nothing is written", arguments: 0..<6)
+  @Test("a non-finite number is refused by name, from -p or -f; nothing is written", arguments: 0..<7)
   func nonFiniteRefused(_ index: Int) throws {
     var (arguments, file) = Self.nonFinite[index]
     let h = try NotebookHarness()
@@ -122,6 +123,19 @@ struct ParameterTests {
     #expect(run.stderr.contains("\"rate\"") && run.stderr.contains("finite"), "\(run.stderr)")
     #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
     #expect(!FileManager.default.fileExists(atPath: h.cache + "/programs"))
+  }
+
+  @Test("a negative number after a parameter's name is its value")
+  func negativeValues() throws {
+    let h = try NotebookHarness()
+    let path = try h.write("p.ipynb", cells: [Self.parameters, Self.report])
+    let run = try h.run(path, ["-p", "rate", "-0.5", "steps", "-3", "-p", "name=-x", "--seed", "4"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("c2").hasPrefix("steps=-3 rate=-0.5 name=-x "), "\(run.text("c2"))")
+    let recorded = run.notebook?.metadata["tessera"]?["parameters"]
+    #expect(recorded?["rate"]?.doubleValue == -0.5)
+    #expect(recorded?["steps"]?.integerValue == -3)
+    #expect(run.notebook?.metadata["tessera"]?["seed"]?.integerValue == 4)
   }
 
   @Test("three runs with different values compile once")

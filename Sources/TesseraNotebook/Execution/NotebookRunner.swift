@@ -14,6 +14,8 @@ public struct NotebookRunner {
     public var parameters: [(String, String)] = []
     /// `-f params.json`.
     public var parameterFile: String?
+    /// At most 2^63 - 1: it is recorded as a JSON integer, which Tessera reads as a signed 64-bit
+    /// value (a larger seed makes the run fail with status 2).
     public var seed: UInt64 = 0
     /// Seconds one cell may run.
     public var timeout: Double?
@@ -66,6 +68,9 @@ public struct NotebookRunner {
 
   func runChecked(_ path: String) throws -> Report {
     let started = Date()
+    guard Int64(exactly: options.seed) != nil else {
+      throw NotebookError(path: path, problem: "seed \(options.seed) is above 2^63 - 1, the largest a notebook records")
+    }
     var notebook = try Notebook.read(path)
     let outputPath = options.output ?? path
     // Parameters: declarations, then overrides from -f and -p, all checked before anything runs.
