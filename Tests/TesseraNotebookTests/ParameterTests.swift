@@ -138,6 +138,19 @@ struct ParameterTests {
     #expect(run.notebook?.metadata["tessera"]?["seed"]?.integerValue == 4)
   }
 
+  @Test("TESSERA_PARAMETER_* in the runner's environment does not reach the notebook")
+  func ambientParameters() throws {
+    let h = try NotebookHarness()
+    let path = try h.write("p.ipynb", cells: [Self.parameters, Self.report])
+    let run = try h.run(
+      path, ["-p", "rate", "2"],
+      environment: ["TESSERA_PARAMETER_steps": "99", "TESSERA_PARAMETER_name": #""ambient""#])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("c2").hasPrefix("steps=10 rate=2.0 name=baseline "), "\(run.text("c2"))")
+    let recorded = run.notebook?.metadata["tessera"]?["parameters"]?.objectValue ?? []
+    #expect(recorded.map(\.0) == ["rate"])
+  }
+
   @Test("three runs with different values compile once")
   func compiledOnce() throws {
     let h = try NotebookHarness()

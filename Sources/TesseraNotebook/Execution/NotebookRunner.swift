@@ -104,7 +104,9 @@ public struct NotebookRunner {
     let fileName = (path as NSString).lastPathComponent
     let program = ProgramAssembly(notebook: notebook, fileName: fileName, parameters: parameters)
     var report = Report(status: 0, messages: [], notebook: nil)
-    var environment = options.environment
+    // The values recorded in metadata.tessera.parameters are the only ones the program sees: none
+    // is inherited from the environment tessera runs in.
+    var environment = options.environment.filter { !$0.key.hasPrefix("TESSERA_PARAMETER_") }
     environment["TESSERA_CHANNEL_FD"] = "3"
     environment["TESSERA_SEED"] = String(options.seed)
     environment["SWIFT_BACKTRACE"] =
