@@ -137,6 +137,20 @@ struct ExecutionTests {
     #expect(run.outputs("c3").isEmpty)
   }
 
+  @Test("the notebook program reads nothing from the runner's stdin: readLine() gives nil at once")
+  func stdinIsEmpty() throws {
+    let h = try NotebookHarness()
+    let path = try h.write("reader.ipynb", cells: ["print(\"read: \\(String(describing: readLine()))\")"])
+    // The runner's stdin holds the next line of a `while read f; do tessera run "$f"; done` list
+    // and stays open; a program that read it would swallow that line, or wait for more.
+    let (run, unread, finished) = try h.runWithOpenStdin(
+      path, ["--timeout", "60"], input: "next.ipynb\n", limit: 600)
+    #expect(finished, "tessera run did not finish in 600 s")
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("c1") == "read: nil\n")
+    #expect(unread == "next.ipynb\n")
+  }
+
   @Test("10 MB from one cell: no deadlock, head and tail kept, the cut is marked")
   func largeOutput() throws {
     let h = try NotebookHarness()

@@ -100,6 +100,47 @@ struct NotebookHarness {
     }
   }
 
+  /// `tessera run path args…` with stdin an open pipe holding `input`, whose writing end this
+  /// process keeps open, as a terminal or the rest of a `while read` loop's list would be. Stops
+  /// the command after `limit` seconds. Returns the run and what is left unread in the pipe.
+  func runWithOpenStdin(
+    _ path: String, _ arguments: [String] = [], input: String, limit: TimeInterval
+  ) throws -> (run: Run, unread: String, finished: Bool) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: Self.executable)
+    process.arguments = ["run", path] + arguments
+    var env = ProcessInfo.processInfo.environment
+    env["TESSERA_CACHE"] = cache
+    process.environment = env
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else { throw CocoaError(.fileWriteUnknown) }
+    defer { close(fds[0]) }
+    let writer = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+    writer.write(Data(input.utf8))
+    let stderr = Pipe()
+    process.standardInput = FileHandle(fileDescriptor: dup(fds[0]), closeOnDealloc: true)
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = stderr
+    try process.run()
+    let deadline = Date().addingTimeInterval(limit)
+    while process.isRunning && Date() < deadline { usleep(50_000) }
+    let finished = !process.isRunning
+    if !finished {
+      process.terminate()
+      process.waitUntilExit()
+    }
+    let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    try writer.close()
+    _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+    var unread = Data()
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while case let n = read(fds[0], &buffer, buffer.count), n > 0 { unread.append(contentsOf: buffer[0..<n]) }
+    return (
+      readBack(path, arguments, status: process.terminationStatus, stderr: message),
+      String(decoding: unread, as: UTF8.self), finished
+    )
+  }
+
   func readBack(_ path: String, _ arguments: [String], status: Int32, stderr: String) -> Run {
     var written = path
     if let i = arguments.firstIndex(of: "--output") { written = arguments[i + 1] }

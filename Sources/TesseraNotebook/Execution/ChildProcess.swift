@@ -50,9 +50,11 @@ public enum ChildProcess {
     public let description: String
   }
 
-  /// Starts `argv` with pipes on fd 1, 2 and (when `channel`) 3, and calls `onOutput(fd, bytes)`
-  /// as data arrives and `onTick()` at least every 100 ms. Returns when the child has exited and
-  /// its pipes are drained.
+  /// Starts `argv` with `/dev/null` on fd 0 and pipes on fd 1, 2 and (when `channel`) 3, and calls
+  /// `onOutput(fd, bytes)` as data arrives and `onTick()` at least every 100 ms. Returns when the
+  /// child has exited and its pipes are drained. The child never reads this process's stdin: a
+  /// `readLine()` in a notebook gets nil at once instead of waiting on a terminal or taking the
+  /// next line of a `while read` loop's list.
   public static func spawn(
     _ argv: [String], environment: [String: String]?, channel: Bool,
     onOutput: (Int32, Data) -> Decision, onTick: () -> Decision
@@ -66,6 +68,7 @@ public enum ChildProcess {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     for (i, fds) in pipes.enumerated() {
       posix_spawn_file_actions_adddup2(&actions, fds[1], Int32(i + 1))
       posix_spawn_file_actions_addclose(&actions, fds[0])
