@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-system-packages.sh
+Scripts/install-python-packages.sh
 swift format lint --strict --recursive Sources Tests Package.swift
 swift build -c release --build-tests
 swift test -c release --skip-build "$@"
