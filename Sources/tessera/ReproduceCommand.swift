@@ -44,8 +44,10 @@ struct ReproduceCommand: ParsableCommand {
     guard FileManager.default.fileExists(atPath: notebook) else {
       Self.fail("error: \(notebook): no notebook for \(slug)", status: 2)
     }
+    // The last result stays until the notebook replaces it (atomically): a run that is refused or
+    // fails leaves it as it was.
     let resultPath = reproduction.folder + "/result.json"
-    try? FileManager.default.removeItem(atPath: resultPath)
+    let previousResult = Self.fileIdentity(resultPath)
 
     var options = try execution.runnerOptions()
     options.exportFigures = root + "/figures"
@@ -56,13 +58,14 @@ struct ReproduceCommand: ParsableCommand {
     for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     if report.status == 2 { throw ExitCode(2) }
     if report.status != 0 {
-      Self.fail("error: \(notebook): a cell failed; its error is in the notebook", status: 1)
+      Self.fail("error: \(notebook): the run did not complete (see above)", status: 1)
     }
-    guard let data = FileManager.default.contents(atPath: resultPath),
+    guard Self.fileIdentity(resultPath) != previousResult,
+      let data = FileManager.default.contents(atPath: resultPath),
       let result = try? JSONDecoder().decode(ResultFile.self, from: data)
     else {
       Self.fail(
-        "error: \(notebook) ran but wrote no \(resultPath) (its last cell should call write() on its PaperReproduction)",
+        "error: \(notebook) ran but wrote no new \(resultPath) (its last cell should call write() on its PaperReproduction)",
         status: 1)
     }
     if let markdown = try? String(contentsOfFile: reproduction.folder + "/result.md", encoding: .utf8) {
@@ -76,6 +79,16 @@ struct ReproduceCommand: ParsableCommand {
     if !failed.isEmpty {
       Self.fail("not reproduced: " + failed.map { "\($0.id) (\($0.verdict))" }.joined(separator: ", "), status: 1)
     }
+  }
+
+  /// Device, inode, modification time and size of the file at `path` (nil when there is none): a
+  /// file replaced by a rename, or rewritten, has a different identity.
+  static func fileIdentity(_ path: String) -> [Int]? {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    return [
+      Int(info.st_dev), Int(info.st_ino), Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_size),
+    ]
   }
 
   /// What `tessera reproduce` reads back from `result.json`.
