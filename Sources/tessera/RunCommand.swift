@@ -11,8 +11,10 @@ struct RunCommand: ParsableCommand {
     discussion: """
       Code cells are compiled into one program against the Tessera library (cached: the same code
       compiles once) and run; outputs, execution counts and timings go back into the notebook, which is
-      replaced atomically. Exit status: 0 all cells ran, 1 a cell failed (its error is in the notebook),
-      2 the input or the command line could not be used (nothing written).
+      replaced atomically (through a symbolic link, keeping its mode). Exit status: 0 all cells ran, 1 a
+      cell failed (its error is in the notebook) or the result could not go where asked (it is saved
+      beside it or in the temporary folder, named on stderr), 2 the input, the output path or the command
+      line could not be used (nothing run, nothing written).
       """
   )
 

@@ -44,4 +44,74 @@ struct KeepingWorkTests {
       #expect(!FileManager.default.fileExists(atPath: marker), "\(output): a cell ran")
     }
   }
+
+  @Test("when the final write fails, the executed notebook is saved elsewhere and the place is named")
+  func finalWriteFails() throws {
+    let h = try NotebookHarness()
+    let doomed = h.folder + "/doomed"
+    try FileManager.default.createDirectory(atPath: doomed, withIntermediateDirectories: true)
+    let path = try h.write(
+      "in.ipynb",
+      cells: ["import Foundation\ntry! FileManager.default.removeItem(atPath: \"\(doomed)\")\nprint(\"kept\")"])
+    let (status, stderr) = try h.tessera(["run", path, "--output", doomed + "/out.ipynb"])
+    #expect(status != 0, "\(stderr)")
+    let saved = try #require(
+      stderr.components(separatedBy: "saved as ").last?.trimmingCharacters(in: .whitespacesAndNewlines), "\(stderr)")
+    #expect(saved.hasSuffix(".ipynb"), "\(stderr)")
+    let notebook = try Notebook.read(saved)
+    #expect(notebook.cells.first { $0.id == "c1" }?.outputs.isEmpty == false)
+    try? FileManager.default.removeItem(atPath: saved)
+  }
+
+  @Test("a symlinked notebook is written through the link, its mode kept; a read-only notebook is refused")
+  func linksAndModes() throws {
+    let h = try NotebookHarness()
+    let target = try h.write("target.ipynb", cells: ["print(\"through\")"])
+    chmod(target, 0o640)
+    let link = h.folder + "/link.ipynb"
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+    let run = try h.run(link)
+    #expect(run.status == 0, "\(run.stderr)")
+    let linkType = try FileManager.default.attributesOfItem(atPath: link)[.type] as? FileAttributeType
+    #expect(linkType == .typeSymbolicLink)
+    let written = try Notebook.read(target)
+    #expect(written.cells.first { $0.id == "c1" }?.outputs.isEmpty == false)
+    var info = stat()
+    stat(target, &info)
+    #expect(info.st_mode & 0o777 == 0o640)
+
+    let locked = try h.write("locked.ipynb", cells: ["print(\"no\")"])
+    chmod(locked, 0o444)
+    let before = try Data(contentsOf: URL(fileURLWithPath: locked))
+    let (status, stderr) = try h.tessera(["run", locked])
+    #expect(status == 2, "\(stderr)")
+    #expect(stderr.contains(locked))
+    #expect(try Data(contentsOf: URL(fileURLWithPath: locked)) == before)
+  }
+
+  @Test("a notebook saved by someone else during the run is kept; the result goes beside it")
+  func changedDuringRun() throws {
+    let h = try NotebookHarness()
+    let path = try h.write(
+      "edited.ipynb",
+      cells: [
+        "//parameters\nlet notebookPath = \"\"",
+        "import Foundation\nlet edited = try! String(contentsOfFile: notebookPath, encoding: .utf8) + \"\\n\"\n"
+          + "try! edited.write(toFile: notebookPath, atomically: true, encoding: .utf8)\nprint(\"edited\")",
+      ])
+    let original = try String(contentsOfFile: path, encoding: .utf8)
+    let (status, stderr) = try h.tessera(["run", path, "-p", "notebookPath", path])
+    #expect(status != 0, "\(stderr)")
+    let edited = try String(contentsOfFile: path, encoding: .utf8)
+    #expect(edited == original + "\n", "the other save was overwritten")
+    let beside = try FileManager.default.contentsOfDirectory(atPath: h.folder).filter {
+      $0.hasPrefix("edited.tessera-") && $0.hasSuffix(".ipynb")
+    }
+    #expect(beside.count == 1, "\(beside)")
+    if let name = beside.first {
+      #expect(stderr.contains(name), "\(stderr)")
+      let saved = try Notebook.read(h.folder + "/" + name)
+      #expect(saved.cells.first { $0.id == "c2" }?.outputs.isEmpty == false)
+    }
+  }
 }

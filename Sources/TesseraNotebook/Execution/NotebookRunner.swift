@@ -4,8 +4,9 @@ import Foundation
 /// does for Python notebooks.
 ///
 /// Exit status: 0 when every cell ran, 1 when a cell failed (compile error, trap, signal,
-/// timeout — the notebook is still written, with the error on that cell and a banner on top),
-/// 2 when the input is unusable (nothing is written).
+/// timeout — the notebook is still written, with the error on that cell and a banner on top) or
+/// when the result could not be written where asked (it is saved elsewhere and the place named),
+/// 2 when the input or the output path is unusable (nothing is run or written).
 public struct NotebookRunner {
   /// What `tessera run` was asked to do.
   public struct Options {
@@ -73,6 +74,10 @@ public struct NotebookRunner {
     }
     var notebook = try Notebook.read(path)
     let outputPath = options.output ?? path
+    // Where the result goes must be writable before anything runs, and a save made there by someone
+    // else while the cells run must not be overwritten: its bytes now are compared before writing.
+    try Notebook.checkWritable(outputPath)
+    let outputAtStart = FileManager.default.contents(atPath: Notebook.resolvingLinks(outputPath))
     // Parameters: declarations, then overrides from -f and -p, all checked before anything runs.
     var fileValues: [(String, JSONValue)] = []
     if let file = options.parameterFile {
@@ -153,7 +158,26 @@ public struct NotebookRunner {
       report.status = 1
       report.messages.append("error: \(path): cell \(number) (id \(failure.cellID)): \(failure.name): \(failure.value)")
     }
-    try notebook.write(to: outputPath)
+    if FileManager.default.contents(atPath: Notebook.resolvingLinks(outputPath)) != outputAtStart {
+      report.status = max(report.status, 1)
+      let saved = saveAside(notebook, near: outputPath)
+      report.messages.append(
+        "error: \(outputPath) was changed by someone else during the run and is left as it is; "
+          + (saved.map { "the executed notebook is saved as \($0)" } ?? "the executed notebook could not be saved"))
+      report.notebook = notebook
+      return report
+    }
+    do {
+      try notebook.write(to: outputPath)
+    } catch {
+      report.status = max(report.status, 1)
+      let saved = saveAside(notebook, near: outputPath)
+      report.messages.append(
+        "error: \(error); "
+          + (saved.map { "the executed notebook is saved as \($0)" } ?? "the executed notebook could not be saved"))
+      report.notebook = notebook
+      return report
+    }
     if let folder = options.exportFigures {
       try exportFigures(notebook, to: folder, stem: (fileName as NSString).deletingPathExtension)
     }
@@ -312,6 +336,23 @@ public struct NotebookRunner {
       ("duration", .real(rounded(end.timeIntervalSince(started)))),
       ("status", .string(outcome.failure == nil ? "ok" : "error")),
     ])
+  }
+
+  /// Writes `notebook` beside `path` as `NAME.tessera-<time>.ipynb`, or into the temporary
+  /// folder when that fails; returns where, or nil when it could be written nowhere.
+  func saveAside(_ notebook: Notebook, near path: String) -> String? {
+    let url = URL(fileURLWithPath: Notebook.resolvingLinks(path))
+    let formatter = DateFormatter()
+    formatter.locale = Locale(identifier: "en_US_POSIX")
+    formatter.timeZone = TimeZone(identifier: "UTC")
+    formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+    let name = "\(url.deletingPathExtension().lastPathComponent).tessera-\(formatter.string(from: Date())).ipynb"
+    for folder in [url.deletingLastPathComponent().path, NSTemporaryDirectory()] {
+      let candidate = (folder as NSString).appendingPathComponent(name)
+      if FileManager.default.fileExists(atPath: candidate) { continue }
+      if (try? notebook.write(to: candidate)) != nil { return candidate }
+    }
+    return nil
   }
 
   func injectedCell(_ overrides: [(String, JSONValue)]) -> Cell {

@@ -79,12 +79,19 @@ public struct Notebook: Sendable {
   public func serialized() -> String { JSONText.write(document) }
 
   /// Writes the notebook to `path` atomically: a temporary file in the same folder, renamed into
-  /// place, so a crash never leaves a half-written notebook.
+  /// place, so a crash never leaves a half-written notebook. A symbolic link is written through
+  /// (the file it points to is replaced, the link stays), and an existing file keeps its mode.
   public func write(to path: String) throws {
-    let url = URL(fileURLWithPath: path)
+    let target = Notebook.resolvingLinks(path)
+    let url = URL(fileURLWithPath: target)
     let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+    var existing = stat()
+    let exists = stat(target, &existing) == 0
     do {
       try Data(serialized().utf8).write(to: temporary)
+      if exists, chmod(temporary.path, existing.st_mode & 0o7777) != 0 {
+        throw NotebookError(path: path, problem: "cannot keep its mode: \(String(cString: strerror(errno)))")
+      }
       if rename(temporary.path, url.path) != 0 {
         throw NotebookError(path: path, problem: "cannot be replaced: \(String(cString: strerror(errno)))")
       }
@@ -95,6 +102,46 @@ public struct Notebook: Sendable {
       try? FileManager.default.removeItem(at: temporary)
       throw NotebookError(path: path, problem: "cannot be written: \(error.localizedDescription)")
     }
+  }
+
+  /// `path` with its symbolic links resolved; `path` itself when it does not exist yet.
+  public static func resolvingLinks(_ path: String) -> String {
+    guard let real = realpath(path, nil) else { return path }
+    defer { free(real) }
+    return String(cString: real)
+  }
+
+  /// Throws, naming `path` and the problem, unless a notebook can be written there: an existing
+  /// regular file the user may write (or none), in a folder the user may write. Running as root,
+  /// a file or folder without any write permission bit counts as read-only too.
+  public static func checkWritable(_ path: String) throws {
+    let target = resolvingLinks(path)
+    var info = stat()
+    if stat(target, &info) == 0 {
+      if info.st_mode & S_IFMT == S_IFDIR {
+        throw NotebookError(path: path, problem: "is a folder, not a notebook file (nothing was run)")
+      }
+      if info.st_mode & S_IFMT != S_IFREG {
+        throw NotebookError(path: path, problem: "is not a regular file (nothing was run)")
+      }
+      if !writable(target, mode: info.st_mode, access: W_OK) {
+        throw NotebookError(path: path, problem: "is read-only, so it cannot be written (nothing was run)")
+      }
+    }
+    var folder = (target as NSString).deletingLastPathComponent
+    if folder.isEmpty { folder = "." }
+    var folderInfo = stat()
+    guard stat(folder, &folderInfo) == 0, folderInfo.st_mode & S_IFMT == S_IFDIR else {
+      throw NotebookError(path: path, problem: "cannot be written: there is no folder \(folder) (nothing was run)")
+    }
+    if !writable(folder, mode: folderInfo.st_mode, access: W_OK | X_OK) {
+      throw NotebookError(
+        path: path, problem: "cannot be written: the folder \(folder) is read-only (nothing was run)")
+    }
+  }
+
+  static func writable(_ path: String, mode: mode_t, access how: Int32) -> Bool {
+    access(path, how) == 0 && (geteuid() != 0 || mode & 0o222 != 0)
   }
 }
 
