@@ -89,6 +89,30 @@ struct KeepingWorkTests {
     #expect(try Data(contentsOf: URL(fileURLWithPath: locked)) == before)
   }
 
+  @Test("a user's own cells tagged tessera-error or injected-parameters survive a run")
+  func userTaggedCellsSurvive() throws {
+    let h = try NotebookHarness()
+    var notebook = StarterNotebook.make(title: "tags", path: "tags.ipynb")
+    notebook.cells = [
+      Cell.make(type: "markdown", id: "mine", source: "How `tessera-error` banners look", tags: ["tessera-error"]),
+      Cell.make(type: "code", id: "params", source: "//parameters\nlet n = 1", tags: ["parameters"]),
+      Cell.make(type: "markdown", id: "notes", source: "My notes", tags: ["injected-parameters"]),
+      Cell.make(type: "code", id: "c1", source: "print(n)"),
+    ]
+    let path = h.folder + "/tags.ipynb"
+    try notebook.write(to: path)
+    let first = try h.run(path, ["-p", "n", "2"])
+    #expect(first.status == 0, "\(first.stderr)")
+    let second = try h.run(path, ["-p", "n", "3"])
+    #expect(second.status == 0, "\(second.stderr)")
+    #expect(second.cell("mine")?.source == "How `tessera-error` banners look")
+    #expect(second.cell("notes")?.source == "My notes")
+    #expect(second.text("c1") == "3\n")
+    // Only one injected-parameters cell: the runner's own from the first run was replaced.
+    let generated = second.notebook?.cells.filter { $0.source.contains("Parameters of this run") } ?? []
+    #expect(generated.count == 1)
+  }
+
   @Test("a notebook saved by someone else during the run is kept; the result goes beside it")
   func changedDuringRun() throws {
     let h = try NotebookHarness()

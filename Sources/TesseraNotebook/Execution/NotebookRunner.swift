@@ -99,7 +99,7 @@ public struct NotebookRunner {
     let overrides = try parameters.resolve(commandLine: options.parameters, file: fileValues)
     if let index = parameters.cellIndex, !overrides.isEmpty {
       var cells = notebook.cells
-      cells.insert(injectedCell(overrides), at: index + 1)
+      cells.insert(Self.withUniqueID(injectedCell(overrides), among: cells), at: index + 1)
       notebook.cells = cells
       parameters = NotebookParameters(notebook: notebook)
     }
@@ -153,7 +153,7 @@ public struct NotebookRunner {
     if let failure = outcome.failure {
       var cells = notebook.cells
       let number = program.cells.firstIndex { $0.id == failure.cellID }.map { $0 + 1 } ?? 0
-      cells.insert(bannerCell(failure, number: number), at: 0)
+      cells.insert(Self.withUniqueID(bannerCell(failure, number: number), among: cells), at: 0)
       notebook.cells = cells
       report.status = 1
       report.messages.append("error: \(path): cell \(number) (id \(failure.cellID)): \(failure.name): \(failure.value)")
@@ -360,7 +360,8 @@ public struct NotebookRunner {
     for (name, value) in overrides {
       text += "| `\(name)` | `\(JSONText.writeCompact(value).replacingOccurrences(of: "|", with: "\\|"))` |\n"
     }
-    return Cell.make(type: "markdown", id: "injected-parameters", source: text, tags: [Self.injectedTag])
+    return Self.generated(
+      Cell.make(type: "markdown", id: "injected-parameters", source: text, tags: [Self.injectedTag]))
   }
 
   func bannerCell(_ failure: CellFailure, number: Int) -> Cell {
@@ -368,12 +369,51 @@ public struct NotebookRunner {
       <span style="color:red; font-weight:bold">This run stopped with an error in code cell \(number) \
       (id `\(failure.cellID)`): \(failure.name).</span> The cells after it did not run; see the error output on that cell.
       """
-    return Cell.make(type: "markdown", id: "tessera-error", source: text, tags: [Self.errorTag])
+    return Self.generated(Cell.make(type: "markdown", id: "tessera-error", source: text, tags: [Self.errorTag]))
   }
 
-  /// Drops the banner and injected-parameter cells a previous run added.
+  /// `cell` marked as made by the runner: `metadata.tessera.generated` is true.
+  static func generated(_ cell: Cell) -> Cell {
+    var cell = cell
+    var metadata = cell.metadata
+    metadata["tessera"] = .object([("generated", .bool(true))])
+    cell.metadata = metadata
+    return cell
+  }
+
+  static let bannerStart = "<span style=\"color:red; font-weight:bold\">This run stopped with an error in code cell "
+  static let injectedStart = "**Parameters of this run** (injected by `tessera run`):"
+
+  /// Whether `cell` is a banner or injected-parameter cell the runner made: tagged and flagged
+  /// `metadata.tessera.generated`, or exactly as earlier versions wrote them (a markdown cell with
+  /// the runner's id, its tag as the only metadata, and its text). A user's cell that merely
+  /// carries one of these tags is not.
+  static func isGenerated(_ cell: Cell) -> Bool {
+    let tags = cell.tags
+    guard tags.contains(errorTag) || tags.contains(injectedTag) else { return false }
+    if cell.metadata["tessera"]?["generated"] == .bool(true) { return true }
+    guard cell.type == "markdown", cell.metadata.objectValue?.count == 1, tags.count == 1 else { return false }
+    switch (cell.id, tags[0]) {
+    case ("tessera-error", errorTag): return cell.source.hasPrefix(bannerStart)
+    case ("injected-parameters", injectedTag): return cell.source.hasPrefix(injectedStart)
+    default: return false
+    }
+  }
+
+  /// Drops the banner and injected-parameter cells a previous run added; a user's own cells stay.
   func removeGeneratedCells(_ notebook: inout Notebook) {
-    notebook.cells = notebook.cells.filter { !$0.tags.contains(Self.errorTag) && !$0.tags.contains(Self.injectedTag) }
+    notebook.cells = notebook.cells.filter { !Self.isGenerated($0) }
+  }
+
+  /// `cell` with an id no cell of `cells` has (`<id>-2`, `-3`, … when its own is taken).
+  static func withUniqueID(_ cell: Cell, among cells: [Cell]) -> Cell {
+    let used = Set(cells.compactMap(\.id))
+    guard let base = cell.id, used.contains(base) else { return cell }
+    var cell = cell
+    var n = 2
+    while used.contains("\(base)-\(n)") { n += 1 }
+    cell.id = "\(base)-\(n)"
+    return cell
   }
 
   /// nbformat 4.5 gives every cell an id; older notebooks get `cell-<n>`.
