@@ -29,7 +29,7 @@ struct KeepingWorkTests {
     try FileManager.default.createDirectory(atPath: h.folder + "/folder.ipynb", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: h.folder + "/locked", withIntermediateDirectories: true)
     chmod(h.folder + "/locked", 0o555)
-    FileManager.default.createFile(atPath: h.folder + "/readonly.ipynb", contents: Data("{}".utf8))
+    _ = FileManager.default.createFile(atPath: h.folder + "/readonly.ipynb", contents: Data("{}".utf8))
     chmod(h.folder + "/readonly.ipynb", 0o444)
     defer { chmod(h.folder + "/locked", 0o755) }
     let outputs = [
