@@ -184,7 +184,10 @@ public struct NotebookRunner {
   }
 
   func execute(_ executable: String, program: ProgramAssembly, environment: [String: String]) throws -> CellOutcome {
-    let collector = OutputCollector(cap: options.outputCap)
+    let token = OutputCollector.makeToken()
+    let collector = OutputCollector(cap: options.outputCap, token: token)
+    var environment = environment
+    environment["TESSERA_CHANNEL_TOKEN"] = token
     if options.logOutput {
       collector.echo = { cell, text in
         if let cell {
@@ -207,6 +210,7 @@ public struct NotebookRunner {
       }
       return .continue
     }
+    collector.finish()
     var outcome = CellOutcome(collector: collector)
     if let cell = timedOut {
       outcome.failure = CellFailure(
