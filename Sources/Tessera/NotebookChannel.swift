@@ -5,15 +5,19 @@ import Synchronization
 /// The child side of the protocol between `tessera run` and the notebook program it compiled.
 ///
 /// - Cell boundaries travel in-band, so they stay ordered with the cell's own output: a line
-///   `\u{1E}TESSERA cell <id> <unix seconds>` on stdout and `\u{1E}TESSERA cell <id>` on stderr
-///   when a cell starts, `\u{1E}TESSERA done <id> <unix seconds>` on stdout when it ends.
+///   `<marker> cell <key> <unix seconds>` on stdout and `<marker> cell <key>` on stderr when a
+///   cell starts, `<marker> done <key> <unix seconds>` on stdout when it ends. The marker is
+///   `\u{1E}TESSERA-<token>`, the token a random one the runner passes in `TESSERA_CHANNEL_TOKEN`
+///   (removed from the environment once read, so programs the notebook starts do not inherit
+///   it): text a cell prints cannot be taken for a marker.
 /// - `display(…)` writes its mime bundle as one JSON line on the channel descriptor
-///   (`TESSERA_CHANNEL_FD`) and a line `\u{1E}TESSERA display <n>` on stdout at its place in the output.
+///   (`TESSERA_CHANNEL_FD`) and a line `<marker> display <n>` on stdout at its place in the output.
 /// - Parameter values arrive as JSON in `TESSERA_PARAMETER_<name>`, the seed in `TESSERA_SEED`.
 ///
 /// Generated code calls these; they are not meant for cells.
 public enum _NotebookChannel {
-  static let marker = "\u{1E}TESSERA"
+  /// The marker that starts a line of the protocol on stdout and stderr.
+  static var marker: String { connection.withLock { $0.marker } }
 
   /// The channel descriptor (nil when not under the runner) and the displays sent on it. A
   /// display holds the lock while it writes, so its channel line and its stdout marker carry the
@@ -21,6 +25,7 @@ public enum _NotebookChannel {
   private struct Connection {
     var channel: FileHandle?
     var displayCount = 0
+    var marker = "\u{1E}TESSERA"
   }
   private static let connection = Mutex(Connection())
 
@@ -33,7 +38,12 @@ public enum _NotebookChannel {
     tessera_stdout_line_buffered()
     if let fd = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_FD"].flatMap(Int32.init) {
       let channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-      connection.withLock { $0.channel = channel }
+      let token = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_TOKEN"]
+      unsetenv("TESSERA_CHANNEL_TOKEN")
+      connection.withLock { connection in
+        connection.channel = channel
+        if let token { connection.marker += "-" + token }
+      }
       // What this run computes on, for the notebook's metadata.
       let environment: [String: Any] = [
         "kind": "environment", "blas_core": Runtime.blasCore, "threads": Runtime.threadCount, "cpu": BLASCore.cpuName,
@@ -74,7 +84,7 @@ public enum _NotebookChannel {
       connection.displayCount += 1
       tessera_stdout_flush()
       write(["kind": "display", "seq": connection.displayCount, "data": data, "metadata": metadata], to: channel)
-      print("\(marker) display \(connection.displayCount)")
+      print("\(connection.marker) display \(connection.displayCount)")
       tessera_stdout_flush()
       return true
     }

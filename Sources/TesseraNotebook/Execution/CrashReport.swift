@@ -4,14 +4,14 @@ import Foundation
 ///
 /// The program runs with Swift's backtracer on (`SWIFT_BACKTRACE`, text format, crashed thread
 /// only) and is compiled with `-g`, so a trap prints the frames with their source locations;
-/// locations inside cells read `<notebook>#cell-<id>:<line>:<column>`. This turns the report into
+/// locations inside cells read `<notebook>#cell-<index>:<line>:<column>`. This turns the report into
 /// the message (`Fatal error: …` when the program printed one), the innermost cell line, and a
 /// short traceback of frames in terms of cells and lines.
 struct CrashReport {
   /// One stack frame.
   struct Frame: Equatable {
     var function: String
-    /// `file:line:column` as printed (a cell location keeps its `#cell-<id>` file name).
+    /// `file:line:column` as printed (a cell location keeps its `#cell-<index>` file name).
     var location: String
     var isSystem: Bool
     /// The cell and line when the frame is inside a cell.
@@ -81,7 +81,7 @@ struct CrashReport {
 
   /// The error message: the fatal message, else the crash kind with the trapping function.
   /// `cause` names the signal (`SIGILL`) or says how the program ended.
-  func message(cause: String) -> String {
+  func message(cause: String, ids: [String: String] = [:]) -> String {
     var text = fatalMessage ?? crashKind.map { "\($0) (\(cause))" } ?? cause
     if fatalMessage == nil, let trapping = frames.first, trapping.cell == nil {
       let runtime = "Swift runtime failure: "
@@ -89,13 +89,14 @@ struct CrashReport {
         trapping.function.hasPrefix(runtime)
         ? String(trapping.function.dropFirst(runtime.count)) + " (\(cause))" : text + " in \(trapping.function)"
     }
-    if let cell = cellFrame?.cell { text += " — cell \(cell.id), line \(cell.line)" }
+    if let cell = cellFrame?.cell { text += " — cell \(ids[cell.id] ?? cell.id), line \(cell.line)" }
     return text
   }
 
   /// Traceback lines: what was printed, then the frames up to the outermost cell frame, with
-  /// cell frames shown as `cell <id>, line <n>` followed by the source line.
-  func traceback(sources: [String: String]) -> [String] {
+  /// cell frames shown as `cell <id>, line <n>` followed by the source line. `sources` and `ids`
+  /// (the cell's notebook id) are keyed by the cell key of the locations.
+  func traceback(sources: [String: String], ids: [String: String] = [:]) -> [String] {
     var lines = printed.filter { !$0.contains("Fatal error: ") }
     if let fatalMessage { lines.append("Fatal error: \(fatalMessage)") }
     let frames = self.frames.isEmpty ? (fatalFrame.map { [$0] } ?? []) : self.frames
@@ -107,7 +108,7 @@ struct CrashReport {
       previous = frame
       let function = frame.function == "main" ? "top-level code" : frame.function
       if let cell = frame.cell {
-        lines.append("  \(function) — cell \(cell.id), line \(cell.line)")
+        lines.append("  \(function) — cell \(ids[cell.id] ?? cell.id), line \(cell.line)")
         let sourceLines = (sources[cell.id] ?? "").components(separatedBy: "\n")
         if cell.line >= 1 && cell.line <= sourceLines.count {
           lines.append("      \(sourceLines[cell.line - 1].trimmingCharacters(in: .whitespaces))")

@@ -94,7 +94,7 @@ public struct NotebookRunner {
       fileValues = object
     }
     removeGeneratedCells(&notebook)
-    assignMissingIDs(&notebook)
+    let repairs = repairIDs(&notebook)
     var parameters = NotebookParameters(notebook: notebook)
     let overrides = try parameters.resolve(commandLine: options.parameters, file: fileValues)
     if let index = parameters.cellIndex, !overrides.isEmpty {
@@ -109,6 +109,11 @@ public struct NotebookRunner {
     let fileName = (path as NSString).lastPathComponent
     let program = ProgramAssembly(notebook: notebook, fileName: fileName, parameters: parameters)
     var report = Report(status: 0, messages: [], notebook: nil)
+    for repair in repairs {
+      let was = repair.was.map { JSONText.writeCompact($0) } ?? "no id"
+      report.messages.append(
+        "note: \(path): cell \(repair.index + 1) had \(repair.reason) id \(was); repaired to \"\(repair.id)\"")
+    }
     // The values recorded in metadata.tessera.parameters are the only ones the program sees: none
     // is inherited from the environment tessera runs in.
     var environment = options.environment.filter { !$0.key.hasPrefix("TESSERA_PARAMETER_") }
@@ -137,26 +142,28 @@ public struct NotebookRunner {
         if !earlier.cells.isEmpty, case .success(let executable, _, _) = try compiler.compile(earlier) {
           outcome = try execute(executable, program: earlier, environment: environment)
         }
-        let lines = diagnostics.filter { $0.cellID == id }.flatMap(\.text)
+        let lines = diagnostics.filter { $0.cellID == id }.flatMap(\.text).map(program.readable)
         outcome.failure = CellFailure(
           cellID: id, name: "CompileError", value: "line \(failing.line): \(failing.message)", traceback: lines)
       } else {
         outcome.failure = CellFailure(
           cellID: program.cells.first?.id ?? "", name: "CompileError", value: "the notebook program did not compile",
-          traceback: output.components(separatedBy: "\n"))
+          traceback: output.components(separatedBy: "\n").map(program.readable))
       }
       compileInfo = .object([("cache", .string("miss")), ("status", .string("error"))])
     }
     apply(outcome, to: &notebook, program: program)
     notebook.metadata["tessera"] = runMetadata(
-      overrides: overrides, compile: compileInfo, outcome: outcome, compiler: compiler, started: started)
+      overrides: overrides, compile: compileInfo, outcome: outcome, compiler: compiler, started: started,
+      repairs: repairs)
     if let failure = outcome.failure {
       var cells = notebook.cells
       let number = program.cells.firstIndex { $0.id == failure.cellID }.map { $0 + 1 } ?? 0
-      cells.insert(Self.withUniqueID(bannerCell(failure, number: number), among: cells), at: 0)
+      let id = program.id(of: failure.cellID)
+      cells.insert(Self.withUniqueID(bannerCell(failure, number: number, id: id), among: cells), at: 0)
       notebook.cells = cells
       report.status = 1
-      report.messages.append("error: \(path): cell \(number) (id \(failure.cellID)): \(failure.name): \(failure.value)")
+      report.messages.append("error: \(path): cell \(number) (id \(id)): \(failure.name): \(failure.value)")
     }
     if FileManager.default.contents(atPath: Notebook.resolvingLinks(outputPath)) != outputAtStart {
       report.status = max(report.status, 1)
@@ -201,11 +208,14 @@ public struct NotebookRunner {
   }
 
   func execute(_ executable: String, program: ProgramAssembly, environment: [String: String]) throws -> CellOutcome {
-    let collector = OutputCollector(cap: options.outputCap)
+    let token = OutputCollector.makeToken()
+    let collector = OutputCollector(cap: options.outputCap, token: token)
+    var environment = environment
+    environment["TESSERA_CHANNEL_TOKEN"] = token
     if options.logOutput {
       collector.echo = { cell, text in
         if let cell {
-          FileHandle.standardError.write(Data("── cell \(cell) ──\n".utf8))
+          FileHandle.standardError.write(Data("── cell \(program.id(of: cell)) ──\n".utf8))
         } else {
           FileHandle.standardError.write(Data(text.utf8))
         }
@@ -224,12 +234,13 @@ public struct NotebookRunner {
       }
       return .continue
     }
+    collector.finish()
     var outcome = CellOutcome(collector: collector)
     if let cell = timedOut {
       outcome.failure = CellFailure(
         cellID: cell, name: "Timeout",
         value: "the cell ran longer than \(formatSeconds(options.timeout ?? 0)) and was stopped",
-        traceback: ["Timeout: cell \(cell) exceeded --timeout \(formatSeconds(options.timeout ?? 0))"])
+        traceback: ["Timeout: cell \(program.id(of: cell)) exceeded --timeout \(formatSeconds(options.timeout ?? 0))"])
       return outcome
     }
     let unfinished = collector.runningCell
@@ -239,11 +250,12 @@ public struct NotebookRunner {
       let value: String
       switch status {
       case .signaled(let signal):
-        value = report.message(cause: signal == SIGKILL ? describe(status) : signalName(signal))
-      case .exited(let code): value = report.message(cause: "the program exited with status \(code)")
+        value = report.message(cause: signal == SIGKILL ? describe(status) : signalName(signal), ids: program.ids)
+      case .exited(let code):
+        value = report.message(cause: "the program exited with status \(code)", ids: program.ids)
       }
-      var traceback = report.traceback(sources: program.sources)
-      traceback.append("The notebook program \(describe(status)) while cell \(cell) was running.")
+      var traceback = report.traceback(sources: program.sources, ids: program.ids).map(program.readable)
+      traceback.append("The notebook program \(describe(status)) while cell \(program.id(of: cell)) was running.")
       outcome.failure = CellFailure(
         cellID: cell, name: report.fatalMessage == nil ? name(of: status) : "FatalError", value: value,
         traceback: traceback)
@@ -284,14 +296,14 @@ public struct NotebookRunner {
     var stopped = false
     let byIndex = Dictionary(uniqueKeysWithValues: program.cells.map { ($0.index, $0.id) })
     for i in cells.indices where cells[i].type == "code" {
-      let id = cells[i].id ?? ""
-      let record = outcome.collector?.cells[id]
-      let failed = outcome.failure?.cellID == id
-      let ran = !stopped && byIndex[i] != nil && (record?.started != nil || failed)
+      let key = byIndex[i]
+      let record = key.flatMap { outcome.collector?.cells[$0] }
+      let failed = key != nil && outcome.failure?.cellID == key
+      let ran = !stopped && key != nil && (record?.started != nil || failed)
       var meta = cells[i].metadata
       if ran {
         count += 1
-        var outputs = outcome.collector?.outputs(for: id, includeStderr: !failed) ?? []
+        var outputs = key.flatMap { outcome.collector?.outputs(for: $0, includeStderr: !failed) } ?? []
         if failed, let f = outcome.failure {
           outputs.append(Output.error(name: f.name, value: f.value, traceback: f.traceback))
         }
@@ -318,11 +330,11 @@ public struct NotebookRunner {
 
   func runMetadata(
     overrides: [(String, JSONValue)], compile: JSONValue, outcome: CellOutcome, compiler: NotebookCompiler,
-    started: Date
+    started: Date, repairs: [IDRepair]
   ) -> JSONValue {
     let env = outcome.collector?.environment
     let end = Date()
-    return .object([
+    var members: [(String, JSONValue)] = [
       ("seed", .integer(Int64(bitPattern: options.seed))),
       ("parameters", .object(overrides)),
       ("library", .object([("version", .string(options.libraryVersion)), ("commit", .string(options.libraryCommit))])),
@@ -335,7 +347,21 @@ public struct NotebookRunner {
       ("end", .string(iso(end.timeIntervalSince1970))),
       ("duration", .real(rounded(end.timeIntervalSince(started)))),
       ("status", .string(outcome.failure == nil ? "ok" : "error")),
-    ])
+    ]
+    if !repairs.isEmpty {
+      members.append(
+        (
+          "repaired_ids",
+          .array(
+            repairs.map { r in
+              .object([
+                ("cell", .integer(Int64(r.index))), ("was", r.was ?? .null), ("reason", .string(r.reason)),
+                ("id", .string(r.id)),
+              ])
+            })
+        ))
+    }
+    return .object(members)
   }
 
   /// Writes `notebook` beside `path` as `NAME.tessera-<time>.ipynb`, or into the temporary
@@ -364,10 +390,10 @@ public struct NotebookRunner {
       Cell.make(type: "markdown", id: "injected-parameters", source: text, tags: [Self.injectedTag]))
   }
 
-  func bannerCell(_ failure: CellFailure, number: Int) -> Cell {
+  func bannerCell(_ failure: CellFailure, number: Int, id: String) -> Cell {
     let text = """
       <span style="color:red; font-weight:bold">This run stopped with an error in code cell \(number) \
-      (id `\(failure.cellID)`): \(failure.name).</span> The cells after it did not run; see the error output on that cell.
+      (id `\(id)`): \(failure.name).</span> The cells after it did not run; see the error output on that cell.
       """
     return Self.generated(Cell.make(type: "markdown", id: "tessera-error", source: text, tags: [Self.errorTag]))
   }
@@ -416,21 +442,68 @@ public struct NotebookRunner {
     return cell
   }
 
-  /// nbformat 4.5 gives every cell an id; older notebooks get `cell-<n>`.
-  func assignMissingIDs(_ notebook: inout Notebook) {
+  /// A cell id that was missing, not of nbformat's form, or a repeat, and what replaced it.
+  struct IDRepair {
+    /// The cell's position in the notebook.
+    var index: Int
+    /// The id as found (nil when there was none).
+    var was: JSONValue?
+    /// "an invalid" or "a duplicate".
+    var reason: String
+    var id: String
+  }
+
+  /// Whether `id` has nbformat's form: 1 to 64 of `a-z A-Z 0-9 - _`.
+  static func isValidID(_ id: String) -> Bool {
+    (1...64).contains(id.utf8.count)
+      && id.utf8.allSatisfy { c in
+        (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
+      }
+  }
+
+  /// `base`, or `base-2`, `base-3`, … : the first not in `used`.
+  static func fresh(_ base: String, used: Set<String>) -> String {
+    guard used.contains(base) else { return base }
+    var n = 2
+    while used.contains("\(base)-\(n)") { n += 1 }
+    return "\(base)-\(n)"
+  }
+
+  /// Gives every cell a valid, unique id, as nbformat's validator does when it repairs a
+  /// notebook, but deterministically: a missing, invalid or repeated id (the first of a repeated
+  /// id keeps it) becomes `cell-<index>` (made unique if taken). Missing ids are the norm before
+  /// nbformat 4.5 and are not reported; the other repairs are returned.
+  func repairIDs(_ notebook: inout Notebook) -> [IDRepair] {
     var cells = notebook.cells
-    guard cells.contains(where: { $0.id == nil }) else { return }
-    var used = Set(cells.compactMap(\.id))
-    for i in cells.indices where cells[i].id == nil {
-      var id = "cell-\(i)"
-      while used.contains(id) { id += "x" }
+    var repairs: [IDRepair] = []
+    var used = Set(cells.compactMap(\.id).filter(Self.isValidID))
+    var seen = Set<String>()
+    var changed = false
+    for i in cells.indices {
+      let raw = cells[i].json["id"]
+      var reason: String?
+      if let id = raw?.stringValue, Self.isValidID(id) {
+        if !seen.contains(id) {
+          seen.insert(id)
+          continue
+        }
+        reason = "a duplicate"
+      } else if raw != nil {
+        reason = "an invalid"
+      }
+      let id = Self.fresh("cell-\(i)", used: used)
       used.insert(id)
+      seen.insert(id)
       cells[i].id = id
+      changed = true
+      if let reason { repairs.append(IDRepair(index: i, was: raw, reason: reason, id: id)) }
     }
+    guard changed else { return [] }
     notebook.cells = cells
     if (notebook.document["nbformat_minor"]?.integerValue ?? 0) < 5 {
       notebook.document["nbformat_minor"] = .integer(5)
     }
+    return repairs
   }
 
   /// Writes every displayed PNG and SVG to `folder` as `<notebook>-<cell>-<n>` or its given name.

@@ -2,10 +2,12 @@ import Foundation
 
 /// Sorts a notebook program's output into cells.
 ///
-/// stdout and stderr carry in-band markers (`\u{1E}TESSERA cell <id> <time>`, `… done …`,
+/// stdout and stderr carry in-band marker lines (`<marker> cell <key> <time>`, `… done …`,
 /// `… display <n>`), so text lands in the cell that printed it and displays keep their place
-/// among prints. Display payloads and the child's environment arrive as JSON lines on the
-/// channel descriptor. Each cell keeps the first ``cap`` bytes of each stream and the last
+/// among prints. The marker is `\u{1E}TESSERA-<token>` with a token chosen for the run, and only
+/// that exact prefix starts a marker: any other byte, `\u{1E}` included, is the cell's text.
+/// Display payloads and the child's environment arrive as JSON lines on the channel descriptor.
+/// Each byte is scanned once: the buffers keep the position up to which they were searched. Each cell keeps the first ``cap`` bytes of each stream and the last
 /// ``tailCap`` bytes after them (where final results and crash reports are); what lies between is
 /// counted and replaced by a visible note.
 final class OutputCollector {
@@ -38,8 +40,29 @@ final class OutputCollector {
   var runningSince = Date()
   var echo: ((String?, String) -> Void)?
   private var pending: [Int32: Data] = [1: Data(), 2: Data(), 3: Data()]
+  /// How far the channel buffer was searched for a newline.
+  private var channelScanned = 0
+  /// The bytes that start a marker line.
+  let marker: [UInt8]
 
-  init(cap: Int) { self.cap = cap }
+  init(cap: Int, token: String) {
+    self.cap = cap
+    marker = Array("\u{1E}TESSERA-\(token) ".utf8)
+  }
+
+  /// A random token for ``init(cap:token:)``, passed to the program in `TESSERA_CHANNEL_TOKEN`.
+  static func makeToken() -> String {
+    (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined(separator: "x")
+  }
+
+  /// Called when the program has ended: text still held back (a partial line that could have
+  /// been a marker) belongs to the cell that printed it.
+  func finish() {
+    for fd: Int32 in [1, 2] {
+      if let rest = pending[fd], !rest.isEmpty { append(fd, rest) }
+      pending[fd] = Data()
+    }
+  }
 
   func feed(_ fd: Int32, _ bytes: Data) {
     pending[fd, default: Data()].append(bytes)
@@ -48,9 +71,13 @@ final class OutputCollector {
 
   private func drainChannel() {
     guard var buffer = pending[3] else { return }
-    while let newline = buffer.firstIndex(of: 0x0A) {
-      let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
-      buffer = Data(buffer[(newline + 1)...])
+    pending[3] = nil
+    var start = buffer.startIndex
+    var from = buffer.startIndex + channelScanned
+    while let newline = buffer[from...].firstIndex(of: 0x0A) {
+      let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+      start = newline + 1
+      from = start
       guard let message = try? JSONText.parse(line) else { continue }
       if message["kind"]?.stringValue == "environment" {
         environment = message
@@ -58,35 +85,39 @@ final class OutputCollector {
         displays[Int(seq)] = message
       }
     }
+    channelScanned = buffer.endIndex - start
+    if start > buffer.startIndex { buffer.removeSubrange(buffer.startIndex..<start) }
     pending[3] = buffer
   }
 
   private func drainStream(_ fd: Int32) {
     guard var buffer = pending[fd] else { return }
-    while !buffer.isEmpty {
-      guard let mark = buffer.firstIndex(of: 0x1E) else {
-        append(fd, buffer)
-        buffer = Data()
+    pending[fd] = nil
+    var start = buffer.startIndex
+    while start < buffer.endIndex {
+      guard let mark = buffer[start...].firstIndex(of: marker[0]) else {
+        append(fd, buffer[start...])
+        start = buffer.endIndex
         break
       }
-      if mark > buffer.startIndex { append(fd, Data(buffer[buffer.startIndex..<mark])) }
-      buffer = Data(buffer[mark...])
-      guard let newline = buffer.firstIndex(of: 0x0A) else {
-        if buffer.count > 4096 {  // a stray 0x1E in user output, not a marker
-          append(fd, Data(buffer.prefix(1)))
-          buffer = Data(buffer.dropFirst())
-          continue
-        }
+      if mark > start { append(fd, buffer[start..<mark]) }
+      start = mark
+      let available = min(buffer.endIndex - mark, marker.count)
+      guard buffer[mark..<(mark + available)].elementsEqual(marker[0..<available]) else {
+        // Not a marker: the byte is text.
+        append(fd, buffer[mark..<(mark + 1)])
+        start = mark + 1
+        continue
+      }
+      // A marker (or the start of one): wait for its whole line.
+      guard available == marker.count, let newline = buffer[(mark + marker.count)...].firstIndex(of: 0x0A) else {
         break
       }
-      let line = String(decoding: buffer[(buffer.startIndex + 1)..<newline], as: UTF8.self)
-      if line.hasPrefix("TESSERA ") {
-        handleMarker(fd, line.dropFirst(8).split(separator: " ").map(String.init))
-      } else {
-        append(fd, Data(buffer[buffer.startIndex...newline]))
-      }
-      buffer = Data(buffer[(newline + 1)...])
+      let words = String(decoding: buffer[(mark + marker.count)..<newline], as: UTF8.self)
+      handleMarker(fd, words.split(separator: " ").map(String.init))
+      start = newline + 1
     }
+    if start > buffer.startIndex { buffer.removeSubrange(buffer.startIndex..<start) }
     pending[fd] = buffer
   }
 
@@ -115,12 +146,24 @@ final class OutputCollector {
   private func append(_ fd: Int32, _ bytes: Data) {
     let cell = current[fd] ?? ""
     echo?(nil, String(decoding: bytes, as: UTF8.self))
-    var record = cells[cell, default: CellRecord()]
+    // The record is changed in place: no copy of what it holds already.
+    cells[cell, default: CellRecord()].append(fd, bytes, cap: cap, tailCap: tailCap)
+  }
+}
+
+extension OutputCollector.CellRecord {
+  /// Adds `bytes` of stream `fd`, keeping the first `cap` bytes and the last `tailCap` or more.
+  mutating func append(_ fd: Int32, _ bytes: Data, cap: Int, tailCap: Int) {
+    var record = self
+    self = Self()
+    defer { self = record }
     let room = max(0, cap - record.kept[fd, default: 0])
     let keep = bytes.prefix(room)
     if !keep.isEmpty {
-      if case .text(let s, let previous)? = record.items.last, s == fd {
-        record.items[record.items.count - 1] = .text(stream: fd, previous + keep)
+      if case .text(let s, var previous)? = record.items.last, s == fd {
+        record.items[record.items.count - 1] = .display(-1)
+        previous.append(keep)
+        record.items[record.items.count - 1] = .text(stream: fd, previous)
       } else {
         record.items.append(.text(stream: fd, Data(keep)))
       }
@@ -135,8 +178,10 @@ final class OutputCollector {
       }
       record.tail[fd] = tail
     }
-    cells[cell] = record
   }
+}
+
+extension OutputCollector {
 
   /// The kept end of stream `fd` of `record` (from a line start) and the bytes omitted before it.
   private func tail(_ record: CellRecord, _ fd: Int32) -> (text: String, omitted: Int)? {
