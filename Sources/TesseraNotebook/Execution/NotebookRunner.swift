@@ -165,22 +165,19 @@ public struct NotebookRunner {
       report.status = 1
       report.messages.append("error: \(path): cell \(number) (id \(id)): \(failure.name): \(failure.value)")
     }
+    // The executed notebook goes beside the output when the output cannot take it: changed by
+    // someone else during the run (left as it is), or the write failed.
+    var problem: String?
     if FileManager.default.contents(atPath: Notebook.resolvingLinks(outputPath)) != outputAtStart {
-      report.status = max(report.status, 1)
-      let saved = saveAside(notebook, near: outputPath)
-      report.messages.append(
-        "error: \(outputPath) was changed by someone else during the run and is left as it is; "
-          + (saved.map { "the executed notebook is saved as \($0)" } ?? "the executed notebook could not be saved"))
-      report.notebook = notebook
-      return report
+      problem = "\(outputPath) was changed by someone else during the run and is left as it is"
+    } else {
+      do { try notebook.write(to: outputPath) } catch { problem = "\(error)" }
     }
-    do {
-      try notebook.write(to: outputPath)
-    } catch {
+    if let problem {
       report.status = max(report.status, 1)
       let saved = saveAside(notebook, near: outputPath)
       report.messages.append(
-        "error: \(error); "
+        "error: \(problem); "
           + (saved.map { "the executed notebook is saved as \($0)" } ?? "the executed notebook could not be saved"))
       report.notebook = notebook
       return report
