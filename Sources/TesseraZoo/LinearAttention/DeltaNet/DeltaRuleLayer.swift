@@ -59,10 +59,7 @@ public class DeltaRuleLayer: Module {
     gateProj = gated ? Linear(modelDimension, heads, bias: false, generator: &generator) : nil
     if gated {
       aLog = Tensor((0..<heads).map { Float(log(Double($0 + 1))) }, shape: [heads])
-      let steps = (0..<heads).map { i in
-        exp(log(0.001) + (log(0.1) - log(0.001)) * Double(i) / Double(max(1, heads - 1)))
-      }
-      dtBias = Tensor(steps.map { Float($0 + log(-expm1(-$0))) }, shape: [heads])
+      dtBias = stepSizeBias(count: heads)
     } else {
       aLog = nil
       dtBias = nil

@@ -84,11 +84,8 @@ public final class MambaBlock: RecurrentLayer {
     conv1d = CausalConvolution(channels: expanded, kernel: convolution, generator: &generator)
     xProj = Linear(expanded, rank + 2 * stateSize, bias: false, generator: &generator)
     dtProj = Linear(rank, expanded, generator: &generator)
-    // softplus⁻¹ of step sizes spread log-uniformly over [0.001, 0.1].
     let e = expanded
-    let (low, high) = (log(options.stepMinimum), log(options.stepMaximum))
-    let steps = (0..<e).map { i in exp(low + (high - low) * Double(i) / Double(max(1, e - 1))) }
-    let bias = Tensor(steps.map { Float($0 + log(-expm1(-$0))) }, shape: [e])
+    let bias = stepSizeBias(count: e, minimum: options.stepMinimum, maximum: options.stepMaximum)
     aLog = Tensor((0..<(e * stateSize)).map { Float(log(Double($0 % stateSize + 1))) }, shape: [e, stateSize])
     d = Tensor.ones([e])
     outProj = Linear(expanded, modelDimension, bias: false, generator: &generator)

@@ -79,9 +79,7 @@ public final class Mamba2Block: RecurrentLayer {
     self.stateSize = stateSize
     inProj = Linear(modelDimension, 2 * e + 2 * stateSize + heads, bias: false, generator: &generator)
     conv1d = CausalConvolution(channels: e + 2 * stateSize, kernel: options.convolutionKernel, generator: &generator)
-    let steps = (0..<heads).map { i in exp(log(0.001) + (log(0.1) - log(0.001)) * Double(i) / Double(max(1, heads - 1)))
-    }
-    dtBias = Tensor(steps.map { Float($0 + log(-expm1(-$0))) }, shape: [heads])
+    dtBias = stepSizeBias(count: heads)
     aLog = Tensor((0..<heads).map { Float(log(Double($0 + 1))) }, shape: [heads])
     d = Tensor.ones([heads])
     norm = Tensor.ones([e])
