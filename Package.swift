@@ -41,6 +41,9 @@ let implementation: [Target] = [
   // Pointwise kernels built per instruction set; contraction is off in the sources (ScalarMath.h)
   // so every variant gives the same bits.
   .target(name: "CKernels"),
+  // Process groups for notebook programs and compilers: a supervisor that ends the group when the
+  // program exits or the runner dies.
+  .target(name: "CProcess"),
   .target(
     name: "TesseraCore",
     dependencies: ["CBLAS", "CKernels"]
@@ -67,7 +70,7 @@ let implementation: [Target] = [
   ),
   .target(
     name: "TesseraNotebook",
-    dependencies: ["CJansson"]
+    dependencies: ["CJansson", "CProcess"]
   ),
   .target(
     name: "_TestSupport",

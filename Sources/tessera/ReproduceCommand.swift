@@ -54,9 +54,10 @@ struct ReproduceCommand: ParsableCommand {
     options.environment["TESSERA_PAPERS_DIR"] = papers
     print("reproducing \(reproduction.reference.title)\n  \(reproduction.reference.citation)\n  running \(notebook)")
     let started = Date()
+    ChildProcess.catchStopSignals()
     let report = NotebookRunner(options: options).run(notebook)
     for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-    if report.status == 2 { throw ExitCode(2) }
+    if report.status == 2 || report.status > 128 { throw ExitCode(report.status) }
     if report.status != 0 {
       Self.fail("error: \(notebook): the run did not complete (see above)", status: 1)
     }

@@ -14,7 +14,10 @@ struct RunCommand: ParsableCommand {
       replaced atomically (through a symbolic link, keeping its mode). Exit status: 0 all cells ran, 1 a
       cell failed (its error is in the notebook) or the result could not go where asked (it is saved
       beside it or in the temporary folder, named on stderr), 2 the input, the output path or the command
-      line could not be used (nothing run, nothing written).
+      line could not be used (nothing run, nothing written), 128 + N on signal N (SIGTERM from kill or
+      scancel, SIGINT from Ctrl-C, SIGHUP): the notebook program and every process it started are
+      stopped and the notebook is written with the outputs so far and the signal named on the running
+      cell. The program never outlives tessera run, even when tessera run is killed with SIGKILL.
       """
   )
 
@@ -33,6 +36,7 @@ struct RunCommand: ParsableCommand {
     var options = try execution.runnerOptions()
     options.output = output
     options.exportFigures = exportFigures
+    ChildProcess.catchStopSignals()
     let report = NotebookRunner(options: options).run(notebook)
     for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     if report.status != 0 { throw ExitCode(report.status) }

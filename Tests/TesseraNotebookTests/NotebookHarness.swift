@@ -97,6 +97,7 @@ struct NotebookHarness {
     switch result.status {
     case .exited(let c): return (c, result.stderr)
     case .signaled(let s): return (128 + s, result.stderr)
+    case .interrupted(let s): throw ChildProcess.Interrupted(signal: s)
     }
   }
 

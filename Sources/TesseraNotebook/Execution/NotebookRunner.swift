@@ -6,7 +6,10 @@ import Foundation
 /// Exit status: 0 when every cell ran, 1 when a cell failed (compile error, trap, signal,
 /// timeout — the notebook is still written, with the error on that cell and a banner on top) or
 /// when the result could not be written where asked (it is saved elsewhere and the place named),
-/// 2 when the input or the output path is unusable (nothing is run or written).
+/// 2 when the input or the output path is unusable (nothing is run or written), 128 + n when the
+/// process caught stop signal n (SIGTERM, SIGINT, SIGHUP; see ``ChildProcess/catchStopSignals()``):
+/// the notebook program and everything it started are killed, and the notebook is written with
+/// the outputs of the cells that finished and an error naming the signal on the running cell.
 public struct NotebookRunner {
   /// What `tessera run` was asked to do.
   public struct Options {
@@ -62,6 +65,13 @@ public struct NotebookRunner {
       return Report(status: 2, messages: ["error: \(path): \(error)"])
     } catch let error as NotebookCompiler.SetupError {
       return Report(status: 2, messages: ["error: \(error)"])
+    } catch let stop as ChildProcess.Interrupted {
+      return Report(
+        status: 128 + stop.signal,
+        messages: [
+          "error: \(path): tessera run received \(signalName(stop.signal)) while compiling the notebook; "
+            + "nothing ran and the notebook is unchanged"
+        ])
     } catch {
       return Report(status: 2, messages: ["error: \(path): \(error)"])
     }
@@ -180,13 +190,26 @@ public struct NotebookRunner {
         "error: \(problem); "
           + (saved.map { "the executed notebook is saved as \($0)" } ?? "the executed notebook could not be saved"))
       report.notebook = notebook
-      return report
+      return Self.noteStopSignal(report)
     }
-    if let folder = options.exportFigures {
+    if outcome.interrupted == nil, let folder = options.exportFigures {
       try exportFigures(notebook, to: folder, stem: (fileName as NSString).deletingPathExtension)
     }
     report.notebook = notebook
     report.messages.append("wrote \(outputPath)")
+    return Self.noteStopSignal(report)
+  }
+
+  /// `report` with exit status 128 + signal when tessera run received a stop signal (the
+  /// notebook is written all the same, with whatever ran).
+  static func noteStopSignal(_ report: Report) -> Report {
+    guard let signal = ChildProcess.stopSignal else { return report }
+    var report = report
+    if report.status < 128 {
+      report.status = 128 + signal
+      report.messages.append(
+        "error: tessera run received \(ChildProcess.signalName(signal)); exit status \(report.status)")
+    }
     return report
   }
 
@@ -202,6 +225,8 @@ public struct NotebookRunner {
   struct CellOutcome {
     var collector: OutputCollector?
     var failure: CellFailure?
+    /// The stop signal tessera run received while the program ran.
+    var interrupted: Int32?
   }
 
   func execute(_ executable: String, program: ProgramAssembly, environment: [String: String]) throws -> CellOutcome {
@@ -219,20 +244,53 @@ public struct NotebookRunner {
       }
     }
     var timedOut: String?
+    var exitTimedOut = false
+    let lastCell = program.cells.last?.id
     let status = try ChildProcess.spawn([executable], environment: environment, channel: true) { fd, bytes in
       collector.feed(fd, bytes)
       return .continue
     } onTick: {
-      if let limit = options.timeout, let cell = collector.runningCell, timedOut == nil,
-        Date().timeIntervalSince(collector.runningSince) > limit
+      guard let limit = options.timeout, timedOut == nil, !exitTimedOut else { return .continue }
+      if let cell = collector.runningCell {
+        if Date().timeIntervalSince(collector.runningSince) > limit {
+          timedOut = cell
+          return .kill
+        }
+      } else if let lastCell, let ended = collector.cells[lastCell]?.ended,
+        Date().timeIntervalSince1970 - ended > limit
       {
-        timedOut = cell
+        // Every cell finished but the program does not end (an atexit handler, a thread that
+        // blocks exit): --timeout bounds that too.
+        exitTimedOut = true
         return .kill
       }
       return .continue
     }
     collector.finish()
     var outcome = CellOutcome(collector: collector)
+    if case .interrupted(let signal) = status {
+      // The cell that was running, or the first that had not started when the program was stopped.
+      let cell =
+        collector.runningCell ?? program.cells.first { collector.cells[$0.id]?.started == nil }?.id
+        ?? program.cells.last?.id ?? ""
+      let name = signalName(signal)
+      outcome.interrupted = signal
+      outcome.failure = CellFailure(
+        cellID: cell, name: "Interrupted",
+        value: "tessera run received \(name) (a kill, Ctrl-C, a closed terminal, scancel or a time limit) "
+          + "and stopped the notebook program while this cell was running",
+        traceback: ["Interrupted: tessera run received \(name) while cell \(program.id(of: cell)) was running"])
+      return outcome
+    }
+    if exitTimedOut, let cell = lastCell {
+      let limit = formatSeconds(options.timeout ?? 0)
+      outcome.failure = CellFailure(
+        cellID: cell, name: "Timeout",
+        value: "every cell finished, but the notebook program did not exit within \(limit) after the last one "
+          + "(an atexit handler or a running thread kept it alive) and was stopped",
+        traceback: ["Timeout: the notebook program did not exit within --timeout \(limit) after its last cell"])
+      return outcome
+    }
     if let cell = timedOut {
       outcome.failure = CellFailure(
         cellID: cell, name: "Timeout",
@@ -250,6 +308,8 @@ public struct NotebookRunner {
         value = report.message(cause: signal == SIGKILL ? describe(status) : signalName(signal), ids: program.ids)
       case .exited(let code):
         value = report.message(cause: "the program exited with status \(code)", ids: program.ids)
+      case .interrupted(let signal):
+        value = "tessera run received \(signalName(signal))"
       }
       var traceback = report.traceback(sources: program.sources, ids: program.ids).map(program.readable)
       traceback.append("The notebook program \(describe(status)) while cell \(program.id(of: cell)) was running.")
@@ -266,6 +326,7 @@ public struct NotebookRunner {
     case .signaled(let signal):
       let hint = signal == SIGKILL ? " (out of memory, or killed from outside)" : ""
       return "was stopped by signal \(signalName(signal))\(hint)"
+    case .interrupted(let signal): return "was stopped because tessera run received \(signalName(signal))"
     }
   }
 
@@ -273,17 +334,11 @@ public struct NotebookRunner {
     switch status {
     case .exited: return "RuntimeError"
     case .signaled(let s): return s == SIGKILL ? "Killed" : "Trap (\(signalName(s)))"
+    case .interrupted: return "Interrupted"
     }
   }
 
-  func signalName(_ signal: Int32) -> String {
-    let names: [Int32: String] = [
-      SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT", SIGSEGV: "SIGSEGV", SIGBUS: "SIGBUS",
-      SIGKILL: "SIGKILL",
-      SIGFPE: "SIGFPE", SIGTERM: "SIGTERM",
-    ]
-    return names[signal] ?? "\(signal)"
-  }
+  func signalName(_ signal: Int32) -> String { ChildProcess.signalName(signal) }
 
   // MARK: - Writing results
 
@@ -310,7 +365,7 @@ public struct NotebookRunner {
         meta["tessera"] = .object([
           ("start", start.map { .string(iso($0)) } ?? .null), ("end", end.map { .string(iso($0)) } ?? .null),
           ("duration", start.flatMap { s in end.map { .real(rounded($0 - s)) } } ?? .null),
-          ("status", .string(failed ? (outcome.failure!.name == "Timeout" ? "timeout" : "error") : "ok")),
+          ("status", .string(failed ? Self.status(of: outcome.failure!) : "ok")),
         ])
       } else {
         cells[i].outputs = []
@@ -323,6 +378,15 @@ public struct NotebookRunner {
       if failed { stopped = true }
     }
     notebook.cells = cells
+  }
+
+  /// A failed cell's `metadata.tessera.status`.
+  static func status(of failure: CellFailure) -> String {
+    switch failure.name {
+    case "Timeout": return "timeout"
+    case "Interrupted": return "interrupted"
+    default: return "error"
+    }
   }
 
   func runMetadata(
@@ -343,7 +407,10 @@ public struct NotebookRunner {
       ("start", .string(iso(started.timeIntervalSince1970))),
       ("end", .string(iso(end.timeIntervalSince1970))),
       ("duration", .real(rounded(end.timeIntervalSince(started)))),
-      ("status", .string(outcome.failure == nil ? "ok" : "error")),
+      (
+        "status",
+        .string(outcome.failure.map { Self.status(of: $0) == "interrupted" ? "interrupted" : "error" } ?? "ok")
+      ),
     ]
     if !repairs.isEmpty {
       members.append(
