@@ -34,8 +34,10 @@ public enum _NotebookChannel {
 
   /// Called once before the first cell.
   public static func start() {
-    // Line-buffered stdout: output printed just before a crash is not lost in a buffer.
+    // Line-buffered stdout, flushed when the program crashes: output printed just before a crash,
+    // a partial line included, is not lost in a buffer.
     tessera_stdout_line_buffered()
+    tessera_stdout_flush_on_crash()
     if let fd = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_FD"].flatMap(Int32.init) {
       let channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
       let token = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_TOKEN"]

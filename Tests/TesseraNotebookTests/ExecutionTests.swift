@@ -96,7 +96,7 @@ struct ExecutionTests {
     ),
     (
       "let values: [Int] = []\nprecondition(!values.isEmpty, \"need values\")",
-      "precondition failure (SIGILL) — cell c2, line 3"
+      "need values — cell c2, line 3"
     ),
     ("import Glibc\nprint(\"dying\")\nkill(getpid(), SIGKILL)", "SIGKILL"),
   ]

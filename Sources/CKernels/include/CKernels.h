@@ -25,4 +25,8 @@ void tessera_stdout_line_buffered(void);
 /// Flushes C's `stdout`.
 void tessera_stdout_flush(void);
 
+/// Makes a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) flush C's `stdout` before the handler
+/// installed earlier (Swift's backtracer) runs, so a partial line printed just before it is kept.
+void tessera_stdout_flush_on_crash(void);
+
 #endif

@@ -5,8 +5,11 @@ import Foundation
 /// The program runs with Swift's backtracer on (`SWIFT_BACKTRACE`, text format, crashed thread
 /// only) and is compiled with `-g`, so a trap prints the frames with their source locations;
 /// locations inside cells read `<notebook>#cell-<index>:<line>:<column>`. This turns the report into
-/// the message (`Fatal error: …` when the program printed one), the innermost cell line, and a
-/// short traceback of frames in terms of cells and lines.
+/// the message (`Fatal error: …`, `Precondition failed: …`, `Assertion failed: …` when the
+/// program printed one; notebook programs are compiled with `-assert-config Debug` so that
+/// `precondition` and the standard library's checks such as "Index out of range" print theirs),
+/// the innermost cell line, and a short traceback of frames in terms of cells and lines. A bad
+/// access thousands of frames deep is named a stack overflow.
 struct CrashReport {
   /// One stack frame.
   struct Frame: Equatable {
@@ -26,13 +29,20 @@ struct CrashReport {
 
   /// Text the program printed to stderr before the backtrace (without the backtrace).
   var printed: [String] = []
-  /// `Fatal error: …` message, when there was one.
+  /// The message of `fatalError`, `precondition` or `assert` (`Fatal error: …`, `Precondition
+  /// failed: …`, `Assertion failed: …`), when there was one.
   var fatalMessage: String?
+  /// "Fatal error", "Precondition failed" or "Assertion failed".
+  var fatalKind: String?
   /// "Illegal instruction", "Segmentation fault", … from the backtracer's banner.
   var crashKind: String?
   var frames: [Frame] = []
+  /// The largest frame number the backtracer printed (it elides the middle of deep stacks).
+  var depth = 0
   /// Where `fatalError` was called, when that was inside a cell (its message names the place).
   var fatalFrame: Frame?
+
+  static let fatalKinds = ["Fatal error", "Precondition failed", "Assertion failed"]
 
   init(stderr: String) {
     var inBacktrace = false
@@ -40,13 +50,13 @@ struct CrashReport {
       if line.hasPrefix("*** Signal") || line.hasPrefix("💣") || line.hasPrefix("*** Program crashed") {
         inBacktrace = true
       }
-      if let range = line.range(of: "Fatal error: ") {
-        let message = String(line[range.upperBound...]).trimmingCharacters(in: .whitespaces)
-        fatalMessage = message.isEmpty ? nil : message
-        let place = String(line[..<range.lowerBound]).trimmingCharacters(in: CharacterSet(charactersIn: ": "))
+      if !inBacktrace, fatalMessage == nil, let (kind, place, message) = Self.fatal(line) {
+        fatalKind = kind
+        fatalMessage = message
         if place.contains("#cell-") {
           fatalFrame = Frame(function: "fatalError", location: place + ":1", isSystem: false)
         }
+        continue
       }
       if !inBacktrace {
         if !line.isEmpty { printed.append(line) }
@@ -56,7 +66,46 @@ struct CrashReport {
         crashKind = String(line[line.index(line.startIndex, offsetBy: 21)..<at.lowerBound])
       } else if let frame = Self.frame(line) {
         frames.append(frame)
+        if let number = Int(line.drop { $0 == " " }.prefix { $0.isNumber }) { depth = max(depth, number + 1) }
       }
+    }
+  }
+
+  /// `(kind, place, message)` of a `place: Fatal error: message` line (also `Precondition
+  /// failed`, `Assertion failed`; the message may be empty).
+  static func fatal(_ line: String) -> (String, String, String)? {
+    for kind in fatalKinds {
+      guard let range = line.range(of: kind) else { continue }
+      let after = line[range.upperBound...]
+      guard after.isEmpty || after.hasPrefix(": ") else { continue }
+      let message = after.dropFirst(after.isEmpty ? 0 : 2).trimmingCharacters(in: .whitespaces)
+      let place = String(line[..<range.lowerBound]).trimmingCharacters(in: CharacterSet(charactersIn: ": "))
+      return (kind, place, message)
+    }
+    return nil
+  }
+
+  /// The frames of a stack that ran out: a bad access with a stack thousands of frames deep,
+  /// or hundreds of one frame in a row (recursion).
+  var isStackOverflow: Bool {
+    guard crashKind == "Bad pointer dereference" || crashKind == "Segmentation fault" else { return false }
+    if depth >= 2000 { return true }
+    var run = 1
+    for i in frames.indices.dropFirst() {
+      run = frames[i] == frames[i - 1] ? run + 1 : 1
+      if run >= 256 { return true }
+    }
+    return false
+  }
+
+  /// The name of the error: `FatalError`, `PreconditionFailure`, `AssertionFailure`,
+  /// `StackOverflow`, or nil for a plain signal.
+  var errorName: String? {
+    switch fatalKind {
+    case "Fatal error": return "FatalError"
+    case "Precondition failed": return "PreconditionFailure"
+    case "Assertion failed": return "AssertionFailure"
+    default: return isStackOverflow ? "StackOverflow" : nil
     }
   }
 
@@ -82,8 +131,13 @@ struct CrashReport {
   /// The error message: the fatal message, else the crash kind with the trapping function.
   /// `cause` names the signal (`SIGILL`) or says how the program ended.
   func message(cause: String, ids: [String: String] = [:]) -> String {
-    var text = fatalMessage ?? crashKind.map { "\($0) (\(cause))" } ?? cause
-    if fatalMessage == nil, let trapping = frames.first, trapping.cell == nil {
+    var text = fatalMessage.map { $0.isEmpty ? fatalKind ?? "" : $0 } ?? crashKind.map { "\($0) (\(cause))" } ?? cause
+    if fatalMessage == nil, isStackOverflow {
+      let recursing = frames.first { $0.cell != nil }?.function ?? frames.first?.function ?? "?"
+      text =
+        "stack overflow: \(recursing) recursed until the stack ran out "
+        + "(\(depth) frames deep; \(crashKind ?? "bad access") (\(cause)))"
+    } else if fatalMessage == nil, let trapping = frames.first, trapping.cell == nil {
       let runtime = "Swift runtime failure: "
       text =
         trapping.function.hasPrefix(runtime)
@@ -97,8 +151,10 @@ struct CrashReport {
   /// cell frames shown as `cell <id>, line <n>` followed by the source line. `sources` and `ids`
   /// (the cell's notebook id) are keyed by the cell key of the locations.
   func traceback(sources: [String: String], ids: [String: String] = [:]) -> [String] {
-    var lines = printed.filter { !$0.contains("Fatal error: ") }
-    if let fatalMessage { lines.append("Fatal error: \(fatalMessage)") }
+    var lines = printed
+    if let fatalKind, let fatalMessage {
+      lines.append(fatalMessage.isEmpty ? fatalKind : "\(fatalKind): \(fatalMessage)")
+    }
     let frames = self.frames.isEmpty ? (fatalFrame.map { [$0] } ?? []) : self.frames
     let lastCell = frames.lastIndex { $0.cell != nil } ?? frames.count - 1
     guard lastCell >= 0 else { return lines }

@@ -1,6 +1,8 @@
 import Foundation
 
-/// Compiles notebook programs with `swiftc -O` against the prebuilt dynamic `Tessera` library,
+/// Compiles notebook programs with `swiftc -O -assert-config Debug` (optimised, but `precondition`,
+/// `assert` and the standard library's checks keep their messages) against the prebuilt dynamic
+/// `Tessera` library,
 /// through a cache keyed by the program, the library build, the compiler and its flags: the
 /// same code compiles once, whatever the parameter values.
 public struct NotebookCompiler: Sendable {
@@ -56,7 +58,8 @@ public struct NotebookCompiler: Sendable {
 
   var flags: [String] {
     [
-      "-O", "-g", "-Xcc", "-fno-omit-frame-pointer", "-diagnostic-style=llvm", "-module-name", "NotebookProgram", "-I",
+      "-O", "-assert-config", "Debug", "-g", "-Xcc", "-fno-omit-frame-pointer", "-diagnostic-style=llvm",
+      "-module-name", "NotebookProgram", "-I",
       libraryDirectory + "/Modules", "-L", libraryDirectory, "-lTessera",
       "-Xlinker", "-rpath", "-Xlinker", libraryDirectory,
     ] + moduleMapDirectories.flatMap { ["-I", $0] }

@@ -143,18 +143,49 @@ public struct NotebookRunner {
       compileInfo = .object([("cache", .string(hit ? "hit" : "miss")), ("seconds", .real(rounded(seconds)))])
       outcome = try execute(executable, program: program, environment: environment)
     case .failure(let diagnostics, let output):
-      // Report on the first cell with an error; run the cells before it so their outputs stay.
-      let failing = diagnostics.first { $0.cellID != nil }
-      let failingIndex = failing.flatMap { d in program.cells.first { $0.id == d.cellID }?.index }
+      // Report on the first cell with an error; run the cells before it so their outputs stay. A
+      // cell that leaves a `{`, `/*` or string open swallows the cells after it, and the compiler
+      // then blames the end of the program: such a cell is the failing one, unless an earlier cell
+      // has an error of its own.
+      let unclosed = program.cells.lazy.compactMap { cell in
+        program.sources[cell.id].flatMap(CellSyntax.problem).map { (cell: cell, problem: $0) }
+      }.first
+      var failing = diagnostics.first { $0.cellID != nil }
+      var failingIndex = failing.flatMap { d in program.cells.first { $0.id == d.cellID }?.index }
+      var traceback = diagnostics.filter { $0.cellID == failing?.cellID }.flatMap(\.text)
+      if let unclosed, failingIndex.map({ $0 >= unclosed.cell.index }) ?? true {
+        let source = program.sources[unclosed.cell.id] ?? ""
+        let text = source.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let lineText = unclosed.problem.line <= text.count ? text[unclosed.problem.line - 1] : ""
+        let caret = String(repeating: " ", count: max(0, unclosed.problem.column - 1)) + "^"
+        failing = NotebookCompiler.Diagnostic(
+          cellID: unclosed.cell.id, line: unclosed.problem.line, column: unclosed.problem.column,
+          message: unclosed.problem.message,
+          text: [
+            "\(program.locationNames[unclosed.cell.id] ?? ""):\(unclosed.problem.line):\(unclosed.problem.column): "
+              + "error: \(unclosed.problem.message)",
+            lineText, caret,
+          ])
+        failingIndex = unclosed.cell.index
+        traceback = failing?.text ?? []
+      }
       if let failingIndex, let failing, let id = failing.cellID {
         let earlier = ProgramAssembly(
           notebook: notebook, fileName: fileName, parameters: parameters, limit: failingIndex)
         if !earlier.cells.isEmpty, case .success(let executable, _, _) = try compiler.compile(earlier) {
           outcome = try execute(executable, program: earlier, environment: environment)
         }
-        let lines = diagnostics.filter { $0.cellID == id }.flatMap(\.text).map(program.readable)
-        outcome.failure = CellFailure(
-          cellID: id, name: "CompileError", value: "line \(failing.line): \(failing.message)", traceback: lines)
+        let compileError = CellFailure(
+          cellID: id, name: "CompileError", value: "line \(failing.line): \(failing.message)",
+          traceback: traceback.map(program.readable))
+        if outcome.failure != nil {
+          // An earlier cell failed when it ran (a trap, a timeout, a signal): the run stopped there.
+          let number = program.cells.firstIndex { $0.id == id }.map { $0 + 1 } ?? 0
+          report.messages.append(
+            "note: \(path): cell \(number) (id \(program.id(of: id))) does not compile either: \(compileError.value)")
+        } else {
+          outcome.failure = compileError
+        }
       } else {
         outcome.failure = CellFailure(
           cellID: program.cells.first?.id ?? "", name: "CompileError", value: "the notebook program did not compile",
@@ -314,7 +345,7 @@ public struct NotebookRunner {
       var traceback = report.traceback(sources: program.sources, ids: program.ids).map(program.readable)
       traceback.append("The notebook program \(describe(status)) while cell \(program.id(of: cell)) was running.")
       outcome.failure = CellFailure(
-        cellID: cell, name: report.fatalMessage == nil ? name(of: status) : "FatalError", value: value,
+        cellID: cell, name: report.errorName ?? name(of: status), value: value,
         traceback: traceback)
     }
     return outcome
