@@ -55,21 +55,23 @@ public enum _NotebookChannel {
   }
 
   static func write(_ message: [String: Any], to channel: FileHandle) {
-    guard var line = try? JSONSerialization.data(withJSONObject: message, options: [.sortedKeys]) else { return }
+    var line = ChannelJSON.encode(message)
     line.append(0x0A)
-    channel.write(line)
+    channel.write(Data(line))
   }
 
-  /// Called as cell `id` starts.
-  public static func beginCell(_ id: String) {
+  /// Called as the cell with key `id` (its index in the notebook) starts. An integer, not a
+  /// string: a thousand string-literal calls in one `main` make the optimiser's work on it grow
+  /// with their square.
+  public static func beginCell(_ id: Int) {
     guard isAttached else { return }
     print("\(marker) cell \(id) \(Date().timeIntervalSince1970)")
     tessera_stdout_flush()
     FileHandle.standardError.write(Data("\(marker) cell \(id)\n".utf8))
   }
 
-  /// Called as cell `id` ends without error.
-  public static func endCell(_ id: String) {
+  /// Called as the cell with key `id` ends without error.
+  public static func endCell(_ id: Int) {
     guard isAttached else { return }
     print("\(marker) done \(id) \(Date().timeIntervalSince1970)")
     tessera_stdout_flush()

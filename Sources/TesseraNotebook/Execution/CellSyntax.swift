@@ -24,6 +24,14 @@ public enum CellSyntax {
     return scanner.scan()
   }
 
+  /// For each line of `text` (split at `\n`), whether it starts at the top level of the cell:
+  /// outside every bracket, string literal and block comment. Nil when the cell has a problem.
+  public static func topLevelLines(in text: String) -> [Bool]? {
+    var scanner = Scanner(bytes: Array(text.utf8))
+    guard scanner.scan() == nil else { return nil }
+    return scanner.lineStarts
+  }
+
   struct Scanner {
     let bytes: [UInt8]
     var i = 0
@@ -44,6 +52,9 @@ public enum CellSyntax {
     }
     var brackets: [Open] = []
     var contexts: [Context] = [.code(base: 0)]
+    var inComment = false
+    /// Whether each line started at the top level (the first always does).
+    var lineStarts: [Bool] = [true]
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -54,6 +65,7 @@ public enum CellSyntax {
       if bytes[i] == 0x0A {
         line += 1
         lineStart = i + 1
+        lineStarts.append(contexts.count == 1 && brackets.isEmpty && !inComment)
       }
       i += 1
     }
@@ -103,10 +115,12 @@ public enum CellSyntax {
       let c = bytes[i]
       switch c {
       case 0x2F where at(i + 1) == 0x2F:  // line comment
-        while i < bytes.count && bytes[i] != 0x0A { i += 1 }
+        while i < bytes.count && bytes[i] != 0x0A { advance() }
       case 0x2F where at(i + 1) == 0x2A:  // block comment, nested
         let open = (line, column)
         var depth = 0
+        inComment = true
+        defer { inComment = false }
         while i < bytes.count {
           if bytes[i] == 0x2F && at(i + 1) == 0x2A {
             depth += 1

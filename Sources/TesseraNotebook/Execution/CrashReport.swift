@@ -64,11 +64,25 @@ struct CrashReport {
       }
       if line.hasPrefix("*** Program crashed: "), let at = line.range(of: " at 0x") {
         crashKind = String(line[line.index(line.startIndex, offsetBy: 21)..<at.lowerBound])
-      } else if let frame = Self.frame(line) {
+      } else if var frame = Self.frame(line) {
+        frame.location = Self.cellLocation(frame)
         frames.append(frame)
         if let number = Int(line.drop { $0 == " " }.prefix { $0.isNumber }) { depth = max(depth, number + 1) }
       }
     }
+  }
+
+  /// The location of a frame in a cell's statement function `__cell_<key>_<n>`, which the
+  /// debug information gives as a line of the cell (from `#sourceLocation`) in the program's own
+  /// file: that line in the cell.
+  static func cellLocation(_ frame: Frame) -> String {
+    guard frame.function.hasPrefix("__cell_"), !frame.location.contains("#cell-") else { return frame.location }
+    let name = frame.function.dropFirst("__cell_".count).prefix { $0 != "(" }
+    guard let separator = name.lastIndex(of: "_") else { return frame.location }
+    let key = name[..<separator]
+    let parts = frame.location.split(separator: ":")
+    guard parts.count >= 3, Int(parts[parts.count - 2]) != nil else { return frame.location }
+    return "#cell-\(key):\(parts[parts.count - 2]):\(parts[parts.count - 1])"
   }
 
   /// `(kind, place, message)` of a `place: Fatal error: message` line (also `Precondition
@@ -162,7 +176,9 @@ struct CrashReport {
     var previous: Frame?
     for frame in frames[...lastCell] where frame != previous {
       previous = frame
-      let function = frame.function == "main" ? "top-level code" : frame.function
+      // A cell's statements run in `main` or in a function `__cell_<key>_<n>` (ProgramAssembly).
+      let function =
+        frame.function == "main" || frame.function.hasPrefix("__cell_") ? "top-level code" : frame.function
       if let cell = frame.cell {
         lines.append("  \(function) — cell \(ids[cell.id] ?? cell.id), line \(cell.line)")
         let sourceLines = (sources[cell.id] ?? "").components(separatedBy: "\n")

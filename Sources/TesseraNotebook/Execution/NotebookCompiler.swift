@@ -82,7 +82,8 @@ public struct NotebookCompiler: Sendable {
   public func compile(_ program: ProgramAssembly) throws -> Outcome {
     let version = compilerVersion
     let key = Self.hash(
-      [program.source, version, flags.joined(separator: " "), libraryIdentity].joined(separator: "\u{0}"))
+      [program.source, program.chunkedSource ?? "", version, flags.joined(separator: " "), libraryIdentity].joined(
+        separator: "\u{0}"))
     let folder = cacheDirectory + "/programs/" + key
     let executable = folder + "/notebook"
     if FileManager.default.isExecutableFile(atPath: executable) {
@@ -91,14 +92,24 @@ public struct NotebookCompiler: Sendable {
     }
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let sourcePath = folder + "/main.swift"
-    try program.source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
     let partial = folder + "/notebook.partial.\(getpid())"
     let start = Date()
-    let result = try ChildProcess.run([swiftc] + flags + [sourcePath, "-o", partial])
+    // The program with its statements in functions first (it compiles much faster); the plain
+    // program when that does not compile, whose diagnostics are the ones reported.
+    var result: ChildProcess.Result?
+    if let chunked = program.chunkedSource {
+      try chunked.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+      let attempt = try ChildProcess.run([swiftc] + flags + [sourcePath, "-o", partial])
+      if attempt.status == .exited(0) { result = attempt }
+    }
+    if result == nil {
+      try program.source.write(toFile: sourcePath, atomically: true, encoding: .utf8)
+      result = try ChildProcess.run([swiftc] + flags + [sourcePath, "-o", partial])
+    }
     let seconds = Date().timeIntervalSince(start)
-    guard result.status == .exited(0) else {
+    guard let result, result.status == .exited(0) else {
       try? FileManager.default.removeItem(atPath: partial)
-      let text = result.stdout + result.stderr
+      let text = (result?.stdout ?? "") + (result?.stderr ?? "")
       return .failure(diagnostics: Self.diagnostics(text, program: program), output: text)
     }
     if rename(partial, executable) != 0 {

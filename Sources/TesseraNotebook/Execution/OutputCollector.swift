@@ -69,40 +69,55 @@ final class OutputCollector {
     if fd == 3 { drainChannel() } else { drainStream(fd) }
   }
 
+  /// The offset of the first `byte` in `buffer[from...]` (memchr), or nil.
+  private static func find(_ byte: UInt8, in buffer: Data, from: Int) -> Int? {
+    guard from < buffer.count else { return nil }
+    return buffer.withUnsafeBytes { raw -> Int? in
+      guard let base = raw.baseAddress, let hit = memchr(base + from, Int32(byte), raw.count - from) else {
+        return nil
+      }
+      return base.distance(to: UnsafeRawPointer(hit))
+    }
+  }
+
   private func drainChannel() {
     guard var buffer = pending[3] else { return }
     pending[3] = nil
-    var start = buffer.startIndex
-    var from = buffer.startIndex + channelScanned
-    while let newline = buffer[from...].firstIndex(of: 0x0A) {
-      let line = String(decoding: buffer[start..<newline], as: UTF8.self)
+    if buffer.startIndex != 0 { buffer = Data(buffer) }  // offsets below are from 0
+    var start = 0
+    var from = channelScanned
+    while let newline = Self.find(0x0A, in: buffer, from: from) {
+      let message = buffer.withUnsafeBytes { raw in
+        try? JSONText.parse(bytes: UnsafeRawBufferPointer(rebasing: raw[start..<newline]))
+      }
       start = newline + 1
       from = start
-      guard let message = try? JSONText.parse(line) else { continue }
+      guard let message else { continue }
       if message["kind"]?.stringValue == "environment" {
         environment = message
       } else if let seq = message["seq"]?.integerValue {
         displays[Int(seq)] = message
       }
     }
-    channelScanned = buffer.endIndex - start
-    if start > buffer.startIndex { buffer.removeSubrange(buffer.startIndex..<start) }
+    channelScanned = buffer.count - start
+    if start > 0 { buffer.removeSubrange(0..<start) }
     pending[3] = buffer
   }
 
   private func drainStream(_ fd: Int32) {
     guard var buffer = pending[fd] else { return }
     pending[fd] = nil
-    var start = buffer.startIndex
-    while start < buffer.endIndex {
-      guard let mark = buffer[start...].firstIndex(of: marker[0]) else {
+    if buffer.startIndex != 0 { buffer = Data(buffer) }  // offsets below are from 0
+    var start = 0
+    while start < buffer.count {
+      guard let mark = Self.find(marker[0], in: buffer, from: start) else {
         append(fd, buffer[start...])
-        start = buffer.endIndex
+        start = buffer.count
         break
       }
       if mark > start { append(fd, buffer[start..<mark]) }
       start = mark
-      let available = min(buffer.endIndex - mark, marker.count)
+      let available = min(buffer.count - mark, marker.count)
       guard buffer[mark..<(mark + available)].elementsEqual(marker[0..<available]) else {
         // Not a marker: the byte is text.
         append(fd, buffer[mark..<(mark + 1)])
@@ -110,14 +125,14 @@ final class OutputCollector {
         continue
       }
       // A marker (or the start of one): wait for its whole line.
-      guard available == marker.count, let newline = buffer[(mark + marker.count)...].firstIndex(of: 0x0A) else {
+      guard available == marker.count, let newline = Self.find(0x0A, in: buffer, from: mark + marker.count) else {
         break
       }
       let words = String(decoding: buffer[(mark + marker.count)..<newline], as: UTF8.self)
       handleMarker(fd, words.split(separator: " ").map(String.init))
       start = newline + 1
     }
-    if start > buffer.startIndex { buffer.removeSubrange(buffer.startIndex..<start) }
+    if start > 0 { buffer.removeSubrange(0..<start) }
     pending[fd] = buffer
   }
 

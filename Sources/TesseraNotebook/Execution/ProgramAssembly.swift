@@ -25,32 +25,79 @@ public struct ProgramAssembly: Sendable {
   /// The key of the cell at `index` in the notebook: what the program and its output use.
   public static func key(_ index: Int) -> String { String(index) }
 
+  /// The same program with each cell's runs of plain statements moved into functions of their
+  /// own (see ``CellChunks``), which compiles in time close to linear in the number of cells; nil
+  /// when nothing could be moved. Line locations are those of ``source``.
+  public let chunkedSource: String?
+
   /// Assembles code cells `0..<limit` (all when nil) of `notebook`; `fileName` labels diagnostics.
   public init(notebook: Notebook, fileName: String, parameters: NotebookParameters, limit: Int? = nil) {
     var text = "import Tessera\n_NotebookChannel.start()\n"
+    var chunked = text
+    var movedAny = false
     var cells: [(index: Int, id: String)] = []
     var names: [String: String] = [:]
     var sources: [String: String] = [:]
     var ids: [String: String] = [:]
+    var codes: [(index: Int, key: String, code: String, items: [CellChunks.Item]?)] = []
     for (index, cell) in notebook.cells.enumerated() where cell.type == "code" {
       if let limit, index >= limit { break }
-      let key = Self.key(index)
       var code = cell.source
       if index == parameters.cellIndex { code = parameters.rewrittenSource(code) }
+      codes.append((index, Self.key(index), code, CellChunks.items(code)))
+      sources[Self.key(index)] = cell.source
+      ids[Self.key(index)] = cell.id ?? "cell-\(index)"
+    }
+    // Where each variable name is first declared, counting items across cells.
+    var firstDeclared: [String: Int] = [:]
+    var position = 0
+    for code in codes {
+      for item in code.items ?? [] {
+        for name in item.declares where firstDeclared[name] == nil { firstDeclared[name] = position }
+        position += 1
+      }
+    }
+    position = 0
+    for code in codes {
+      let key = code.key
       let location = "\(fileName)#cell-\(key)"
+      let escaped = Self.escape(location)
       names[key] = location
-      sources[key] = cell.source
-      ids[key] = cell.id ?? "cell-\(index)"
-      text += "_NotebookChannel.beginCell(\"\(key)\")\n"
-      text += "#sourceLocation(file: \"\(Self.escape(location))\", line: 1)\n"
-      text += code
-      if !code.hasSuffix("\n") { text += "\n" }
-      text += "#sourceLocation()\n"
-      text += "_NotebookChannel.endCell(\"\(key)\")\n"
-      cells.append((index, key))
+      var plain = code.code
+      if !plain.hasSuffix("\n") { plain += "\n" }
+      let begin = "_NotebookChannel.beginCell(\(code.index))\n"
+      let end = "_NotebookChannel.endCell(\(code.index))\n"
+      text += begin + "#sourceLocation(file: \"\(escaped)\", line: 1)\n" + plain + "#sourceLocation()\n" + end
+      chunked += begin
+      if let items = code.items {
+        let start = position
+        let segments = CellChunks.segments(items, text: code.code) { words, index in
+          words.allSatisfy { firstDeclared[$0].map { $0 < start + index } ?? true }
+        }
+        position += items.count
+        let lines = code.code.split(separator: "\n", omittingEmptySubsequences: false)
+        for (n, segment) in segments.enumerated() {
+          let body = lines[segment.lines].joined(separator: "\n") + "\n"
+          let located = "#sourceLocation(file: \"\(escaped)\", line: \(segment.lines.lowerBound + 1))\n"
+          if segment.movable {
+            movedAny = true
+            let function = "__cell_\(key)_\(n)"
+            chunked +=
+              "@inline(never) func \(function)() \(segment.usesAwait ? "async " : "")throws {\n" + located + body
+              + "#sourceLocation()\n}\ntry \(segment.usesAwait ? "await " : "")\(function)()\n"
+          } else {
+            chunked += located + body + "#sourceLocation()\n"
+          }
+        }
+      } else {
+        chunked += "#sourceLocation(file: \"\(escaped)\", line: 1)\n" + plain + "#sourceLocation()\n"
+      }
+      chunked += end
+      cells.append((code.index, key))
     }
     self.cells = cells
     self.source = text
+    self.chunkedSource = movedAny ? chunked : nil
     self.locationNames = names
     self.sources = sources
     self.ids = ids

@@ -19,14 +19,17 @@ public enum JSONText {
 
   /// Parses JSON text.
   public static func parse(_ text: String) throws -> JSONValue {
-    if text.isEmpty { throw ParseError(line: 1, column: 1, message: "empty text") }
+    var text = text
+    return try text.withUTF8 { try parse(bytes: UnsafeRawBufferPointer($0)) }
+  }
+
+  /// Parses JSON text given as UTF-8 bytes.
+  public static func parse(bytes: UnsafeRawBufferPointer) throws -> JSONValue {
+    if bytes.isEmpty { throw ParseError(line: 1, column: 1, message: "empty text") }
     var error = json_error_t()
-    var bytes = Array(text.utf8)
-    let root: UnsafeMutablePointer<json_t>? = bytes.withUnsafeMutableBufferPointer { buffer in
-      buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(buffer.count, 1)) { pointer in
-        json_loadb(pointer, buffer.count, Int(JSON_DECODE_ANY | JSON_ALLOW_NUL), &error)
-      }
-    }
+    let root = json_loadb(
+      bytes.baseAddress!.assumingMemoryBound(to: CChar.self), bytes.count, Int(JSON_DECODE_ANY | JSON_ALLOW_NUL),
+      &error)
     guard let root else {
       let message = withUnsafeBytes(of: error.text) { raw in
         String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
@@ -66,76 +69,84 @@ public enum JSONText {
 
   /// `value` laid out as Jupyter writes notebooks, with a trailing newline.
   public static func write(_ value: JSONValue) -> String {
-    var out = ""
+    String(decoding: writeBytes(value), as: UTF8.self)
+  }
+
+  /// ``write(_:)`` as UTF-8 bytes (what a file gets; no second copy of a large notebook).
+  public static func writeBytes(_ value: JSONValue) -> [UInt8] {
+    var out: [UInt8] = []
     out.reserveCapacity(1 << 16)
     emit(value, level: 0, into: &out)
-    out += "\n"
+    out.append(0x0A)
     return out
   }
 
   /// `value` on one line, with Python's default separators (`[1, 2]`, `{"a": 1}`).
   public static func writeCompact(_ value: JSONValue) -> String {
-    var out = ""
+    var out: [UInt8] = []
     emit(value, level: 0, compact: true, into: &out)
-    return out
+    return String(decoding: out, as: UTF8.self)
   }
 
-  private static func emit(_ value: JSONValue, level: Int, compact: Bool = false, into out: inout String) {
+  private static func emit(_ value: JSONValue, level: Int, compact: Bool = false, into out: inout [UInt8]) {
+    func indent(_ n: Int) { out.append(contentsOf: repeatElement(0x20, count: n)) }
     switch value {
-    case .null: out += "null"
-    case .bool(let b): out += b ? "true" : "false"
-    case .integer(let i): out += String(i)
-    case .real(let d): out += pythonRepr(d)
+    case .null: out.append(contentsOf: "null".utf8)
+    case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+    case .integer(let i): out.append(contentsOf: String(i).utf8)
+    case .real(let d): out.append(contentsOf: pythonRepr(d).utf8)
     case .string(let s): quote(s, into: &out)
     case .array(let items):
       if items.isEmpty {
-        out += "[]"
+        out.append(contentsOf: "[]".utf8)
         return
       }
       if compact {
-        out += "["
+        out.append(0x5B)
         for (i, item) in items.enumerated() {
-          if i > 0 { out += ", " }
+          if i > 0 { out.append(contentsOf: ", ".utf8) }
           emit(item, level: 0, compact: true, into: &out)
         }
-        out += "]"
+        out.append(0x5D)
         return
       }
-      out += "[\n"
+      out.append(contentsOf: "[\n".utf8)
       for (i, item) in items.enumerated() {
-        out += String(repeating: " ", count: level + 1)
+        indent(level + 1)
         emit(item, level: level + 1, into: &out)
-        out += i + 1 < items.count ? ",\n" : "\n"
+        out.append(contentsOf: (i + 1 < items.count ? ",\n" : "\n").utf8)
       }
-      out += String(repeating: " ", count: level) + "]"
+      indent(level)
+      out.append(0x5D)
     case .object(let members):
       if members.isEmpty {
-        out += "{}"
+        out.append(contentsOf: "{}".utf8)
         return
       }
-      out += "{\n"
       let sorted = members.sorted {
         Array($0.0.unicodeScalars.map(\.value)).lexicographicallyPrecedes($1.0.unicodeScalars.map(\.value))
       }
       if compact {
-        out += "{"
+        out.append(0x7B)
         for (i, member) in sorted.enumerated() {
-          if i > 0 { out += ", " }
+          if i > 0 { out.append(contentsOf: ", ".utf8) }
           quote(member.0, into: &out)
-          out += ": "
+          out.append(contentsOf: ": ".utf8)
           emit(member.1, level: 0, compact: true, into: &out)
         }
-        out += "}"
+        out.append(0x7D)
         return
       }
+      out.append(contentsOf: "{\n".utf8)
       for (i, member) in sorted.enumerated() {
-        out += String(repeating: " ", count: level + 1)
+        indent(level + 1)
         quote(member.0, into: &out)
-        out += ": "
+        out.append(contentsOf: ": ".utf8)
         emit(member.1, level: level + 1, into: &out)
-        out += i + 1 < sorted.count ? ",\n" : "\n"
+        out.append(contentsOf: (i + 1 < sorted.count ? ",\n" : "\n").utf8)
       }
-      out += String(repeating: " ", count: level) + "}"
+      indent(level)
+      out.append(0x7D)
     }
   }
 
@@ -147,58 +158,65 @@ public enum JSONText {
     return d.description
   }
 
-  private static let hex: [Character] = Array("0123456789abcdef")
+  private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-  private static func quote(_ s: String, into out: inout String) {
-    out += "\""
-    for scalar in s.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case "\u{08}": out += "\\b"
-      case "\u{0C}": out += "\\f"
-      default:
-        if scalar.value < 0x20 {
-          out += "\\u00"
-          out.append(hex[Int(scalar.value >> 4)])
-          out.append(hex[Int(scalar.value & 0xF)])
-        } else {
-          out.unicodeScalars.append(scalar)
+  /// `s` as a JSON string: `"`, `\\` and control characters escaped, everything else raw UTF-8
+  /// (runs without anything to escape are copied whole).
+  private static func quote(_ s: String, into out: inout [UInt8]) {
+    var s = s
+    out.append(0x22)
+    s.withUTF8 { bytes in
+      var run = 0
+      for i in 0..<bytes.count {
+        let c = bytes[i]
+        if c >= 0x20 && c != 0x22 && c != 0x5C { continue }
+        if i > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<i])) }
+        run = i + 1
+        switch c {
+        case 0x22: out.append(contentsOf: [0x5C, 0x22])
+        case 0x5C: out.append(contentsOf: [0x5C, 0x5C])
+        case 0x0A: out.append(contentsOf: [0x5C, 0x6E])
+        case 0x0D: out.append(contentsOf: [0x5C, 0x72])
+        case 0x09: out.append(contentsOf: [0x5C, 0x74])
+        case 0x08: out.append(contentsOf: [0x5C, 0x62])
+        case 0x0C: out.append(contentsOf: [0x5C, 0x66])
+        default: out.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 0xF)]])
         }
       }
+      if bytes.count > run { out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<bytes.count])) }
     }
-    out += "\""
+    out.append(0x22)
   }
 
   /// Python's `str.splitlines(keepends=True)`: breaks after `\n`, `\r\n`, `\r`, `\v`, `\f`,
   /// `\x1c`–`\x1e`, `\x85`, U+2028 and U+2029.
   public static func splitLines(_ text: String) -> [String] {
-    var lines: [String] = []
-    var current = String.UnicodeScalarView()
-    var iterator = text.unicodeScalars.makeIterator()
-    var pending = iterator.next()
-    while let scalar = pending {
-      pending = iterator.next()
-      current.append(scalar)
-      switch scalar.value {
-      case 0x0D:
-        if pending == "\n" {
-          current.append("\n")
-          pending = iterator.next()
+    var text = text
+    return text.withUTF8 { b in
+      var lines: [String] = []
+      var start = 0
+      var i = 0
+      let n = b.count
+      while i < n {
+        var end = -1
+        switch b[i] {
+        case 0x0D: end = i + 1 < n && b[i + 1] == 0x0A ? i + 2 : i + 1
+        case 0x0A, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E: end = i + 1
+        case 0xC2 where i + 1 < n && b[i + 1] == 0x85: end = i + 2  // U+0085
+        case 0xE2 where i + 2 < n && b[i + 1] == 0x80 && (b[i + 2] == 0xA8 || b[i + 2] == 0xA9): end = i + 3
+        default: break
         }
-        lines.append(String(current))
-        current = String.UnicodeScalarView()
-      case 0x0A, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029:
-        lines.append(String(current))
-        current = String.UnicodeScalarView()
-      default:
-        break
+        if end < 0 {
+          i += 1
+          continue
+        }
+        lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<end]), as: UTF8.self))
+        start = end
+        i = end
       }
+      if start < n { lines.append(String(decoding: UnsafeBufferPointer(rebasing: b[start..<n]), as: UTF8.self)) }
+      return lines
     }
-    if !current.isEmpty { lines.append(String(current)) }
-    return lines
   }
+
 }

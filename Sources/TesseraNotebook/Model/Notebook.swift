@@ -88,7 +88,7 @@ public struct Notebook: Sendable {
     var existing = stat()
     let exists = stat(target, &existing) == 0
     do {
-      try Data(serialized().utf8).write(to: temporary)
+      try Data(JSONText.writeBytes(document)).write(to: temporary)
       if exists, chmod(temporary.path, existing.st_mode & 0o7777) != 0 {
         throw NotebookError(path: path, problem: "cannot keep its mode: \(String(cString: strerror(errno)))")
       }

@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads" and "blas_core".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core, attention, train, mixers.
+      Groups: core, attention, train, mixers, notebook.
       """
   )
 
-  @Argument(help: "The group to run: core, attention, train, mixers.")
+  @Argument(help: "The group to run: core, attention, train, mixers, notebook.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -38,8 +38,10 @@ struct BenchCommand: ParsableCommand {
       TrainBench(quick: quick, filter: filter).run()
     case "mixers":
       MixerBench(quick: quick, filter: filter).run()
+    case "notebook":
+      try NotebookBench(quick: quick, filter: filter).run()
     default:
-      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train, mixers")
+      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train, mixers, notebook")
     }
   }
 }
