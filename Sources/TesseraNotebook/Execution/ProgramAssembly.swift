@@ -34,6 +34,21 @@ public struct ProgramAssembly: Sendable {
   public init(notebook: Notebook, fileName: String, parameters: NotebookParameters, limit: Int? = nil) {
     var text = "import Tessera\n_NotebookChannel.start()\n"
     var chunked = text
+    var functions = ""  // the cut program's statement functions, placed before its top-level code
+    var functionOpen = false  // the last function is not closed yet: it ended its cell
+    func closeFunction() {
+      if functionOpen { functions += "}\n" }
+      functionOpen = false
+    }
+    /// Marks a cell's start: at the end of the function that ended the cell before, if open.
+    func startCell(_ begin: String) {
+      if functionOpen {
+        functions += begin
+        closeFunction()
+      } else {
+        chunked += begin
+      }
+    }
     var movedAny = false
     var cells: [(index: Int, id: String)] = []
     var names: [String: String] = [:]
@@ -68,7 +83,6 @@ public struct ProgramAssembly: Sendable {
       let begin = "_NotebookChannel.beginCell(\(code.index))\n"
       let end = "_NotebookChannel.endCell(\(code.index))\n"
       text += begin + "#sourceLocation(file: \"\(escaped)\", line: 1)\n" + plain + "#sourceLocation()\n" + end
-      chunked += begin
       if let items = code.items {
         let start = position
         let segments = CellChunks.segments(items, text: code.code) { words, index in
@@ -76,28 +90,43 @@ public struct ProgramAssembly: Sendable {
         }
         position += items.count
         let lines = code.code.split(separator: "\n", omittingEmptySubsequences: false)
+        if segments.first?.movable != true { startCell(begin) }
         for (n, segment) in segments.enumerated() {
           let body = lines[segment.lines].joined(separator: "\n") + "\n"
           let located = "#sourceLocation(file: \"\(escaped)\", line: \(segment.lines.lowerBound + 1))\n"
           if segment.movable {
+            // Declared before all top-level code, where looking up names is cheapest. A cell that
+            // starts with statements marks its start inside the function; one that ends with
+            // statements marks its end there, and the next cell's start when that cell starts
+            // with a declaration (each top-level statement makes later lookups slower).
             movedAny = true
             let function = "__cell_\(key)_\(n)"
-            chunked +=
-              "@inline(never) func \(function)() \(segment.usesAwait ? "async " : "")throws {\n" + located + body
-              + "#sourceLocation()\n}\ntry \(segment.usesAwait ? "await " : "")\(function)()\n"
+            closeFunction()
+            functions +=
+              "@inline(never) func \(function)() \(segment.usesAwait ? "async " : "")throws {\n"
+              + (n == 0 ? begin : "") + located + body + "#sourceLocation()\n"
+            if n == segments.count - 1 {
+              functions += end
+              functionOpen = true
+            } else {
+              functions += "}\n"
+            }
+            chunked += "try \(segment.usesAwait ? "await " : "")\(function)()\n"
           } else {
             chunked += located + body + "#sourceLocation()\n"
           }
         }
+        if segments.last?.movable != true { chunked += end }
       } else {
-        chunked += "#sourceLocation(file: \"\(escaped)\", line: 1)\n" + plain + "#sourceLocation()\n"
+        startCell(begin)
+        chunked += "#sourceLocation(file: \"\(escaped)\", line: 1)\n" + plain + "#sourceLocation()\n" + end
       }
-      chunked += end
       cells.append((code.index, key))
     }
     self.cells = cells
     self.source = text
-    self.chunkedSource = movedAny ? chunked : nil
+    closeFunction()
+    self.chunkedSource = movedAny ? "import Tessera\n" + functions + chunked.dropFirst("import Tessera\n".count) : nil
     self.locationNames = names
     self.sources = sources
     self.ids = ids
