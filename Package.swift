@@ -83,6 +83,7 @@ let implementation: [Target] = [
       "TesseraNN",
       "TesseraZoo",
       "TesseraNotebook",
+      "TesseraPlot",
       "Tessera",
       "CBLAS",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),

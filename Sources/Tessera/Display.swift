@@ -25,6 +25,14 @@ public protocol Displayable {
   var mimeBundle: MimeBundle { get }
 }
 
+/// Records a result of the run under `name`: `tessera run` writes it to the notebook's
+/// `metadata.tessera.metrics` (the last value recorded under a name is kept), and `tessera
+/// collect` gathers it from every point of a sweep. Outside the runner it prints `name = value`.
+/// A value that is not finite is recorded as null.
+public func record(_ name: String, _ value: Double) {
+  _NotebookChannel.sendMetric(name, value)
+}
+
 /// Shows `value` as an output of the running cell: its ``MimeBundle`` when it is
 /// ``Displayable``, else its `description` as `text/plain`. Outside `tessera run`, prints the text.
 public func display(_ value: Any) {

@@ -77,6 +77,16 @@ public enum _NotebookChannel {
     tessera_stdout_flush()
   }
 
+  /// Sends a metric (see ``record(_:_:)``), or prints it when not under the runner.
+  static func sendMetric(_ name: String, _ value: Double) {
+    let sent = connection.withLock { connection in
+      guard let channel = connection.channel else { return false }
+      write(["kind": "metric", "name": name, "value": value], to: channel)
+      return true
+    }
+    if !sent { print("\(name) = \(value)") }
+  }
+
   /// Sends a mime bundle, or prints its text when not under the runner.
   static func send(_ bundle: MimeBundle) {
     var data: [String: Any] = [:]

@@ -32,10 +32,14 @@ struct RunCommand: ParsableCommand {
 
   @OptionGroup var execution: ExecutionArguments
 
+  @Flag(help: "Only compile the notebook (into the cache); run nothing, write nothing.")
+  var compileOnly = false
+
   func run() throws {
     var options = try execution.runnerOptions()
     options.output = output
     options.exportFigures = exportFigures
+    options.compileOnly = compileOnly
     ChildProcess.catchStopSignals()
     let report = NotebookRunner(options: options).run(notebook)
     for line in report.messages { FileHandle.standardError.write(Data((line + "\n").utf8)) }

@@ -6,7 +6,10 @@ struct TesseraCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "tessera",
     abstract: "A research workbench for efficient LLM architectures.",
-    subcommands: [RunCommand.self, ReproduceCommand.self, NewCommand.self, BenchCommand.self, ZooCommand.self]
+    subcommands: [
+      RunCommand.self, ReproduceCommand.self, NewCommand.self, SweepCommand.self, SweepTaskCommand.self,
+      CollectCommand.self, BenchCommand.self, ZooCommand.self,
+    ]
   )
 
   /// Parses and runs `arguments` (the command line without the program's name). `tessera run`

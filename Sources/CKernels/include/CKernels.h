@@ -22,6 +22,9 @@ void tessera_spin_pause(void);
 /// Makes C's `stdout` (which `print` writes to) line-buffered.
 void tessera_stdout_line_buffered(void);
 
+/// The number of CPUs in this process's affinity mask (0 when it cannot be read).
+int tessera_affinity_cpu_count(void);
+
 /// Flushes C's `stdout`.
 void tessera_stdout_flush(void);
 

@@ -1,4 +1,5 @@
 internal import CBLAS
+internal import CKernels
 import Foundation
 
 /// Threading of Tessera's kernels and of OpenBLAS.
@@ -6,17 +7,20 @@ import Foundation
 /// Work is split over ``threadCount`` threads with a fixed partition, and no kernel lets the
 /// partition change the order of floating-point operations for any output element: results are
 /// bit-identical for 1 and 2 threads. The count comes from `TESSERA_THREADS`, else the number of
-/// active cores, read once; ``withThreadCount(_:_:)`` changes it for one scope. OpenBLAS itself
+/// CPUs in the process's affinity mask, read once; ``withThreadCount(_:_:)`` changes it for one scope. OpenBLAS itself
 /// is held to one thread: its threaded sgemm gives different bits for different thread counts,
 /// so GEMMs are split into shape-determined tiles instead.
 public enum Runtime {
-  /// The process's count: `TESSERA_THREADS`, else the active cores. Computing it also tells
+  /// The process's count: `TESSERA_THREADS`, else the CPUs the process may run on (its affinity
+  /// mask: `taskset -c 0` or a Slurm task bound to one core gets 1), else the active cores.
+  /// Computing it also tells
   /// OpenBLAS to run single-threaded: GEMMs are split over threads by `GEMM.run`, with a
   /// partition that does not depend on the thread count (OpenBLAS's own does).
   private static let defaultThreadCount: Int = {
     let env = ProcessInfo.processInfo.environment["TESSERA_THREADS"].flatMap(Int.init)
     openblas_set_num_threads(1)
-    return max(1, env ?? ProcessInfo.processInfo.activeProcessorCount)
+    let allowed = Int(tessera_affinity_cpu_count())
+    return max(1, env ?? (allowed > 0 ? allowed : ProcessInfo.processInfo.activeProcessorCount))
   }()
 
   /// The count set by the innermost enclosing ``withThreadCount(_:_:)``, if any. A task-local

@@ -25,6 +25,9 @@ public struct NotebookRunner {
     public var timeout: Double?
     public var exportFigures: String?
     public var logOutput = false
+    /// Compile (into the cache) and stop: nothing runs, nothing is written. A sweep warms the
+    /// cache this way before its tasks start.
+    public var compileOnly = false
     /// Environment for the notebook program (the launcher adds the BLAS kernel choice).
     public var environment: [String: String] = ProcessInfo.processInfo.environment
     /// Stream bytes kept per cell and stream.
@@ -137,7 +140,21 @@ public struct NotebookRunner {
 
     var outcome = CellOutcome()
     var compileInfo: JSONValue = .null
-    switch try compiler.compile(program) {
+    let compiled = try compiler.compile(program)
+    if options.compileOnly {
+      switch compiled {
+      case .success(_, let hit, let seconds):
+        return Report(
+          status: 0, messages: ["compiled \(path) (\(hit ? "cached" : String(format: "%.1f s", seconds)))"],
+          cacheHit: hit)
+      case .failure(let diagnostics, _):
+        let first = diagnostics.first { $0.cellID != nil }
+        let place = first.flatMap { d in d.cellID.map { "cell \(program.id(of: $0)), line \(d.line): " } } ?? ""
+        return Report(
+          status: 1, messages: ["error: \(path) does not compile: \(place)\(first?.message ?? "see tessera run")"])
+      }
+    }
+    switch compiled {
     case .success(let executable, let hit, let seconds):
       report.cacheHit = hit
       compileInfo = .object([("cache", .string(hit ? "hit" : "miss")), ("seconds", .real(rounded(seconds)))])
@@ -438,6 +455,7 @@ public struct NotebookRunner {
       ("start", .string(iso(started.timeIntervalSince1970))),
       ("end", .string(iso(end.timeIntervalSince1970))),
       ("duration", .real(rounded(end.timeIntervalSince(started)))),
+      ("metrics", .object(outcome.collector?.metrics ?? [])),
       (
         "status",
         .string(outcome.failure.map { Self.status(of: $0) == "interrupted" ? "interrupted" : "error" } ?? "ok")

@@ -33,6 +33,8 @@ final class OutputCollector {
   var cells: [String: CellRecord] = [:]
   var displays: [Int: JSONValue] = [:]
   var environment: JSONValue?
+  /// Metrics the program recorded with `record(_:_:)`, in first-recorded order (last value kept).
+  var metrics: [(String, JSONValue)] = []
   /// The cell each stream is writing into.
   var current: [Int32: String] = [:]
   /// The most recently started cell and when it started (runner clock), for timeouts.
@@ -95,6 +97,11 @@ final class OutputCollector {
       guard let message else { continue }
       if message["kind"]?.stringValue == "environment" {
         environment = message
+      } else if message["kind"]?.stringValue == "metric", let name = message["name"]?.stringValue,
+        let value = message["value"]
+      {
+        metrics.removeAll { $0.0 == name }
+        metrics.append((name, value))
       } else if let seq = message["seq"]?.integerValue {
         displays[Int(seq)] = message
       }
