@@ -37,7 +37,9 @@ struct SweepCommand: ParsableCommand {
   @Flag(help: "Submit the tasks as one Slurm array job (sbatch) and follow it.")
   var slurm = false
 
-  @Option(name: .customLong("sbatch-arg"), parsing: .unconditionalSingleValue, help: "An extra sbatch argument (repeatable).")
+  @Option(
+    name: .customLong("sbatch-arg"), parsing: .unconditionalSingleValue,
+    help: "An extra sbatch argument (repeatable).")
   var sbatchArguments: [String] = []
 
   @Option(help: "The sweep's name: its folder under --runs (default: the notebook's name).")
