@@ -311,7 +311,7 @@ void tessera_catch_stop_signals(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_handler = record_stop_signal;
-    action.sa_flags = SA_RESETHAND | SA_RESTART;
+    action.sa_flags = SA_RESTART;  // repeats are absorbed: scancel and a forwarding parent may both send one
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGINT, &action, NULL);

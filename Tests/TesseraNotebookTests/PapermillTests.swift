@@ -17,7 +17,8 @@ struct PapermillTests {
     var environment = ProcessInfo.processInfo.environment
     environment["TESSERA"] = NotebookHarness.executable
     environment["TESSERA_CACHE"] = h.cache
-    let check = try ChildProcess.run(["python3", "-c", "import papermill, tessera_papermill"], environment: environment)
+    let check = try ChildProcess.run(
+      ["python3", "-c", "import papermill, tessera_papermill"], environment: environment)
     guard check.status == .exited(0) else {
       throw PapermillUnavailable(
         description: "python3 cannot import papermill and its tessera engine (tessera_papermill): "

@@ -91,6 +91,36 @@ struct SweepTests {
     #expect(refused.stderr.contains("$.width[1]"), "\(refused.stderr)")
   }
 
+  @Test("SIGTERM to a local sweep: running tasks write their notebooks, nothing new starts; the next call goes on")
+  func stoppedSweep() throws {
+    let h = try NotebookHarness()
+    let notebook = try h.write(
+      "pause.ipynb",
+      cells: [
+        "//parameters\nlet pause = 0.0", "import Foundation\nprint(\"before\")",
+        "if pause > 0 { Thread.sleep(forTimeInterval: pause) }\nprint(\"after\")",
+      ])
+    let grid = try Self.grid(h, #"{"pause": [300.0, 301.0, 0.0]}"#)
+    let runs = h.folder + "/runs"
+    let sweep = try StoppingTests.BackgroundRun(h, ["sweep", notebook, "--grid", grid, "--lanes", "2", "--runs", runs])
+    let running = sweep.wait(upTo: 240) { sweep.processes().filter { $0.hasSuffix(" notebook") }.count >= 2 }
+    #expect(running, "\(sweep.errorText)")
+    sleep(2)
+    kill(sweep.pid, SIGTERM)
+    #expect(sweep.finish(within: 60) == 128 + SIGTERM, "\(sweep.errorText)")
+    #expect(sweep.leftovers() == [])
+    for name in ["pause=300.0_seed=0", "pause=301.0_seed=0"] {
+      let task = try SweepTask.load(runs + "/pause/" + name).task
+      #expect(task.readStatus()?.state == "interrupted", "\(name)")
+      let run = h.readBack(task.notebookPath, [], status: 0, stderr: "")
+      #expect(run.text("c2") == "before\n", "\(name)")
+      #expect(run.error("c3")?["evalue"]?.stringValue?.contains("SIGTERM") == true, "\(name)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: runs + "/pause/pause=0.0_seed=0/status.json"))
+    let again = try h.tessera(["sweep", notebook, "--grid", grid, "--runs", runs, "--timeout", "1"])
+    #expect(again.stderr.contains("3 to run, 0 finished before"), "\(again.stderr)")
+  }
+
   @Test("with no thread count given, threads follow the CPU affinity mask")
   func affinityThreads() throws {
     let h = try NotebookHarness()

@@ -30,8 +30,9 @@ int tessera_pipe_cloexec(int fds[2]);
 
 /// Makes SIGTERM, SIGINT and SIGHUP set a flag instead of ending this process; the first one
 /// received is returned by `tessera_stop_signal`. The three are unblocked on the calling thread,
-/// which should be the main thread. Each handler is reset after its first use, so a
-/// second identical signal ends the process the default way (its children die with it).
+/// which should be the main thread. Repeats are absorbed (Slurm's scancel signals every process
+/// of a job, and a parent may pass the same signal on); SIGKILL still ends the process at once,
+/// and its children with it.
 void tessera_catch_stop_signals(void);
 
 /// The first SIGTERM, SIGINT or SIGHUP received since `tessera_catch_stop_signals`, or 0.

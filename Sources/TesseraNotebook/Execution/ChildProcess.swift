@@ -150,14 +150,19 @@ public enum ChildProcess {
     if interrupted != 0 { return .interrupted(interrupted) }
     if got == size && report.kind == 1 { throw failure("cannot start \(argv[0])", report.value) }
     if got == size && report.kind == 0 { status = report.value }
+    // A signal that reached this process and the child together (Slurm's scancel signals every
+    // process of a job) may end the child before the loop saw the flag.
+    if !(got == size && report.kind == 0 && status == 0), case let late = tessera_stop_signal(), late != 0 {
+      return .interrupted(late)
+    }
     let signal = status & 0x7F
     return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
   }
 
   /// Makes SIGTERM, SIGINT and SIGHUP stop the running child (and everything it started) instead of
   /// ending this process at once: ``spawn(_:environment:channel:onOutput:onTick:)`` returns
-  /// `.interrupted(signal)` and the caller can save what it has. A second identical signal ends
-  /// this process the default way (its children die with it).
+  /// `.interrupted(signal)` and the caller can save what it has. Repeated signals are absorbed;
+  /// SIGKILL ends this process at once (and its children with it).
   public static func catchStopSignals() { tessera_catch_stop_signals() }
 
   /// The first SIGTERM, SIGINT or SIGHUP this process received after ``catchStopSignals()``.
