@@ -7,9 +7,10 @@ import Synchronization
 /// - Cell boundaries travel in-band, so they stay ordered with the cell's own output: a line
 ///   `<marker> cell <key> <unix seconds>` on stdout and `<marker> cell <key>` on stderr when a
 ///   cell starts, `<marker> done <key> <unix seconds>` on stdout when it ends. The marker is
-///   `\u{1E}TESSERA-<token>`, the token a random one the runner passes in `TESSERA_CHANNEL_TOKEN`
-///   (removed from the environment once read, so programs the notebook starts do not inherit
-///   it): text a cell prints cannot be taken for a marker.
+///   `\u{1E}TESSERA-<token>`, the token a random one the runner writes into a pipe the program
+///   reads from descriptor `TESSERA_CHANNEL_TOKEN_FD` and closes before the first cell (never in
+///   the environment, where `/proc/self/environ` would show it): text a cell prints cannot be
+///   taken for a marker, by accident or on purpose.
 /// - `display(…)` writes its mime bundle as one JSON line on the channel descriptor
 ///   (`TESSERA_CHANNEL_FD`) and a line `<marker> display <n>` on stdout at its place in the output.
 /// - Parameter values arrive as JSON in `TESSERA_PARAMETER_<name>`, the seed in `TESSERA_SEED`.
@@ -40,8 +41,13 @@ public enum _NotebookChannel {
     tessera_stdout_flush_on_crash()
     if let fd = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_FD"].flatMap(Int32.init) {
       let channel = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
-      let token = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_TOKEN"]
-      unsetenv("TESSERA_CHANNEL_TOKEN")
+      // The token arrives on a pipe of its own, read to its end and closed before any cell runs.
+      var token: String?
+      if let tokenFD = ProcessInfo.processInfo.environment["TESSERA_CHANNEL_TOKEN_FD"].flatMap(Int32.init) {
+        let handle = FileHandle(fileDescriptor: tokenFD, closeOnDealloc: true)
+        token = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        try? handle.close()
+      }
       connection.withLock { connection in
         connection.channel = channel
         if let token { connection.marker += "-" + token }

@@ -22,6 +22,24 @@ struct OutputChannelTests {
     #expect(run.text("c3", stream: "stderr") == "e\u{1E}rr\n")
   }
 
+  @Test("a cell cannot read the marker's token: not in its environment, nor on an open descriptor")
+  func tokenHidden() throws {
+    let h = try NotebookHarness()
+    let path = try h.write(
+      "token.ipynb",
+      cells: [
+        """
+        import Foundation
+        let initial = (try? String(contentsOfFile: "/proc/self/environ", encoding: .utf8)) ?? ""
+        print(initial.contains("TOKEN=") ? "token in environ" : "no token in environ")
+        print(fcntl(4, F_GETFD) == -1 ? "its descriptor is closed" : "descriptor 4 is open")
+        """
+      ])
+    let run = try h.run(path)
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("c1") == "no token in environ\nits descriptor is closed\n")
+  }
+
   @Test("a display of several MB arrives whole")
   func largeDisplay() throws {
     let h = try NotebookHarness()

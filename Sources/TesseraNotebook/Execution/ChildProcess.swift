@@ -55,7 +55,8 @@ public enum ChildProcess {
     public let description: String
   }
 
-  /// Starts `argv` with `/dev/null` on fd 0 and pipes on fd 1, 2 and (when `channel`) 3, and calls
+  /// Starts `argv` with `/dev/null` on fd 0 and pipes on fd 1, 2 and (when `channel`) 3, and
+  /// `secret` (when given) to be read from the next descriptor, and calls
   /// `onOutput(fd, bytes)` as data arrives and `onTick()` at least every 100 ms. Returns when the
   /// child has exited and its pipes are drained. The child never reads this process's stdin: a
   /// `readLine()` in a notebook gets nil at once instead of waiting on a terminal or taking the
@@ -67,7 +68,7 @@ public enum ChildProcess {
   /// process dies, even by SIGKILL, all of it dies too. When this process receives SIGTERM, SIGINT or SIGHUP after
   /// ``catchStopSignals()``, all of it is killed and the status is `.interrupted(signal)`.
   public static func spawn(
-    _ argv: [String], environment: [String: String]?, channel: Bool,
+    _ argv: [String], environment: [String: String]?, channel: Bool, secret: Data? = nil,
     onOutput: (Int32, Data) -> Decision, onTick: () -> Decision
   ) throws -> Status {
     func failure(_ what: String, _ code: Int32) -> SpawnError {
@@ -84,7 +85,20 @@ public enum ChildProcess {
     guard null >= 0 else { throw failure("/dev/null", errno) }
     defer { close(null) }
     // pipes[0] carries the supervisor's report; pipes[1...] are the child's fd 1, 2 (and 3).
-    let childFDs = [null] + pipes.dropFirst().map { $0[1] }
+    var childFDs = [null] + pipes.dropFirst().map { $0[1] }
+    // The secret waits in a pipe of its own, the child's next descriptor, read to its end; no
+    // other process (nor /proc/<pid>/environ) sees it.
+    var secretRead: Int32 = -1
+    defer { if secretRead >= 0 { close(secretRead) } }
+    if let secret {
+      var fds: [Int32] = [-1, -1]
+      guard tessera_pipe_cloexec(&fds) == 0 else { throw failure("pipe", errno) }
+      let written = secret.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+      close(fds[1])
+      secretRead = fds[0]
+      guard written == secret.count else { throw failure("writing to a pipe", errno) }
+      childFDs.append(secretRead)
+    }
     let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
     let cArgs = argv.map { strdup($0) } + [nil]
     let cEnv = env.map { strdup($0) } + [nil]

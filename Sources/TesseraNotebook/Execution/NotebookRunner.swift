@@ -281,7 +281,7 @@ public struct NotebookRunner {
     let token = OutputCollector.makeToken()
     let collector = OutputCollector(cap: options.outputCap, token: token)
     var environment = environment
-    environment["TESSERA_CHANNEL_TOKEN"] = token
+    environment["TESSERA_CHANNEL_TOKEN_FD"] = "4"
     if options.logOutput {
       collector.echo = { cell, text in
         if let cell {
@@ -294,7 +294,9 @@ public struct NotebookRunner {
     var timedOut: String?
     var exitTimedOut = false
     let lastCell = program.cells.last?.id
-    let status = try ChildProcess.spawn([executable], environment: environment, channel: true) { fd, bytes in
+    let status = try ChildProcess.spawn(
+      [executable], environment: environment, channel: true, secret: Data(token.utf8)
+    ) { fd, bytes in
       collector.feed(fd, bytes)
       return .continue
     } onTick: {

@@ -52,7 +52,7 @@ final class OutputCollector {
     marker = Array("\u{1E}TESSERA-\(token) ".utf8)
   }
 
-  /// A random token for ``init(cap:token:)``, passed to the program in `TESSERA_CHANNEL_TOKEN`.
+  /// A random token for ``init(cap:token:)``, passed to the program on the descriptor `TESSERA_CHANNEL_TOKEN_FD`.
   static func makeToken() -> String {
     (0..<2).map { _ in String(UInt64.random(in: .min ... .max), radix: 16) }.joined(separator: "x")
   }
