@@ -56,6 +56,14 @@ struct CollectCommand: ParsableCommand {
         if let number = value.doubleValue { rows[index!].values[name, default: []].append(number) }
       }
     }
+    // Rows in the order of their values (numbers as numbers), parameter by parameter.
+    rows.sort { a, b in
+      for ((_, x), (_, y)) in zip(a.point, b.point) where x != y {
+        if let u = x.doubleValue, let v = y.doubleValue { return u < v }
+        return JSONText.writeCompact(x) < JSONText.writeCompact(y)
+      }
+      return false
+    }
     let parameters = rows.first?.point.map(\.0) ?? []
     let stats = rows.map { row in metricNames.map { Self.meanStd(row.values[$0] ?? []) } }
     // Markdown and JSON tables.
@@ -89,6 +97,11 @@ struct CollectCommand: ParsableCommand {
     guard parameters.contains(axis) else {
       throw ValidationError("--by \(axis): the sweep's parameters are \(parameters)")
     }
+    // Parameters with one value in the whole sweep do not tell lines apart.
+    let varying = Set(
+      parameters.filter { name in
+        Set(rows.map { row in JSONText.writeCompact(row.point.first { $0.0 == name }?.1 ?? .null) }).count > 1
+      })
     let figure = Figure(rows: 1, columns: metricNames.count, title: "\((folder as NSString).lastPathComponent)")
     let xs = rows.map { row in row.point.first { $0.0 == axis }!.1 }
     let numeric = xs.allSatisfy { $0.doubleValue != nil }
@@ -101,7 +114,7 @@ struct CollectCommand: ParsableCommand {
       var order: [String] = []
       for (r, row) in rows.enumerated() {
         guard let s = stats[r][m] else { continue }
-        let others = row.point.filter { $0.0 != axis }.map {
+        let others = row.point.filter { $0.0 != axis && varying.contains($0.0) }.map {
           "\($0.0)=\($0.1.stringValue ?? JSONText.writeCompact($0.1))"
         }
         let label = others.isEmpty ? name : others.joined(separator: ", ")
@@ -109,12 +122,12 @@ struct CollectCommand: ParsableCommand {
         let x = numeric ? xs[r].doubleValue! : Double(categories.firstIndex(of: JSONText.writeCompact(xs[r]))!)
         groups[label, default: []].append((x, s.mean, s.std))
       }
-      for label in order {
+      for (i, label) in order.enumerated() {
         let points = groups[label]!.sorted { $0.x < $1.x }
         panel.line(
-          x: points.map(\.x), y: points.map(\.mean), label: order.count > 1 ? label : nil,
+          x: points.map(\.x), y: points.map(\.mean), label: order.count > 1 ? label : nil, color: .series(i),
           band: (points.map { $0.mean - $0.std }, points.map { $0.mean + $0.std }))
-        panel.scatter(x: points.map(\.x), y: points.map(\.mean))
+        panel.scatter(x: points.map(\.x), y: points.map(\.mean), color: .series(i))
       }
     }
     let written = try figure.save(folder + "/collected")
