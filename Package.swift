@@ -96,7 +96,7 @@ let implementation: [Target] = [
 let tests: [Target] = [
   .testTarget(
     name: "TesseraCoreTests",
-    dependencies: ["TesseraCore", "_TestSupport"]
+    dependencies: ["TesseraCore", "CKernels", "_TestSupport"]
   ),
   .testTarget(
     name: "TesseraNNTests",

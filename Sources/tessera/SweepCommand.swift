@@ -187,7 +187,7 @@ struct TaskProcess {
     var environment = ProcessInfo.processInfo.environment
     if let threads { environment["TESSERA_THREADS"] = String(threads) }
     process.environment = environment
-    FileManager.default.createFile(atPath: task.logPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: task.logPath, contents: nil)
     process.standardInput = FileHandle.nullDevice
     process.standardOutput = FileHandle.nullDevice
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: task.logPath))

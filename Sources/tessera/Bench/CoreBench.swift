@@ -1,4 +1,5 @@
 import CBLAS
+import CKernels
 import Foundation
 import TesseraCore
 
@@ -15,7 +16,7 @@ struct CoreBench {
     var rng = RandomGenerator(seed: 0)
     // Square GEMMs, then the shapes of a transformer layer (tokens 2048, model 256, MLP 1024):
     // NN forward, NT (x·Wᵀ as in Linear), TN (Aᵀ·B as in a weight gradient).
-    if wanted("matmul") {
+    if wanted("matmul") || wanted("fma-chain") {
       var cases: [GEMMCase] = (quick ? [512, 1024] : [512, 1024, 2048]).map { n in
         GEMMCase(
           name: "\(n)x\(n)x\(n)", a: rng.normal([n, n]), b: rng.normal([n, n]), transposeA: false, transposeB: false)
@@ -32,7 +33,8 @@ struct CoreBench {
         GEMMCase(
           name: "TN (256x2048)ᵀ · 256x1024", a: rng.normal([256, 2048]), b: rng.normal([256, 1024]), transposeA: true,
           transposeB: false))
-      gemm(cases)
+      if wanted("matmul") { gemm(cases) }
+      if wanted("fma-chain") { fmaChain(cases) }
     }
     let rows = quick ? 2048 : 8192
     if wanted("softmax") {
@@ -106,6 +108,44 @@ struct CoreBench {
       BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / ourTime / 1e9, extra: ["impl": "\"tessera\""])
       BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / bare / 1e9, extra: ["impl": "\"cblas\""])
       BenchReport.emit("matmul", c.name, metric: "overhead_percent", value: (ourTime / bare - 1) * 100)
+    }
+  }
+
+  /// The ISA-independent FMA-chain GEMM (`tessera_sgemm_fma_chain`, every variant this CPU runs)
+  /// against single-threaded OpenBLAS on the same buffers, one thread each: the ratio says what a
+  /// portable mode would cost per core.
+  func fmaChain(_ cases: [GEMMCase]) {
+    let variants: [(Int32, String)] = [
+      (Int32(TESSERA_GEMM_AVX512), "avx512"), (Int32(TESSERA_GEMM_AVX2), "avx2"),
+      (Int32(TESSERA_GEMM_BASELINE), "baseline"),
+    ]
+    openblas_set_num_threads(1)
+    for c in cases where c.a.shape.reduce(1, *) * c.b.shape[1] <= 1 << 31 {
+      let m = c.transposeA ? c.a.shape[1] : c.a.shape[0]
+      let k = c.transposeA ? c.a.shape[0] : c.a.shape[1]
+      let n = c.transposeB ? c.b.shape[0] : c.b.shape[1]
+      let flops = 2.0 * Double(m) * Double(n) * Double(k)
+      let aData = c.a.scalars, bData = c.b.scalars
+      var out = [Float](repeating: 0, count: m * n)
+      let lda = c.a.shape[1], ldb = c.b.shape[1]
+      let blas = BenchReport.time(budget: budget) {
+        cblas_sgemm(
+          CblasRowMajor, c.transposeA ? CblasTrans : CblasNoTrans, c.transposeB ? CblasTrans : CblasNoTrans,
+          Int32(m), Int32(n), Int32(k), 1, aData, Int32(lda), bData, Int32(ldb), 0, &out, Int32(n))
+      }
+      BenchReport.emit(
+        "fma_chain", c.name, metric: "gflops", value: flops / blas / 1e9, extra: ["impl": "\"cblas 1 thread\""])
+      for (variant, name) in variants where tessera_gemm_variant_supported(variant) != 0 {
+        if variant == Int32(TESSERA_GEMM_BASELINE) && flops > 1e9 { continue }  // software fmaf: minutes
+        let t = BenchReport.time(budget: budget) {
+          _ = tessera_sgemm_fma_chain(
+            variant, c.transposeA ? 1 : 0, c.transposeB ? 1 : 0, m, n, k, aData, lda, bData, ldb, &out, n, 0)
+        }
+        BenchReport.emit(
+          "fma_chain", c.name, metric: "gflops", value: flops / t / 1e9, extra: ["impl": "\"\(name)\""])
+        BenchReport.emit(
+          "fma_chain", c.name, metric: "ratio_to_cblas", value: blas / t, extra: ["impl": "\"\(name)\""])
+      }
     }
   }
 

@@ -1,0 +1,70 @@
+import CKernels
+import Testing
+
+/// The ISA-independent GEMM (`tessera_sgemm_fma_chain`): every element one fused multiply-add
+/// chain over k from zero, so every variant this CPU runs gives the bits of a scalar reference.
+@Suite("FMA-chain GEMM")
+struct FMAChainGEMMTests {
+  static let variants: [(Int32, String)] = [
+    (Int32(TESSERA_GEMM_BASELINE), "baseline"), (Int32(TESSERA_GEMM_AVX2), "avx2"),
+    (Int32(TESSERA_GEMM_AVX512), "avx512"),
+  ]
+
+  /// Deterministic values of varied magnitude and sign, so rounding order matters.
+  static func values(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    return (0..<count).map { _ in
+      state ^= state << 13
+      state ^= state >> 7
+      state ^= state << 17
+      let unit = Float(state >> 40) / Float(1 << 24)
+      return (unit - 0.5) * Float(1 << Int(state % 7))
+    }
+  }
+
+  @Test(
+    "every variant gives the scalar FMA chain's bits: awkward shapes, transposes, accumulate",
+    arguments: [(1, 1, 1), (7, 33, 5), (13, 70, 129), (65, 47, 31), (6, 32, 64), (3, 5, 0)])
+  func matchesReference(shape: (Int, Int, Int)) throws {
+    let (m, n, k) = shape
+    let a = Self.values(m * k, seed: 1), b = Self.values(k * n, seed: 2), c0 = Self.values(m * n, seed: 3)
+    for transA in [false, true] {
+      for transB in [false, true] {
+        for accumulate in [false, true] {
+          var reference = [Float](repeating: 0, count: m * n)
+          for i in 0..<m {
+            for j in 0..<n {
+              var acc: Float = 0
+              for p in 0..<k {
+                let x = transA ? a[p * m + i] : a[i * k + p]
+                let y = transB ? b[j * k + p] : b[p * n + j]
+                acc = acc.addingProduct(x, y)
+              }
+              reference[i * n + j] = accumulate ? c0[i * n + j] + acc : acc
+            }
+          }
+          for (variant, name) in Self.variants where tessera_gemm_variant_supported(variant) != 0 {
+            var c = c0
+            let status = tessera_sgemm_fma_chain(
+              variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, transA ? m : k, b, transB ? k : n, &c, n,
+              accumulate ? 1 : 0)
+            #expect(status == 0)
+            let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(
+              differing == 0,
+              "\(name) \(m)×\(n)×\(k) transA \(transA) transB \(transB) accumulate \(accumulate): \(differing) elements differ"
+            )
+          }
+        }
+      }
+    }
+  }
+
+  @Test("the baseline variant runs everywhere; a variant the CPU lacks is refused, not faked")
+  func support() {
+    #expect(tessera_gemm_variant_supported(Int32(TESSERA_GEMM_BASELINE)) != 0)
+    #expect(tessera_gemm_variant_supported(99) == 0)
+    var c: [Float] = [0]
+    #expect(tessera_sgemm_fma_chain(99, 0, 0, 1, 1, 1, [1], 1, [1], 1, &c, 1, 0) == -1)
+  }
+}
