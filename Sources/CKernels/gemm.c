@@ -1,7 +1,7 @@
 // A GEMM whose result bits do not depend on the instruction set: every output element is one
 // fused multiply-add chain over k, in order from k = 0, starting at zero,
 //
-//     acc = 0;  for p in 0 ..< k:  acc = fma(A[i, p], B[p, j], acc);   C[i, j] = acc (+ C[i, j])
+//     acc = 0;  for p in 0 ..< k:  acc = fma(A[i, p], B[p, j], acc);   C[i, j] = α·acc (+ C[i, j])
 //
 // in each variant. The AVX-512 and AVX2 variants hold a tile of accumulators in registers and run
 // the whole k loop before storing (no k-blocking, so no extra rounding between blocks); the
@@ -35,12 +35,13 @@ static void pack_b(const float *b, ptrdiff_t ldb, int trans_b, ptrdiff_t j0, ptr
     }
 }
 
-/// Writes an mr × nr tile of accumulators into C (only its first rows × cols), adding when beta.
+/// Writes an mr × nr tile of accumulators, times alpha, into C (only its first rows × cols),
+/// adding when `accumulate`.
 static void store_tile(const float *tile, ptrdiff_t nr, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
-                       int accumulate) {
+                       float alpha, int accumulate) {
     for (ptrdiff_t r = 0; r < rows; r++) {
         for (ptrdiff_t j = 0; j < cols; j++) {
-            float v = tile[r * nr + j];
+            float v = alpha == 1.0f ? tile[r * nr + j] : alpha * tile[r * nr + j];
             c[r * ldc + j] = accumulate ? c[r * ldc + j] + v : v;
         }
     }
@@ -110,8 +111,8 @@ int tessera_gemm_variant_supported(int variant) {
 }
 
 int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                            int accumulate) {
+                            float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                            ptrdiff_t ldc, int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
     ptrdiff_t nr = variant == TESSERA_GEMM_AVX512 ? 32 : variant == TESSERA_GEMM_AVX2 ? 16 : 8;
@@ -138,7 +139,7 @@ int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, 
         for (ptrdiff_t q = 0; q < row_panels; q++) {
             ptrdiff_t rows = m - q * mr < mr ? m - q * mr : mr;
             kernel(packed_a + q * mr * kk, packed_b, k, tile);
-            store_tile(tile, nr, c + q * mr * ldc + j0, ldc, rows, cols, accumulate);
+            store_tile(tile, nr, c + q * mr * ldc + j0, ldc, rows, cols, alpha, accumulate);
         }
     }
     free(packed_a);

@@ -30,7 +30,7 @@ struct FMAChainGEMMTests {
     let a = Self.values(m * k, seed: 1), b = Self.values(k * n, seed: 2), c0 = Self.values(m * n, seed: 3)
     for transA in [false, true] {
       for transB in [false, true] {
-        for accumulate in [false, true] {
+        for (accumulate, alpha) in [(false, Float(1)), (true, Float(1)), (true, Float(0.125)), (false, Float(-3))] {
           var reference = [Float](repeating: 0, count: m * n)
           for i in 0..<m {
             for j in 0..<n {
@@ -40,13 +40,14 @@ struct FMAChainGEMMTests {
                 let y = transB ? b[j * k + p] : b[p * n + j]
                 acc = acc.addingProduct(x, y)
               }
-              reference[i * n + j] = accumulate ? c0[i * n + j] + acc : acc
+              let scaled = alpha == 1 ? acc : alpha * acc
+              reference[i * n + j] = accumulate ? c0[i * n + j] + scaled : scaled
             }
           }
           for (variant, name) in Self.variants where tessera_gemm_variant_supported(variant) != 0 {
             var c = c0
             let status = tessera_sgemm_fma_chain(
-              variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, transA ? m : k, b, transB ? k : n, &c, n,
+              variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, &c, n,
               accumulate ? 1 : 0)
             #expect(status == 0)
             let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
@@ -65,6 +66,6 @@ struct FMAChainGEMMTests {
     #expect(tessera_gemm_variant_supported(Int32(TESSERA_GEMM_BASELINE)) != 0)
     #expect(tessera_gemm_variant_supported(99) == 0)
     var c: [Float] = [0]
-    #expect(tessera_sgemm_fma_chain(99, 0, 0, 1, 1, 1, [1], 1, [1], 1, &c, 1, 0) == -1)
+    #expect(tessera_sgemm_fma_chain(99, 0, 0, 1, 1, 1, 1, [1], 1, [1], 1, &c, 1, 0) == -1)
   }
 }

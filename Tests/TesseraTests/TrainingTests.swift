@@ -28,6 +28,23 @@ struct TrainingTests {
     #expect(a.tokensPerSecond > 0 && a.parameterCount > 0)
   }
 
+  @Test("portable GEMM: every variant this CPU runs, with 1 or 2 threads, trains to the same bits")
+  func portableAcrossVariants() {
+    let variants = GEMMKernel.Variant.allCases.filter(\.isSupported)
+    #expect(variants.contains(.baseline))
+    let reference = Runtime.withGEMMKernel(.portable(.baseline)) { Self.run(threads: 1) }
+    for variant in variants {
+      for threads in [1, 2] {
+        let result = Runtime.withGEMMKernel(.portable(variant)) { Self.run(threads: threads) }
+        #expect(
+          result.losses.map(\.bitPattern) == reference.losses.map(\.bitPattern),
+          "\(variant.rawValue), \(threads) threads")
+        #expect(result.evaluations.map(\.loss) == reference.evaluations.map(\.loss))
+      }
+    }
+    #expect(reference.losses.suffix(5).reduce(0, +) < reference.losses.prefix(5).reduce(0, +))
+  }
+
   /// The full-size run (d_model 64, T 64, 4 pairs, vocabulary 256: ≥ 99% in about 1,100 steps of
   /// 256 sequences) lives in notebooks/attention.ipynb; this is the same recipe on a setting small
   /// enough for the suite. A model that never forms the induction circuit stays near 1/pairs = 50%.

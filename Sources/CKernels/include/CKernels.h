@@ -22,13 +22,14 @@ enum { TESSERA_GEMM_BASELINE = 0, TESSERA_GEMM_AVX2 = 1, TESSERA_GEMM_AVX512 = 2
 /// Whether this CPU can run GEMM variant `variant`.
 int tessera_gemm_variant_supported(int variant);
 
-/// C[m, n] = op(A)[m, k] · op(B)[k, n] (+ C when `accumulate`), row-major, where every element is one
-/// fused multiply-add chain over k in order from zero: the same bits from every variant, whatever
-/// the instruction set. op(A)[i, p] is a[i·lda + p], or a[p·lda + i] when `trans_a` (B likewise).
-/// Returns 0, or −1 when the CPU cannot run `variant`, −2 when memory ran out.
+/// C[m, n] = α · op(A)[m, k] · op(B)[k, n] (+ C when `accumulate`), row-major, where the product's
+/// every element is one fused multiply-add chain over k in order from zero (then one multiply by
+/// α unless α is 1, then one add): the same bits from every variant, whatever the instruction set.
+/// op(A)[i, p] is a[i·lda + p], or a[p·lda + i] when `trans_a` (B likewise). Returns 0, or −1 when
+/// the CPU cannot run `variant`, −2 when memory ran out.
 int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                            const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                            int accumulate);
+                            float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                            ptrdiff_t ldc, int accumulate);
 
 /// A pause hint for spin-wait loops (x86 `pause`; nothing elsewhere).
 void tessera_spin_pause(void);

@@ -157,6 +157,7 @@ enum GEMM {
   }
 
   static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0) {
+    let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     var pieces: [Tile] = []
     pieces.reserveCapacity(tiles.count)
     for t in tiles {
@@ -187,12 +188,16 @@ enum GEMM {
     }
     let total = pieces.reduce(0) { $0 + $1.m * $1.n } * k
     if pieces.count == 1 || total < 1 << 18 {
-      for p in pieces { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta) }
+      for p in pieces {
+        sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta, kernel: kernel)
+      }
       return
     }
     pieces.withUnsafeBufferPointer { list in
       Runtime.parallelFor(list.count, grain: 1) { range in
-        for p in list[range] { sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta) }
+        for p in list[range] {
+          sgemm(opA, opB, m: p.m, n: p.n, k: k, a: p.a, b: p.b, c: p.c, ldc: ldc, beta: beta, kernel: kernel)
+        }
       }
     }
   }
@@ -200,15 +205,12 @@ enum GEMM {
   @inline(__always)
   static func sgemm(
     _ opA: Operand, _ opB: Operand, m: Int, n: Int, k: Int,
-    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0
+    a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0,
+    kernel: GEMMKernel
   ) {
-    cblas_sgemm(
-      CblasRowMajor,
-      opA.transposed ? CblasTrans : CblasNoTrans,
-      opB.transposed ? CblasTrans : CblasNoTrans,
-      Int32(m), Int32(n), Int32(k), 1,
-      a, Int32(opA.leadingDimension),
-      b, Int32(opB.leadingDimension),
-      beta, c, Int32(ldc))
+    kernel.sgemm(
+      transA: opA.transposed, transB: opB.transposed, m: m, n: n, k: k, a: a, lda: opA.leadingDimension, b: b,
+      ldb: opB.leadingDimension, beta: beta, c: c, ldc: ldc)
   }
+
 }

@@ -139,7 +139,7 @@ struct CoreBench {
         if variant == Int32(TESSERA_GEMM_BASELINE) && flops > 1e9 { continue }  // software fmaf: minutes
         let t = BenchReport.time(budget: budget) {
           _ = tessera_sgemm_fma_chain(
-            variant, c.transposeA ? 1 : 0, c.transposeB ? 1 : 0, m, n, k, aData, lda, bData, ldb, &out, n, 0)
+            variant, c.transposeA ? 1 : 0, c.transposeB ? 1 : 0, m, n, k, 1, aData, lda, bData, ldb, &out, n, 0)
         }
         BenchReport.emit(
           "fma_chain", c.name, metric: "gflops", value: flops / t / 1e9, extra: ["impl": "\"\(name)\""])

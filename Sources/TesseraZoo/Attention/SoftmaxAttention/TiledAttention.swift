@@ -1,5 +1,4 @@
 import Foundation
-internal import CBLAS
 import TesseraCore
 
 /// Softmax attention computed in tiles, in the manner of FlashAttention-2 (Dao, 2023): the same
@@ -90,6 +89,7 @@ struct AttentionGeometry {
 
   func forward(_ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil) -> (Tensor, Tensor) {
     Runtime.prepareBLAS()
+    let gemm = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
     let biasValues = bias ?? Tensor.zeros([1])
     let hasBias = bias != nil
@@ -128,10 +128,10 @@ struct AttentionGeometry {
               while c0 < visible.upperBound {
                 let cols = min(Bc, keyTime - c0)
                 // S = Q_i K_jᵀ · scale
-                cblas_sgemm(
-                  CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), scale,
-                  qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride, Int32(keyStride),
-                  0, scores, Int32(cols))
+                gemm.sgemm(
+                  transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                  a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                  c: scores, ldc: cols)
                 for i in 0..<rows {
                   let s = scores + i * cols
                   let t = r0 + i + offset
@@ -153,9 +153,9 @@ struct AttentionGeometry {
                   }
                 }
                 // A += P V_j
-                cblas_sgemm(
-                  CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols), 1,
-                  scores, Int32(cols), vHead + c0 * keyStride, Int32(keyStride), 1, acc, Int32(queryStride))
+                gemm.sgemm(
+                  transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
+                  a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
                 c0 += Bc
               }
               for i in 0..<rows {
@@ -196,6 +196,7 @@ struct AttentionGeometry {
     _ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil, output: Tensor, logSumExp: Tensor, dO: Tensor
   ) -> (Tensor, Tensor, Tensor, Tensor) {
     Runtime.prepareBLAS()
+    let gemm = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     let biasValues = bias ?? Tensor.zeros([1])
     let hasBias = bias != nil
     // Δ = rowsum(dO ∘ O), [B, HQ, T]
@@ -253,11 +254,10 @@ struct AttentionGeometry {
                 while c0 < visible.upperBound {
                   let cols = min(Bc, keyTime - c0)
                   // P = exp(Q_i K_jᵀ · scale − L), masked
-                  cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D),
-                    scale,
-                    qHead + r0 * queryStride, Int32(queryStride), kHead + c0 * keyStride,
-                    Int32(keyStride), 0, p, Int32(cols))
+                  gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                    c: p, ldc: cols)
                   for i in 0..<rows {
                     let s = p + i * cols
                     if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
@@ -270,15 +270,15 @@ struct AttentionGeometry {
                     VectorMath.exponentiate(s, cols, subtracting: l)
                   }
                   // dV_j += Pᵀ dO_i
-                  cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows), 1, p,
-                    Int32(cols), gHead + r0 * queryStride, Int32(queryStride), 1,
-                    dvHead + c0 * keyStride, Int32(keyStride))
+                  gemm.sgemm(
+                    transA: true, transB: false, m: cols, n: D, k: rows, alpha: 1,
+                    a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1, c: dvHead + c0 * keyStride,
+                    ldc: keyStride)
                   // dP = dO_i V_jᵀ
-                  cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(D), 1,
-                    gHead + r0 * queryStride, Int32(queryStride), vHead + c0 * keyStride,
-                    Int32(keyStride), 0, dp, Int32(cols))
+                  gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
+                    a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                    c: dp, ldc: cols)
                   // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
                   // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
                   // difference of two dot products, sgemm's and Δ's, where the answer is zero).
@@ -304,17 +304,15 @@ struct AttentionGeometry {
                     }
                   }
                   // dQ_i += dS K_j · scale
-                  cblas_sgemm(
-                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(D), Int32(cols),
-                    scale,
-                    dp, Int32(cols), kHead + c0 * keyStride, Int32(keyStride), 1,
-                    dqHead + r0 * queryStride, Int32(queryStride))
+                  gemm.sgemm(
+                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
+                    a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1, c: dqHead + r0 * queryStride,
+                    ldc: queryStride)
                   // dK_j += dSᵀ Q_i · scale
-                  cblas_sgemm(
-                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(cols), Int32(D), Int32(rows),
-                    scale,
-                    dp, Int32(cols), qHead + r0 * queryStride, Int32(queryStride), 1,
-                    dkHead + c0 * keyStride, Int32(keyStride))
+                  gemm.sgemm(
+                    transA: true, transB: false, m: cols, n: D, k: rows, alpha: scale,
+                    a: dp, lda: cols, b: qHead + r0 * queryStride, ldb: queryStride, beta: 1,
+                    c: dkHead + c0 * keyStride, ldc: keyStride)
                   c0 += Bc
                 }
                 r0 += Br
