@@ -36,13 +36,15 @@ struct CollectCommand: ParsableCommand {
     let tasks = entries.sorted().compactMap { try? SweepTask.load(folder + "/" + $0).task }
     guard !tasks.isEmpty else { throw ValidationError("\(folder): no sweep tasks (folders with task.json)") }
     var rows: [Row] = []
+    var rowOfPoint: [String: Int] = [:]  // a point's values as compact JSON → its row
     var metricNames: [String] = []
     for task in tasks {
       let key = JSONText.writeCompact(.object(task.point))
-      var index = rows.firstIndex { JSONText.writeCompact(.object($0.point)) == key }
+      var index = rowOfPoint[key]
       if index == nil {
         rows.append(Row(point: task.point))
         index = rows.count - 1
+        rowOfPoint[key] = index
       }
       guard task.readStatus()?.state == "ok", let notebook = try? Notebook.read(task.notebookPath),
         let metrics = notebook.metadata["tessera"]?["metrics"]?.objectValue

@@ -142,9 +142,7 @@ struct LibraryLocation {
 
   static var current: LibraryLocation {
     if let dir = ProcessInfo.processInfo.environment["TESSERA_LIBRARY_DIR"] { return LibraryLocation(directory: dir) }
-    let executable =
-      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return LibraryLocation(directory: (executable as NSString).deletingLastPathComponent)
+    return LibraryLocation(directory: (ThisExecutable.path as NSString).deletingLastPathComponent)
   }
 
   /// The package the library was built from: the nearest folder above with a Package.swift.

@@ -32,7 +32,7 @@ struct SlurmSubmission {
     lines.append("tasks=(")
     lines += tasks.map { "  " + Self.quote($0.folder) }
     lines.append(")")
-    lines.append("exec \(Self.quote(SweepCommand.executable)) sweep-task \"${tasks[$SLURM_ARRAY_TASK_ID]}\"")
+    lines.append("exec \(Self.quote(ThisExecutable.path)) sweep-task \"${tasks[$SLURM_ARRAY_TASK_ID]}\"")
     return lines.joined(separator: "\n") + "\n"
   }
 

@@ -62,17 +62,6 @@ struct SweepCommand: ParsableCommand {
     }
   }
 
-  /// This tessera's path, for job scripts that run on other machines.
-  static var executable: String {
-    let path =
-      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    return path.hasSuffix(" (deleted)") ? String(path.dropLast(" (deleted)".count)) : path
-  }
-
-  /// What local tasks run: this very binary (`/proc/self/exe`), so a rebuild during a sweep
-  /// neither breaks it nor mixes two versions of tessera in one sweep.
-  static let localExecutable = FileManager.default.fileExists(atPath: "/proc/self/exe") ? "/proc/self/exe" : executable
-
   static func say(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
   }
@@ -117,7 +106,7 @@ struct SweepCommand: ParsableCommand {
     ChildProcess.catchStopSignals()
     if !selected.isEmpty {
       // One compile before any task: every task then finds the program in the cache.
-      let warm = try ChildProcess.run([Self.localExecutable, "run", notebookPath, "--compile-only"])
+      let warm = try ChildProcess.run([ThisExecutable.forChildren, "run", notebookPath, "--compile-only"])
       guard warm.status == .exited(0) else {
         Self.say(warm.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         Self.fail("\(notebook) does not compile; no task was run", status: 1)
@@ -180,7 +169,7 @@ struct TaskProcess {
 
   init(_ task: SweepTask, notebook: String, runArguments: [String], threads: Int?) throws {
     self.task = task
-    process.executableURL = URL(fileURLWithPath: SweepCommand.localExecutable)
+    process.executableURL = URL(fileURLWithPath: ThisExecutable.forChildren)
     process.arguments =
       ["run", notebook, "--output", task.notebookPath, "-f", task.parametersPath, "--seed", String(task.seed)]
       + runArguments

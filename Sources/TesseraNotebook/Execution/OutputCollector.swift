@@ -100,8 +100,11 @@ final class OutputCollector {
       } else if message["kind"]?.stringValue == "metric", let name = message["name"]?.stringValue,
         let value = message["value"]
       {
-        metrics.removeAll { $0.0 == name }
-        metrics.append((name, value))
+        if let i = metrics.firstIndex(where: { $0.0 == name }) {
+          metrics[i].1 = value
+        } else {
+          metrics.append((name, value))
+        }
       } else if let seq = message["seq"]?.integerValue {
         displays[Int(seq)] = message
       }

@@ -33,7 +33,7 @@ public struct ProgramAssembly: Sendable {
   /// Assembles code cells `0..<limit` (all when nil) of `notebook`; `fileName` labels diagnostics.
   public init(notebook: Notebook, fileName: String, parameters: NotebookParameters, limit: Int? = nil) {
     var text = "import Tessera\n_NotebookChannel.start()\n"
-    var chunked = text
+    var chunked = "_NotebookChannel.start()\n"  // its statement functions and the import go before it
     var functions = ""  // the cut program's statement functions, placed before its top-level code
     var functionOpen = false  // the last function is not closed yet: it ended its cell
     func closeFunction() {
@@ -126,7 +126,7 @@ public struct ProgramAssembly: Sendable {
     self.cells = cells
     self.source = text
     closeFunction()
-    self.chunkedSource = movedAny ? "import Tessera\n" + functions + chunked.dropFirst("import Tessera\n".count) : nil
+    self.chunkedSource = movedAny ? "import Tessera\n" + functions + chunked : nil
     self.locationNames = names
     self.sources = sources
     self.ids = ids

@@ -1,5 +1,4 @@
 import CBLAS
-import CKernels
 import Foundation
 import TesseraCore
 
@@ -70,6 +69,25 @@ struct CoreBench {
     var b: Tensor
     var transposeA: Bool
     var transposeB: Bool
+
+    var m: Int { transposeA ? a.shape[1] : a.shape[0] }
+    var k: Int { transposeA ? a.shape[0] : a.shape[1] }
+    var n: Int { transposeB ? b.shape[0] : b.shape[1] }
+    var flops: Double { 2.0 * Double(m) * Double(n) * Double(k) }
+
+    /// Seconds per product on `kernel` over the operands' plain buffers (one call: no `Tensor`, no
+    /// split over threads beyond what the kernel does itself).
+    func time(on kernel: GEMMKernel, budget: Double) -> Double {
+      let (m, n, k) = (self.m, self.n, self.k)
+      let aData = a.scalars, bData = b.scalars
+      let (lda, ldb) = (a.shape[1], b.shape[1])
+      var out = [Float](repeating: 0, count: m * n)
+      return BenchReport.time(budget: budget) {
+        kernel.sgemm(
+          transA: transposeA, transB: transposeB, m: m, n: n, k: k, a: aData, lda: lda, b: bData, ldb: ldb, c: &out,
+          ldc: n)
+      }
+    }
   }
 
   /// Times `matmul` on (possibly transposed) views, then a bare `cblas_sgemm` on the same
@@ -86,25 +104,8 @@ struct CoreBench {
     openblas_set_num_threads(Int32(Runtime.threadCount))
     defer { openblas_set_num_threads(1) }
     for (c, ourTime) in zip(cases, ours) {
-      let m = c.transposeA ? c.a.shape[1] : c.a.shape[0]
-      let k = c.transposeA ? c.a.shape[0] : c.a.shape[1]
-      let n = c.transposeB ? c.b.shape[0] : c.b.shape[1]
-      let flops = 2.0 * Double(m) * Double(n) * Double(k)
-      let aData = c.a.scalars, bData = c.b.scalars
-      var out = [Float](repeating: 0, count: m * n)
-      let bare = BenchReport.time(budget: budget) {
-        aData.withUnsafeBufferPointer { pa in
-          bData.withUnsafeBufferPointer { pb in
-            out.withUnsafeMutableBufferPointer { pc in
-              cblas_sgemm(
-                CblasRowMajor, c.transposeA ? CblasTrans : CblasNoTrans, c.transposeB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(c.a.shape[1]), pb.baseAddress,
-                Int32(c.b.shape[1]),
-                0, pc.baseAddress, Int32(n))
-            }
-          }
-        }
-      }
+      let flops = c.flops
+      let bare = c.time(on: .fast, budget: budget)
       BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / ourTime / 1e9, extra: ["impl": "\"tessera\""])
       BenchReport.emit("matmul", c.name, metric: "gflops", value: flops / bare / 1e9, extra: ["impl": "\"cblas\""])
       BenchReport.emit("matmul", c.name, metric: "overhead_percent", value: (ourTime / bare - 1) * 100)
@@ -115,32 +116,16 @@ struct CoreBench {
   /// against single-threaded OpenBLAS on the same buffers, one thread each: the ratio says what a
   /// portable mode would cost per core.
   func fmaChain(_ cases: [GEMMCase]) {
-    let variants: [(Int32, String)] = [
-      (Int32(TESSERA_GEMM_AVX512), "avx512"), (Int32(TESSERA_GEMM_AVX2), "avx2"),
-      (Int32(TESSERA_GEMM_BASELINE), "baseline"),
-    ]
     openblas_set_num_threads(1)
-    for c in cases where c.a.shape.reduce(1, *) * c.b.shape[1] <= 1 << 31 {
-      let m = c.transposeA ? c.a.shape[1] : c.a.shape[0]
-      let k = c.transposeA ? c.a.shape[0] : c.a.shape[1]
-      let n = c.transposeB ? c.b.shape[0] : c.b.shape[1]
-      let flops = 2.0 * Double(m) * Double(n) * Double(k)
-      let aData = c.a.scalars, bData = c.b.scalars
-      var out = [Float](repeating: 0, count: m * n)
-      let lda = c.a.shape[1], ldb = c.b.shape[1]
-      let blas = BenchReport.time(budget: budget) {
-        cblas_sgemm(
-          CblasRowMajor, c.transposeA ? CblasTrans : CblasNoTrans, c.transposeB ? CblasTrans : CblasNoTrans,
-          Int32(m), Int32(n), Int32(k), 1, aData, Int32(lda), bData, Int32(ldb), 0, &out, Int32(n))
-      }
+    for c in cases where c.m * c.n * c.k <= 1 << 31 {
+      let flops = c.flops
+      let blas = c.time(on: .fast, budget: budget)
       BenchReport.emit(
         "fma_chain", c.name, metric: "gflops", value: flops / blas / 1e9, extra: ["impl": "\"cblas 1 thread\""])
-      for (variant, name) in variants where tessera_gemm_variant_supported(variant) != 0 {
-        if variant == Int32(TESSERA_GEMM_BASELINE) && flops > 1e9 { continue }  // software fmaf: minutes
-        let t = BenchReport.time(budget: budget) {
-          _ = tessera_sgemm_fma_chain(
-            variant, c.transposeA ? 1 : 0, c.transposeB ? 1 : 0, m, n, k, 1, aData, lda, bData, ldb, &out, n, 0)
-        }
+      for variant in GEMMKernel.Variant.allCases where variant.isSupported {
+        if variant == .baseline && flops > 1e9 { continue }  // software fmaf: minutes
+        let name = variant.rawValue
+        let t = c.time(on: .portable(variant), budget: budget)
         BenchReport.emit(
           "fma_chain", c.name, metric: "gflops", value: flops / t / 1e9, extra: ["impl": "\"\(name)\""])
         BenchReport.emit(
@@ -171,7 +156,7 @@ struct CoreBench {
   static func compareKernelFamilies(quick: Bool) throws {
     for core in BLASCore.runnable {
       let process = Process()
-      process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+      process.executableURL = URL(fileURLWithPath: ThisExecutable.forChildren)
       process.arguments = ["bench", "core", "--filter", "matmul"] + (quick ? ["--quick"] : [])
       var env = ProcessInfo.processInfo.environment
       env["OPENBLAS_CORETYPE"] = core

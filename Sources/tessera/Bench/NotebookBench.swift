@@ -17,10 +17,6 @@ struct NotebookBench {
 
   func wanted(_ name: String) -> Bool { filter.map { name.contains($0) } ?? true }
 
-  static var executable: String {
-    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-  }
-
   func run() throws {
     for cells in quick ? [50, 100] : [100, 400, 1000] where wanted("compile") {
       let folder = try Self.folder()
@@ -80,7 +76,7 @@ struct NotebookBench {
     var environment = ProcessInfo.processInfo.environment
     environment["TESSERA_CACHE"] = cache
     let start = Date()
-    let result = try ChildProcess.run([executable, "run", path], environment: environment)
+    let result = try ChildProcess.run([ThisExecutable.forChildren, "run", path], environment: environment)
     let wall = Date().timeIntervalSince(start)
     guard result.status == .exited(0) else {
       throw ValidationError("tessera run \(path) failed: \(result.stderr)")
