@@ -3,10 +3,15 @@
 //
 //     acc = 0;  for p in 0 ..< k:  acc = fma(A[i, p], B[p, j], acc);   C[i, j] = α·acc (+ C[i, j])
 //
-// in each variant. The AVX-512 and AVX2 variants hold a tile of accumulators in registers and run
-// the whole k loop before storing (no k-blocking, so no extra rounding between blocks); the
-// baseline variant is the same loop with the C library's fmaf, which rounds once as the
-// instructions do. Vector lanes run along j, so a lane never mixes two elements' chains.
+// in each variant. Vector lanes run along j, so a lane never mixes two elements' chains.
+//
+// The loops are blocked as in GotoBLAS / BLIS (a block of B packed into micro-panels of NR columns,
+// a block of A into micro-panels of MR rows, a register tile of MR × NR accumulators). Blocking k
+// does not change a bit: between two k blocks a chain's float is parked in C (or, when C must be
+// added to at the end, in a scratch block) and loaded back, so the chain goes on exactly where it
+// stopped. The epilogue (α, then + C) runs once, after the last block. The AVX-512 and AVX2
+// variants and the baseline one (the C library's fmaf, which rounds once as the instructions do)
+// therefore give the same bits, for any blocking, any partition of C and any thread count.
 
 #include <immintrin.h>
 #include <math.h>
@@ -15,88 +20,235 @@
 
 #include "CKernels.h"
 
-// A[i, p] and B[p, j] of row-major operands, transposed or not.
-#define A_AT(i, p) (trans_a ? a[(size_t)(p) * lda + (i)] : a[(size_t)(i) * lda + (p)])
-#define B_AT(p, j) (trans_b ? b[(size_t)(j) * ldb + (p)] : b[(size_t)(p) * ldb + (j)])
+#pragma clang fp contract(off)
 
-/// Packs rows `i0 ..< i0 + rows` of A as [k][mr] (rows past the end are zero).
-static void pack_a(const float *a, ptrdiff_t lda, int trans_a, ptrdiff_t i0, ptrdiff_t rows, ptrdiff_t k,
-                   ptrdiff_t mr, float *out) {
-    for (ptrdiff_t p = 0; p < k; p++) {
-        for (ptrdiff_t r = 0; r < mr; r++) out[p * mr + r] = r < rows ? A_AT(i0 + r, p) : 0.0f;
+// Packing copies short rows (6 to 32 floats) millions of times: left alone, the compiler turns those
+// copy loops into calls to memcpy, whose per-call cost dominated (8% of a training step).
+#define NO_MEMCPY __attribute__((no_builtin("memcpy"), no_builtin("memset"), no_builtin("memmove")))
+
+// MARK: - Packing
+
+/// `out[p·width + r] = src[r·ld + p]` for `r < rows`, `p < kc`, and zero for `rows ≤ r < width`: a
+/// strided block transposed into panel order, four rows by four columns at a time (SSE, which
+/// every x86-64 has). Data movement only: the bits do not depend on how it is done.
+NO_MEMCPY static void pack_transposing(const float *src, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t kc, ptrdiff_t width,
+                             float *restrict out) {
+    ptrdiff_t r0 = 0;
+#if defined(__x86_64__)
+    for (; r0 + 4 <= rows; r0 += 4) {
+        const float *s0 = src + r0 * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+        ptrdiff_t p = 0;
+        for (; p + 4 <= kc; p += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p), x2 = _mm_loadu_ps(s2 + p),
+                   x3 = _mm_loadu_ps(s3 + p);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            _mm_storeu_ps(out + p * width + r0, x0);
+            _mm_storeu_ps(out + (p + 1) * width + r0, x1);
+            _mm_storeu_ps(out + (p + 2) * width + r0, x2);
+            _mm_storeu_ps(out + (p + 3) * width + r0, x3);
+        }
+        for (; p < kc; p++) {
+            float *dst = out + p * width + r0;
+            dst[0] = s0[p];
+            dst[1] = s1[p];
+            dst[2] = s2[p];
+            dst[3] = s3[p];
+        }
     }
-}
-
-/// Packs columns `j0 ..< j0 + cols` of B as [k][nr] (columns past the end are zero).
-static void pack_b(const float *b, ptrdiff_t ldb, int trans_b, ptrdiff_t j0, ptrdiff_t cols, ptrdiff_t k,
-                   ptrdiff_t nr, float *out) {
-    for (ptrdiff_t p = 0; p < k; p++) {
-        for (ptrdiff_t c = 0; c < nr; c++) out[p * nr + c] = c < cols ? B_AT(p, j0 + c) : 0.0f;
-    }
-}
-
-/// Writes an mr × nr tile of accumulators, times alpha, into C (only its first rows × cols),
-/// adding when `accumulate`.
-static void store_tile(const float *tile, ptrdiff_t nr, float *c, ptrdiff_t ldc, ptrdiff_t rows, ptrdiff_t cols,
-                       float alpha, int accumulate) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        for (ptrdiff_t j = 0; j < cols; j++) {
-            float v = alpha == 1.0f ? tile[r * nr + j] : alpha * tile[r * nr + j];
-            c[r * ldc + j] = accumulate ? c[r * ldc + j] + v : v;
+#endif
+    for (ptrdiff_t r = r0; r < width; r++) {
+        if (r < rows) {
+            const float *s = src + r * ld;
+            for (ptrdiff_t p = 0; p < kc; p++) out[p * width + r] = s[p];
+        } else {
+            for (ptrdiff_t p = 0; p < kc; p++) out[p * width + r] = 0.0f;
         }
     }
 }
 
-// Rows per register tile: AVX-512 has 32 registers (24 accumulators), AVX2 16 (12 accumulators).
-enum { MR = 6, MR512 = 12 };
+/// Copies `kc` rows of `count` contiguous floats (`src[p·ld + x]`) into the panels of a block:
+/// element x of row p goes to panel x / width, at `p·width + x % width`; each panel's columns past
+/// `count` are zero. One pass along each source row, so the reads stream.
+NO_MEMCPY static void pack_rows_into_panels(const float *src, ptrdiff_t ld, ptrdiff_t count, ptrdiff_t kc,
+                                  ptrdiff_t width, float *restrict out) {
+    const ptrdiff_t panel_size = kc * width;
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const float *s = src + p * ld;
+        for (ptrdiff_t x0 = 0; x0 < count; x0 += width) {
+            const ptrdiff_t n = count - x0 < width ? count - x0 : width;
+            float *dst = out + (x0 / width) * panel_size + p * width;
+            ptrdiff_t x = 0;
+            for (; x < n; x++) dst[x] = s[x0 + x];
+            for (; x < width; x++) dst[x] = 0.0f;
+        }
+    }
+}
 
-__attribute__((target("avx512f"))) static void kernel_avx512(const float *ap, const float *bp, ptrdiff_t k,
-                                                               float *tile) {
+/// Packs rows `i0 ..< i0 + rows` and columns `p0 ..< p0 + kc` of op(A) into panels of MR rows, each
+/// [kc][MR] (rows past the end are zero). `trans_a`: A is stored [k, m] (A[i, p] at p·lda + i).
+NO_MEMCPY static void pack_a(const float *a, ptrdiff_t lda, int trans_a, ptrdiff_t i0, ptrdiff_t rows, ptrdiff_t p0,
+                   ptrdiff_t kc, ptrdiff_t mr, float *restrict out) {
+    if (trans_a) {
+        pack_rows_into_panels(a + p0 * lda + i0, lda, rows, kc, mr, out);
+        return;
+    }
+    for (ptrdiff_t r = 0; r < rows; r += mr) {
+        const ptrdiff_t n = rows - r < mr ? rows - r : mr;
+        pack_transposing(a + (i0 + r) * lda + p0, lda, n, kc, mr, out + (r / mr) * kc * mr);
+    }
+}
+
+/// Packs columns `j0 ..< j0 + cols` and rows `p0 ..< p0 + kc` of op(B) into panels of NR columns,
+/// each [kc][NR] (columns past the end are zero). `trans_b`: B is stored [n, k] (B[p, j] at j·ldb + p).
+NO_MEMCPY static void pack_b(const float *b, ptrdiff_t ldb, int trans_b, ptrdiff_t j0, ptrdiff_t cols, ptrdiff_t p0,
+                   ptrdiff_t kc, ptrdiff_t nr, float *restrict out) {
+    if (!trans_b) {
+        pack_rows_into_panels(b + p0 * ldb + j0, ldb, cols, kc, nr, out);
+        return;
+    }
+    for (ptrdiff_t c = 0; c < cols; c += nr) {
+        const ptrdiff_t n = cols - c < nr ? cols - c : nr;
+        pack_transposing(b + (j0 + c) * ldb + p0, ldb, n, kc, nr, out + (c / nr) * kc * nr);
+    }
+}
+
+// MARK: - Register tiles
+
+/// What a micro-kernel does with its MR × NR tile of chains after `kc` more steps:
+///   start:  the chains begin at zero (else they are loaded from `w`);
+///   finish: the chains are complete: C = α·acc, plus C's old value when `accumulate`
+///           (else the chains are parked in `w` for the next k block).
+/// `w` and `c` may be the same memory (when nothing is accumulated into C).
+typedef struct {
+    float *w;
+    ptrdiff_t ldw;
+    float *c;
+    ptrdiff_t ldc;
+    int start, finish, accumulate;
+    float alpha;
+} TileTask;
+
+typedef void (*MicroKernel)(const float *ap, const float *bp, ptrdiff_t kc, const TileTask *t);
+
+enum { MR512 = 12, NR512 = 32, MR256 = 6, NR256 = 16, MRBASE = 6, NRBASE = 8 };
+
+__attribute__((target("avx512f"))) static void kernel_avx512(const float *ap, const float *bp, ptrdiff_t kc,
+                                                               const TileTask *t) {
     __m512 c[MR512][2];
-    for (int r = 0; r < MR512; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
-    for (ptrdiff_t p = 0; p < k; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp + p * 32), b1 = _mm512_loadu_ps(bp + p * 32 + 16);
+    if (t->start) {
+        for (int r = 0; r < MR512; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    } else {
         for (int r = 0; r < MR512; r++) {
-            __m512 av = _mm512_set1_ps(ap[p * MR512 + r]);
+            c[r][0] = _mm512_loadu_ps(t->w + r * t->ldw);
+            c[r][1] = _mm512_loadu_ps(t->w + r * t->ldw + 16);
+        }
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(bp + p * NR512), b1 = _mm512_loadu_ps(bp + p * NR512 + 16);
+        const float *a = ap + p * MR512;
+        for (int r = 0; r < MR512; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
             c[r][0] = _mm512_fmadd_ps(av, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_ps(av, b1, c[r][1]);
         }
     }
+    if (!t->finish) {
+        for (int r = 0; r < MR512; r++) {
+            _mm512_storeu_ps(t->w + r * t->ldw, c[r][0]);
+            _mm512_storeu_ps(t->w + r * t->ldw + 16, c[r][1]);
+        }
+        return;
+    }
+    __m512 alpha = _mm512_set1_ps(t->alpha);
     for (int r = 0; r < MR512; r++) {
-        _mm512_storeu_ps(tile + r * 32, c[r][0]);
-        _mm512_storeu_ps(tile + r * 32 + 16, c[r][1]);
+        for (int h = 0; h < 2; h++) {
+            __m512 v = t->alpha == 1.0f ? c[r][h] : _mm512_mul_ps(alpha, c[r][h]);
+            float *dst = t->c + r * t->ldc + 16 * h;
+            if (t->accumulate) v = _mm512_add_ps(_mm512_loadu_ps(dst), v);
+            _mm512_storeu_ps(dst, v);
+        }
     }
 }
 
-__attribute__((target("avx2,fma"))) static void kernel_avx2(const float *ap, const float *bp, ptrdiff_t k,
-                                                             float *tile) {
-    __m256 c[MR][2];
-    for (int r = 0; r < MR; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
-    for (ptrdiff_t p = 0; p < k; p++) {
-        __m256 b0 = _mm256_loadu_ps(bp + p * 16), b1 = _mm256_loadu_ps(bp + p * 16 + 8);
-        for (int r = 0; r < MR; r++) {
-            __m256 av = _mm256_broadcast_ss(ap + p * MR + r);
+__attribute__((target("avx2,fma"))) static void kernel_avx2(const float *ap, const float *bp, ptrdiff_t kc,
+                                                             const TileTask *t) {
+    __m256 c[MR256][2];
+    if (t->start) {
+        for (int r = 0; r < MR256; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    } else {
+        for (int r = 0; r < MR256; r++) {
+            c[r][0] = _mm256_loadu_ps(t->w + r * t->ldw);
+            c[r][1] = _mm256_loadu_ps(t->w + r * t->ldw + 8);
+        }
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(bp + p * NR256), b1 = _mm256_loadu_ps(bp + p * NR256 + 8);
+        const float *a = ap + p * MR256;
+        for (int r = 0; r < MR256; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r);
             c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
             c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
         }
     }
-    for (int r = 0; r < MR; r++) {
-        _mm256_storeu_ps(tile + r * 16, c[r][0]);
-        _mm256_storeu_ps(tile + r * 16 + 8, c[r][1]);
+    if (!t->finish) {
+        for (int r = 0; r < MR256; r++) {
+            _mm256_storeu_ps(t->w + r * t->ldw, c[r][0]);
+            _mm256_storeu_ps(t->w + r * t->ldw + 8, c[r][1]);
+        }
+        return;
+    }
+    __m256 alpha = _mm256_set1_ps(t->alpha);
+    for (int r = 0; r < MR256; r++) {
+        for (int h = 0; h < 2; h++) {
+            __m256 v = t->alpha == 1.0f ? c[r][h] : _mm256_mul_ps(alpha, c[r][h]);
+            float *dst = t->c + r * t->ldc + 8 * h;
+            if (t->accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst), v);
+            _mm256_storeu_ps(dst, v);
+        }
     }
 }
 
-static void kernel_baseline(const float *ap, const float *bp, ptrdiff_t k, float *tile) {
-    enum { NR = 8 };
-    float c[MR][NR];
-    memset(c, 0, sizeof c);
-    for (ptrdiff_t p = 0; p < k; p++) {
-        for (int r = 0; r < MR; r++) {
-            float av = ap[p * MR + r];
-            for (int j = 0; j < NR; j++) c[r][j] = fmaf(av, bp[p * NR + j], c[r][j]);
+static void kernel_baseline(const float *ap, const float *bp, ptrdiff_t kc, const TileTask *t) {
+    float c[MRBASE][NRBASE];
+    for (int r = 0; r < MRBASE; r++) {
+        for (int j = 0; j < NRBASE; j++) c[r][j] = t->start ? 0.0f : t->w[r * t->ldw + j];
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        for (int r = 0; r < MRBASE; r++) {
+            float av = ap[p * MRBASE + r];
+            for (int j = 0; j < NRBASE; j++) c[r][j] = fmaf(av, bp[p * NRBASE + j], c[r][j]);
         }
     }
-    memcpy(tile, c, sizeof c);
+    for (int r = 0; r < MRBASE; r++) {
+        for (int j = 0; j < NRBASE; j++) {
+            if (!t->finish) {
+                t->w[r * t->ldw + j] = c[r][j];
+                continue;
+            }
+            float v = t->alpha == 1.0f ? c[r][j] : t->alpha * c[r][j];
+            float *dst = t->c + r * t->ldc + j;
+            *dst = t->accumulate ? *dst + v : v;
+        }
+    }
+}
+
+// MARK: - Driver
+
+typedef struct {
+    MicroKernel kernel;
+    ptrdiff_t mr, nr;
+    // Cache blocks: mc × kc of A stays in L2 while kc × nc of B streams past it. kc is long: a
+    // register tile's C rows cost a few hundred cycles at each k block (measured on AVX-512: kc 256
+    // runs at 0.83 of OpenBLAS on 2048³, kc 1024 at 0.92).
+    ptrdiff_t kc, mc, nc;
+} VariantShape;
+
+static VariantShape variant_shape(int variant) {
+    switch (variant) {
+    case TESSERA_GEMM_AVX512: return (VariantShape){kernel_avx512, MR512, NR512, 1024, 144, 4096};
+    case TESSERA_GEMM_AVX2: return (VariantShape){kernel_avx2, MR256, NR256, 512, 96, 4096};
+    default: return (VariantShape){kernel_baseline, MRBASE, NRBASE, 256, 96, 4096};
+    }
 }
 
 int tessera_gemm_variant_supported(int variant) {
@@ -110,39 +262,100 @@ int tessera_gemm_variant_supported(int variant) {
     }
 }
 
-int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+/// A buffer of at least `count` floats owned by this thread, kept between calls (each of the
+/// three uses has its own slot).
+static float *thread_buffer(int slot, size_t count) {
+    static _Thread_local float *buffers[3];
+    static _Thread_local size_t capacities[3];
+    if (capacities[slot] >= count) return buffers[slot];
+    free(buffers[slot]);
+    size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
+    buffers[slot] = aligned_alloc(64, bytes);
+    capacities[slot] = buffers[slot] ? bytes / sizeof(float) : 0;
+    return buffers[slot];
+}
+
+/// One register tile at the edge of C (`rows` < MR or `cols` < NR): through a full-size copy.
+static void edge_tile(const VariantShape *v, const float *ap, const float *bp, ptrdiff_t kc, const TileTask *t,
+                      ptrdiff_t rows, ptrdiff_t cols) {
+    float w[MR512 * NR512], c[MR512 * NR512];
+    memset(w, 0, sizeof(float) * (size_t)(v->mr * v->nr));
+    memset(c, 0, sizeof(float) * (size_t)(v->mr * v->nr));
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        if (!t->start) memcpy(w + r * v->nr, t->w + r * t->ldw, sizeof(float) * (size_t)cols);
+        if (t->finish && t->accumulate) memcpy(c + r * v->nr, t->c + r * t->ldc, sizeof(float) * (size_t)cols);
+    }
+    TileTask local = *t;
+    local.w = w;
+    local.ldw = v->nr;
+    local.c = c;
+    local.ldc = v->nr;
+    v->kernel(ap, bp, kc, &local);
+    for (ptrdiff_t r = 0; r < rows; r++) {
+        if (t->finish) memcpy(t->c + r * t->ldc, c + r * v->nr, sizeof(float) * (size_t)cols);
+        else memcpy(t->w + r * t->ldw, w + r * v->nr, sizeof(float) * (size_t)cols);
+    }
+}
+
+NO_MEMCPY int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
-    ptrdiff_t nr = variant == TESSERA_GEMM_AVX512 ? 32 : variant == TESSERA_GEMM_AVX2 ? 16 : 8;
-    ptrdiff_t mr = variant == TESSERA_GEMM_AVX512 ? MR512 : MR;
-    void (*kernel)(const float *, const float *, ptrdiff_t, float *) =
-        variant == TESSERA_GEMM_AVX512 ? kernel_avx512 : variant == TESSERA_GEMM_AVX2 ? kernel_avx2 : kernel_baseline;
-    ptrdiff_t row_panels = (m + mr - 1) / mr;
-    ptrdiff_t kk = k > 0 ? k : 1;
-    float *packed_a = malloc(sizeof(float) * (size_t)(row_panels * mr * kk));
-    float *packed_b = malloc(sizeof(float) * (size_t)(nr * kk));
-    float tile[MR512 * 32];
-    if (!packed_a || !packed_b) {
-        free(packed_a);
-        free(packed_b);
-        return -2;
-    }
-    for (ptrdiff_t q = 0; q < row_panels; q++) {
-        ptrdiff_t rows = m - q * mr < mr ? m - q * mr : mr;
-        pack_a(a, lda, trans_a, q * mr, rows, k, mr, packed_a + q * mr * kk);
-    }
-    for (ptrdiff_t j0 = 0; j0 < n; j0 += nr) {
-        ptrdiff_t cols = n - j0 < nr ? n - j0 : nr;
-        pack_b(b, ldb, trans_b, j0, cols, k, nr, packed_b);
-        for (ptrdiff_t q = 0; q < row_panels; q++) {
-            ptrdiff_t rows = m - q * mr < mr ? m - q * mr : mr;
-            kernel(packed_a + q * mr * kk, packed_b, k, tile);
-            store_tile(tile, nr, c + q * mr * ldc + j0, ldc, rows, cols, alpha, accumulate);
+    if (k < 0) k = 0;
+    const VariantShape v = variant_shape(variant);
+    const ptrdiff_t k_blocks = k > 0 ? (k + v.kc - 1) / v.kc : 1;
+    const ptrdiff_t kc_max = k < v.kc ? (k > 0 ? k : 1) : v.kc;
+    const ptrdiff_t nc_max = n < v.nc ? (n + v.nr - 1) / v.nr * v.nr : v.nc;
+    const ptrdiff_t mc_max = m < v.mc ? (m + v.mr - 1) / v.mr * v.mr : v.mc;
+    float *packed_b = thread_buffer(0, (size_t)(kc_max * nc_max));
+    float *packed_a = thread_buffer(1, (size_t)(kc_max * mc_max));
+    // Chains parked between k blocks go to C itself, unless C's old value is still needed.
+    const int parked_apart = accumulate && k_blocks > 1;
+    float *scratch = parked_apart ? thread_buffer(2, (size_t)(m * nc_max)) : NULL;
+    if (!packed_a || !packed_b || (parked_apart && !scratch)) return -2;
+
+    for (ptrdiff_t jc = 0; jc < n; jc += v.nc) {
+        const ptrdiff_t nc = n - jc < v.nc ? n - jc : v.nc;
+        for (ptrdiff_t kb = 0; kb < k_blocks; kb++) {
+            const ptrdiff_t pc = kb * v.kc;
+            const ptrdiff_t kc = k - pc < v.kc ? k - pc : v.kc;
+            pack_b(b, ldb, trans_b, jc, nc, pc, kc, v.nr, packed_b);
+            for (ptrdiff_t ic = 0; ic < m; ic += v.mc) {
+                const ptrdiff_t mc = m - ic < v.mc ? m - ic : v.mc;
+                pack_a(a, lda, trans_a, ic, mc, pc, kc, v.mr, packed_a);
+                for (ptrdiff_t jr = 0; jr < nc; jr += v.nr) {
+                    const ptrdiff_t cols = nc - jr < v.nr ? nc - jr : v.nr;
+                    const float *bp = packed_b + (jr / v.nr) * kc * v.nr;
+                    for (ptrdiff_t ir = 0; ir < mc; ir += v.mr) {
+                        const ptrdiff_t rows = mc - ir < v.mr ? mc - ir : v.mr;
+                        const ptrdiff_t i = ic + ir, j = jc + jr;
+                        TileTask t = {
+                            .w = parked_apart ? scratch + i * nc_max + jr : c + i * ldc + j,
+                            .ldw = parked_apart ? nc_max : ldc,
+                            .c = c + i * ldc + j,
+                            .ldc = ldc,
+                            .start = kb == 0,
+                            .finish = kb == k_blocks - 1,
+                            .accumulate = accumulate,
+                            .alpha = alpha,
+                        };
+                        const float *ap = packed_a + (ir / v.mr) * kc * v.mr;
+                        // The next tile's rows of C (or of parked chains), on their way while this
+                        // tile computes: a tile's first touch of C otherwise stalls it.
+                        if (ir + v.mr < mc) {
+                            const float *next = t.finish ? t.c + v.mr * t.ldc : t.w + v.mr * t.ldw;
+                            const ptrdiff_t ld = t.finish ? t.ldc : t.ldw;
+                            for (ptrdiff_t r = 0; r < v.mr; r++) {
+                                for (ptrdiff_t q = 0; q < v.nr; q += 16) __builtin_prefetch(next + r * ld + q, 1, 3);
+                            }
+                        }
+                        if (rows == v.mr && cols == v.nr) v.kernel(ap, bp, kc, &t);
+                        else edge_tile(&v, ap, bp, kc, &t, rows, cols);
+                    }
+                }
+            }
         }
     }
-    free(packed_a);
-    free(packed_b);
     return 0;
 }

@@ -23,32 +23,40 @@ struct FMAChainGEMMTests {
   }
 
   @Test(
-    "every variant gives the scalar FMA chain's bits: awkward shapes, transposes, accumulate",
-    arguments: [(1, 1, 1), (7, 33, 5), (13, 70, 129), (65, 47, 31), (6, 32, 64), (3, 5, 0)])
+    "every variant gives the scalar FMA chain's bits: awkward shapes, transposes, accumulate, padded rows",
+    arguments: [
+      (1, 1, 1), (7, 33, 5), (13, 70, 129), (65, 47, 31), (6, 32, 64), (3, 5, 0),
+      // Several k blocks (the last one partial), several row blocks, several column blocks.
+      (200, 40, 600), (150, 36, 2100), (2, 4100, 300),
+    ])
   func matchesReference(shape: (Int, Int, Int)) throws {
     let (m, n, k) = shape
-    let a = Self.values(m * k, seed: 1), b = Self.values(k * n, seed: 2), c0 = Self.values(m * n, seed: 3)
+    // Leading dimensions longer than the rows, as for a view into a wider matrix.
+    let pad = 3
+    let a = Self.values((m + pad) * (k + pad), seed: 1), b = Self.values((k + pad) * (n + pad), seed: 2)
+    let c0 = Self.values(m * (n + pad), seed: 3)
+    let ldc = n + pad
     for transA in [false, true] {
       for transB in [false, true] {
         for (accumulate, alpha) in [(false, Float(1)), (true, Float(1)), (true, Float(0.125)), (false, Float(-3))] {
-          var reference = [Float](repeating: 0, count: m * n)
+          let lda = (transA ? m : k) + pad, ldb = (transB ? k : n) + pad
+          var reference = c0
           for i in 0..<m {
             for j in 0..<n {
               var acc: Float = 0
               for p in 0..<k {
-                let x = transA ? a[p * m + i] : a[i * k + p]
-                let y = transB ? b[j * k + p] : b[p * n + j]
+                let x = transA ? a[p * lda + i] : a[i * lda + p]
+                let y = transB ? b[j * ldb + p] : b[p * ldb + j]
                 acc = acc.addingProduct(x, y)
               }
               let scaled = alpha == 1 ? acc : alpha * acc
-              reference[i * n + j] = accumulate ? c0[i * n + j] + scaled : scaled
+              reference[i * ldc + j] = accumulate ? c0[i * ldc + j] + scaled : scaled
             }
           }
           for (variant, name) in Self.variants where tessera_gemm_variant_supported(variant) != 0 {
             var c = c0
             let status = tessera_sgemm_fma_chain(
-              variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, transA ? m : k, b, transB ? k : n, &c, n,
-              accumulate ? 1 : 0)
+              variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, &c, ldc, accumulate ? 1 : 0)
             #expect(status == 0)
             let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(
