@@ -55,6 +55,7 @@ public enum _NotebookChannel {
       // What this run computes on, for the notebook's metadata.
       let environment: [String: Any] = [
         "kind": "environment", "blas_core": Runtime.blasCore, "threads": Runtime.threadCount, "cpu": BLASCore.cpuName,
+        "gemm": GEMMKernel.current.mode.rawValue, "isa": GEMMKernel.current.instructionSet,
       ]
       write(environment, to: channel)
     }

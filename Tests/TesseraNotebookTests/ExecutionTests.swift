@@ -32,7 +32,7 @@ struct ExecutionTests {
     #expect(run.cell("m0")?.source == "# Test notebook")
     #expect(run.cell("c2")?.metadata["tessera"]?["status"]?.stringValue == "ok")
     let meta = try #require(run.notebook?.metadata["tessera"])
-    for key in ["seed", "parameters", "library", "compiler", "cpu", "blas_core", "threads", "duration"] {
+    for key in ["seed", "parameters", "library", "compiler", "cpu", "blas_core", "gemm", "isa", "threads", "duration"] {
       #expect(meta[key] != nil, "metadata.tessera.\(key) missing")
     }
     #expect(meta["status"]?.stringValue == "ok")

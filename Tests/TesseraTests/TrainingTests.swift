@@ -28,7 +28,7 @@ struct TrainingTests {
     #expect(a.tokensPerSecond > 0 && a.parameterCount > 0)
   }
 
-  @Test("portable GEMM: every variant this CPU runs, with 1 or 2 threads, trains to the same bits")
+  @Test("portable GEMM: every variant this CPU runs, with 1 or 2 threads, trains 30 steps to the same bits")
   func portableAcrossVariants() {
     let variants = GEMMKernel.Variant.allCases.filter(\.isSupported)
     #expect(variants.contains(.baseline))
@@ -43,6 +43,63 @@ struct TrainingTests {
       }
     }
     #expect(reference.losses.suffix(5).reduce(0, +) < reference.losses.prefix(5).reduce(0, +))
+  }
+
+  /// The tour's fast-form checks (tiled vs naive attention, chunked vs recurrent GLA, chunked SSD vs
+  /// its scan): every output and every input gradient of both forms, as bit patterns.
+  static func tourChecks(threads: Int) -> [[UInt32]] {
+    Runtime.withThreadCount(threads) {
+      var rng = RandomGenerator(seed: 0).fork("tour")
+      func bits(_ inputs: [Tensor], _ forms: [([Tensor]) -> Tensor]) -> [[UInt32]] {
+        let cotangent = rng.normal(forms[0](inputs).shape)
+        return forms.flatMap { form -> [[UInt32]] in
+          let (output, gradients) = valueAndPullback(at: inputs, cotangent: cotangent, form)
+          return ([output] + gradients).map { $0.scalars.map(\.bitPattern) }
+        }
+      }
+      let t = 100
+      let attentionInputs = [rng.normal([1, t, 4, 16]), rng.normal([1, t, 2, 16]), rng.normal([1, t, 2, 16])]
+      let glaInputs = [
+        rng.normal([1, t, 2, 16]), rng.normal([1, t, 2, 16]), rng.normal([1, t, 2, 16]),
+        rng.normal([1, t, 2, 16]).sigmoid().log() / 8,
+      ]
+      let ssdInputs = [
+        rng.normal([1, t, 2, 16]), rng.normal([1, t, 2]).sigmoid().log() / 4, rng.normal([1, t, 2, 8]),
+        rng.normal([1, t, 2, 8]),
+      ]
+      return bits(
+        attentionInputs,
+        [
+          { attention($0[0], $0[1], $0[2], form: .reference) },
+          { attention($0[0], $0[1], $0[2], form: .tiled(queryBlock: 32, keyBlock: 32)) },
+        ])
+        + bits(
+          glaInputs,
+          [
+            { gatedLinearAttention($0[0], $0[1], $0[2], logDecay: $0[3], form: .reference).output },
+            { gatedLinearAttention($0[0], $0[1], $0[2], logDecay: $0[3], form: .chunked(size: 32)).output },
+          ])
+        + bits(
+          ssdInputs,
+          [
+            { stateSpaceDuality($0[0], logDecay: $0[1], B: $0[2], C: $0[3], form: .reference).output },
+            { stateSpaceDuality($0[0], logDecay: $0[1], B: $0[2], C: $0[3], form: .chunked(size: 32)).output },
+          ])
+    }
+  }
+
+  @Test("portable GEMM: the tour's fast-form checks give the same bits under every variant and thread count")
+  func tourChecksAcrossVariants() {
+    let reference = Runtime.withGEMMKernel(.portable(.baseline)) { Self.tourChecks(threads: 1) }
+    #expect(reference.count == 2 * 4 + 2 * 5 + 2 * 5)  // two forms × (output + each input gradient)
+    for variant in GEMMKernel.Variant.allCases where variant.isSupported {
+      for threads in [1, 2] {
+        let result = Runtime.withGEMMKernel(.portable(variant)) { Self.tourChecks(threads: threads) }
+        let differing = zip(result, reference).filter { $0 != $1 }.count
+        #expect(
+          differing == 0, "\(variant.rawValue), \(threads) threads: \(differing) of \(reference.count) tensors differ")
+      }
+    }
   }
 
   /// The full-size run (d_model 64, T 64, 4 pairs, vocabulary 256: ≥ 99% in about 1,100 steps of

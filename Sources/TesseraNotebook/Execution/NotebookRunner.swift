@@ -453,6 +453,8 @@ public struct NotebookRunner {
       ("compile", compile),
       ("cpu", env?["cpu"] ?? .null),
       ("blas_core", env?["blas_core"] ?? .null),
+      ("gemm", env?["gemm"] ?? .null),
+      ("isa", env?["isa"] ?? .null),
       ("threads", env?["threads"] ?? .null),
       ("start", .string(iso(started.timeIntervalSince1970))),
       ("end", .string(iso(end.timeIntervalSince1970))),

@@ -9,6 +9,7 @@ enum BenchReport {
       ("bench", json(bench)), ("case", json(name)), ("metric", json(metric)),
       ("value", value.isFinite ? String(format: "%.4g", value) : "null"),
       ("threads", String(Runtime.threadCount)), ("blas_core", json(Runtime.blasCore)),
+      ("gemm", json("\(GEMMKernel.current.mode.rawValue)/\(GEMMKernel.current.instructionSet)")),
     ]
     for key in extra.keys.sorted() { fields.append((key, extra[key]!)) }
     print("{" + fields.map { "\(json($0.0)): \($0.1)" }.joined(separator: ", ") + "}")
