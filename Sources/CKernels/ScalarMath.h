@@ -18,10 +18,27 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__linux__)
-#define TESSERA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// One public kernel built three times, for AVX-512, AVX2 and baseline x86-64, from one body, and
+// chosen by the caller's `variant` (TESSERA_GEMM_AVX512 / _AVX2 / _BASELINE, which the CPU must run):
+//
+//     TESSERA_VARIANTS(name, (params), (args))  // defines void name(int variant, params) over name_body(args)
+//
+// Chosen by the caller rather than by the loader so that one machine can run, and test, every
+// variant it has (TESSERA_ISA).
+#if defined(__x86_64__)
+#define TESSERA_VARIANTS(name, params, args)                                                                \
+    __attribute__((target("avx512f"))) static void name##_avx512 params { name##_body args; }               \
+    __attribute__((target("avx2"))) static void name##_avx2 params { name##_body args; }                    \
+    static void name##_baseline params { name##_body args; }
+#define TESSERA_DISPATCH(variant, name, args)                                                               \
+    switch (variant) {                                                                                      \
+    case TESSERA_GEMM_AVX512: name##_avx512 args; break;                                                    \
+    case TESSERA_GEMM_AVX2: name##_avx2 args; break;                                                        \
+    default: name##_baseline args; break;                                                                   \
+    }
 #else
-#define TESSERA_CLONES
+#define TESSERA_VARIANTS(name, params, args) static void name##_baseline params { name##_body args; }
+#define TESSERA_DISPATCH(variant, name, args) name##_baseline args;
 #endif
 
 // eˣ: Cody–Waite reduction x = n·ln2 + r, Cephes' degree-6 polynomial for eʳ, 2ⁿ from the bits.

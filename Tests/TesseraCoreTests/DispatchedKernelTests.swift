@@ -4,7 +4,8 @@ import TesseraCore
 import _TestSupport
 
 /// The C kernels built per instruction set must give the bits of the Swift definitions they
-/// replace, whichever variant the CPU selects: otherwise a result would depend on the machine.
+/// replace in every variant (each one this CPU runs is tested): otherwise a result would depend on
+/// the machine.
 @Suite("Kernels built per instruction set")
 struct DispatchedKernelTests {
   /// Values over the whole useful range plus the edges: ±0, tiny, near the Taylor/exp switch,
@@ -24,30 +25,43 @@ struct DispatchedKernelTests {
     a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
   }
 
-  @Test("exponentiate(x, subtracting: s) is VectorMath.exp(x − s) bit for bit")
+  static let variants = GEMMKernel.Variant.allCases.filter(\.isSupported)
+
+  @Test("exponentiate(x, subtracting: s) is VectorMath.exp(x − s) bit for bit, in every variant")
   func shiftedExponential() {
-    for shift: Float in [0, 3.5, -2] {
-      var values = Self.inputs
-      values.withUnsafeMutableBufferPointer { VectorMath.exponentiate($0.baseAddress!, $0.count, subtracting: shift) }
-      #expect(Self.bitsEqual(values, Self.inputs.map { VectorMath.exp($0 - shift) }))
+    #expect(Self.variants.contains(.baseline))
+    for variant in Self.variants {
+      for shift: Float in [0, 3.5, -2] {
+        var values = Self.inputs
+        values.withUnsafeMutableBufferPointer {
+          VectorMath.exponentiate($0.baseAddress!, $0.count, subtracting: shift, variant: variant)
+        }
+        #expect(Self.bitsEqual(values, Self.inputs.map { VectorMath.exp($0 - shift) }), "\(variant.rawValue)")
+      }
     }
   }
 
-  @Test("GELU (tanh) and its backward are the composed formula bit for bit")
+  @Test("GELU (tanh) and its backward are the composed formula bit for bit, in every variant")
   func geluTanh() {
+    for variant in Self.variants {
+      Runtime.withGEMMKernel(.portable(variant)) { geluTanh(variant) }
+    }
+  }
+
+  func geluTanh(_ variant: GEMMKernel.Variant) {
     let x = Tensor(Self.inputs.filter { $0.isFinite && abs($0) < 1e4 })
     let c: Float = 0.797_884_56
     // 0.5·x·(1 + tanh(c·(x + 0.044715·x³))), each op rounded as the kernel rounds it.
     let t = ((x * 0.044715 * x * x + x) * c).tanh()
     let forward = x * 0.5 * (t + 1)
-    #expect(Self.bitsEqual(x.gelu(approximate: true).scalars, forward.scalars))
+    #expect(Self.bitsEqual(x.gelu(approximate: true).scalars, forward.scalars), "\(variant.rawValue)")
 
     var generator = RandomGenerator(seed: 3)
     let g = generator.normal(x.shape)
     // g·(0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3·0.044715·x²))
     let derivative = (t + 1) * 0.5 + x * 0.5 * (1 - t * t) * c * (x * (Float(3) * 0.044715) * x + 1)
     let analytic = gradient(at: x) { ($0.gelu(approximate: true) * g).sum() }
-    #expect(Self.bitsEqual(analytic.scalars, (g * derivative).scalars))
+    #expect(Self.bitsEqual(analytic.scalars, (g * derivative).scalars), "\(variant.rawValue)")
   }
 
   @Test("GELU (tanh) is within 1e-6 of the formula in double precision")

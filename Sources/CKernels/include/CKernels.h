@@ -1,23 +1,25 @@
 #ifndef TESSERA_CKERNELS_H
 #define TESSERA_CKERNELS_H
 
-// Pointwise kernels compiled once per instruction set (AVX-512, AVX2, baseline) and chosen when
-// the library loads. Floating-point contraction is off, so every variant performs the same IEEE
-// operations in the same order and gives the same bits: the choice changes speed, never results.
+// Kernels compiled once per instruction set (AVX-512, AVX2, baseline), the variant chosen by the
+// caller (`variant`, one of the values below, which the CPU must run). Floating-point contraction
+// is off in the pointwise kernels and the GEMM's every element is one FMA chain, so every variant
+// performs the same IEEE operations in the same order and gives the same bits: the choice changes
+// speed, never results.
 
 #include <stddef.h>
 
+/// The instruction-set variants of every kernel here.
+enum { TESSERA_GEMM_BASELINE = 0, TESSERA_GEMM_AVX2 = 1, TESSERA_GEMM_AVX512 = 2 };
+
 /// out[i] = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))  (GELU, tanh form).
-void tessera_gelu_tanh(const float *x, float *out, ptrdiff_t n);
+void tessera_gelu_tanh(int variant, const float *x, float *out, ptrdiff_t n);
 
 /// out[i] = g[i]·d/dx GELU_tanh(x[i]).
-void tessera_gelu_tanh_backward(const float *g, const float *x, float *out, ptrdiff_t n);
+void tessera_gelu_tanh_backward(int variant, const float *g, const float *x, float *out, ptrdiff_t n);
 
 /// x[i] = exp(x[i] − shift), in place (attention's probabilities from scores and a row maximum).
-void tessera_exp_shifted(float *x, ptrdiff_t n, float shift);
-
-/// The variants of ``tessera_sgemm_fma_chain``.
-enum { TESSERA_GEMM_BASELINE = 0, TESSERA_GEMM_AVX2 = 1, TESSERA_GEMM_AVX512 = 2 };
+void tessera_exp_shifted(int variant, float *x, ptrdiff_t n, float shift);
 
 /// Whether this CPU can run GEMM variant `variant`.
 int tessera_gemm_variant_supported(int variant);

@@ -32,7 +32,8 @@ public struct GEMMKernel: Sendable, Equatable, CustomStringConvertible {
   }
 
   public var mode: Mode
-  /// The portable kernel's instruction-set variant (the bits do not depend on it).
+  /// The instruction-set variant of the portable GEMM and of the pointwise C kernels (GELU,
+  /// attention's exponentials), in either mode (the bits do not depend on it).
   public var variant: Variant
 
   public var description: String { mode == .fast ? "fast (OpenBLAS)" : "portable (\(variant.rawValue))" }

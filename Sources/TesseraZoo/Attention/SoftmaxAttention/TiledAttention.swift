@@ -143,7 +143,7 @@ struct AttentionGeometry {
                     continue
                   }
                   let correction = VectorMath.exp(rowMax[i] - m)
-                  VectorMath.exponentiate(s, cols, subtracting: m)
+                  VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
                   let sum = Dense.sum(s, cols)
                   rowSum[i] = rowSum[i] * correction + sum
                   rowMax[i] = m
@@ -267,7 +267,7 @@ struct AttentionGeometry {
                       for j in 0..<cols { s[j] = 0 }
                       continue
                     }
-                    VectorMath.exponentiate(s, cols, subtracting: l)
+                    VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
                   }
                   // dV_j += Pᵀ dO_i
                   gemm.sgemm(
