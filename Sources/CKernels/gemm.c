@@ -74,10 +74,17 @@ NO_MEMCPY static void pack_rows_into_panels(const float *src, ptrdiff_t ld, ptrd
     const ptrdiff_t panel_size = kc * width;
     for (ptrdiff_t p = 0; p < kc; p++) {
         const float *s = src + p * ld;
-        for (ptrdiff_t x0 = 0; x0 < count; x0 += width) {
+        // Rows a few ahead on their way: short strided rows defeat the hardware prefetcher.
+        if (p + 8 < kc) {
+            for (ptrdiff_t x = 0; x < count; x += 16) __builtin_prefetch(s + 8 * ld + x, 0, 3);
+        }
+        float *dst = out + p * width;
+        for (ptrdiff_t x0 = 0; x0 < count; x0 += width, dst += panel_size) {
             const ptrdiff_t n = count - x0 < width ? count - x0 : width;
-            float *dst = out + (x0 / width) * panel_size + p * width;
             ptrdiff_t x = 0;
+#if defined(__x86_64__)
+            for (; x + 4 <= n; x += 4) _mm_storeu_ps(dst + x, _mm_loadu_ps(s + x0 + x));
+#endif
             for (; x < n; x++) dst[x] = s[x0 + x];
             for (; x < width; x++) dst[x] = 0.0f;
         }
@@ -262,11 +269,11 @@ int tessera_gemm_variant_supported(int variant) {
     }
 }
 
-/// A buffer of at least `count` floats owned by this thread, kept between calls (each of the
-/// three uses has its own slot).
+/// A buffer of at least `count` floats owned by this thread, kept between calls (each use has its
+/// own slot: packed B, packed A, parked chains, shared packed B).
 static float *thread_buffer(int slot, size_t count) {
-    static _Thread_local float *buffers[3];
-    static _Thread_local size_t capacities[3];
+    static _Thread_local float *buffers[4];
+    static _Thread_local size_t capacities[4];
     if (capacities[slot] >= count) return buffers[slot];
     free(buffers[slot]);
     size_t bytes = (count * sizeof(float) + 63) / 64 * 64;
@@ -297,36 +304,41 @@ static void edge_tile(const VariantShape *v, const float *ap, const float *bp, p
     }
 }
 
-NO_MEMCPY int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
-                            float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
-                            ptrdiff_t ldc, int accumulate) {
+/// The blocked product. op(B) comes either from `b` (packed here, block by block) or, when
+/// `prepacked` is not NULL, already packed by tessera_gemm_pack_b.
+NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                  float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                  const float *prepacked, float *c, ptrdiff_t ldc, int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
     if (k < 0) k = 0;
     const VariantShape v = variant_shape(variant);
+    const ptrdiff_t n_padded = (n + v.nr - 1) / v.nr * v.nr;
     const ptrdiff_t k_blocks = k > 0 ? (k + v.kc - 1) / v.kc : 1;
     const ptrdiff_t kc_max = k < v.kc ? (k > 0 ? k : 1) : v.kc;
     const ptrdiff_t nc_max = n < v.nc ? (n + v.nr - 1) / v.nr * v.nr : v.nc;
     const ptrdiff_t mc_max = m < v.mc ? (m + v.mr - 1) / v.mr * v.mr : v.mc;
-    float *packed_b = thread_buffer(0, (size_t)(kc_max * nc_max));
+    float *packed_b = prepacked ? NULL : thread_buffer(0, (size_t)(kc_max * nc_max));
     float *packed_a = thread_buffer(1, (size_t)(kc_max * mc_max));
     // Chains parked between k blocks go to C itself, unless C's old value is still needed.
     const int parked_apart = accumulate && k_blocks > 1;
     float *scratch = parked_apart ? thread_buffer(2, (size_t)(m * nc_max)) : NULL;
-    if (!packed_a || !packed_b || (parked_apart && !scratch)) return -2;
+    if (!packed_a || (!prepacked && !packed_b) || (parked_apart && !scratch)) return -2;
 
     for (ptrdiff_t jc = 0; jc < n; jc += v.nc) {
         const ptrdiff_t nc = n - jc < v.nc ? n - jc : v.nc;
         for (ptrdiff_t kb = 0; kb < k_blocks; kb++) {
             const ptrdiff_t pc = kb * v.kc;
             const ptrdiff_t kc = k - pc < v.kc ? k - pc : v.kc;
-            pack_b(b, ldb, trans_b, jc, nc, pc, kc, v.nr, packed_b);
+            // This k block's panels: packed now, or where tessera_gemm_pack_b put them.
+            const float *block_b = prepacked ? prepacked + kb * v.kc * n_padded + (jc / v.nr) * kc * v.nr : packed_b;
+            if (!prepacked) pack_b(b, ldb, trans_b, jc, nc, pc, kc, v.nr, packed_b);
             for (ptrdiff_t ic = 0; ic < m; ic += v.mc) {
                 const ptrdiff_t mc = m - ic < v.mc ? m - ic : v.mc;
                 pack_a(a, lda, trans_a, ic, mc, pc, kc, v.mr, packed_a);
                 for (ptrdiff_t jr = 0; jr < nc; jr += v.nr) {
                     const ptrdiff_t cols = nc - jr < v.nr ? nc - jr : v.nr;
-                    const float *bp = packed_b + (jr / v.nr) * kc * v.nr;
+                    const float *bp = block_b + (jr / v.nr) * kc * v.nr;
                     for (ptrdiff_t ir = 0; ir < mc; ir += v.mr) {
                         const ptrdiff_t rows = mc - ir < v.mr ? mc - ir : v.mr;
                         const ptrdiff_t i = ic + ir, j = jc + jr;
@@ -358,4 +370,45 @@ NO_MEMCPY int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptr
         }
     }
     return 0;
+}
+
+int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                            float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
+                            ptrdiff_t ldc, int accumulate) {
+    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, c, ldc, accumulate);
+}
+
+// MARK: - op(B) packed once, shared
+
+ptrdiff_t tessera_gemm_b_panel_count(int variant, ptrdiff_t n) {
+    const VariantShape v = variant_shape(variant);
+    return n > 0 ? (n + v.nr - 1) / v.nr : 0;
+}
+
+ptrdiff_t tessera_gemm_packed_b_count(int variant, ptrdiff_t n, ptrdiff_t k) {
+    const VariantShape v = variant_shape(variant);
+    return tessera_gemm_b_panel_count(variant, n) * v.nr * (k > 0 ? k : 1);
+}
+
+// Layout: k block kb (kc = min(KC, k − kb·KC) rows) starts at kb·KC·n_padded; within it, column
+// panel q ([kc][NR]) starts at q·kc·NR, exactly where gemm_blocked looks for it.
+NO_MEMCPY void tessera_gemm_pack_b(int variant, int trans_b, ptrdiff_t n, ptrdiff_t k, const float *b,
+                                   ptrdiff_t ldb, ptrdiff_t first_panel, ptrdiff_t end_panel, float *packed) {
+    const VariantShape v = variant_shape(variant);
+    const ptrdiff_t n_padded = (n + v.nr - 1) / v.nr * v.nr;
+    const ptrdiff_t j0 = first_panel * v.nr;
+    const ptrdiff_t j1 = end_panel * v.nr < n ? end_panel * v.nr : n;
+    if (j1 <= j0) return;
+    for (ptrdiff_t pc = 0; pc < k; pc += v.kc) {
+        const ptrdiff_t kc = k - pc < v.kc ? k - pc : v.kc;
+        pack_b(b, ldb, trans_b, j0, j1 - j0, pc, kc, v.nr, packed + pc * n_padded + first_panel * kc * v.nr);
+    }
+}
+
+float *tessera_gemm_shared_buffer(ptrdiff_t count) { return thread_buffer(3, (size_t)(count > 0 ? count : 1)); }
+
+int tessera_sgemm_fma_chain_packed_b(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                                     const float *a, ptrdiff_t lda, const float *packed_b, float *c, ptrdiff_t ldc,
+                                     int accumulate) {
+    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, c, ldc, accumulate);
 }

@@ -58,6 +58,20 @@ struct FMAChainGEMMTests {
             let status = tessera_sgemm_fma_chain(
               variant, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, &c, ldc, accumulate ? 1 : 0)
             #expect(status == 0)
+            // op(B) packed once (in two slices of panels, as two threads would) and shared.
+            var shared = c0
+            let panels = tessera_gemm_b_panel_count(variant, n)
+            var packed = [Float](repeating: .nan, count: tessera_gemm_packed_b_count(variant, n, k))
+            packed.withUnsafeMutableBufferPointer { buffer in
+              tessera_gemm_pack_b(variant, transB ? 1 : 0, n, k, b, ldb, 0, panels / 3, buffer.baseAddress)
+              tessera_gemm_pack_b(variant, transB ? 1 : 0, n, k, b, ldb, panels / 3, panels, buffer.baseAddress)
+            }
+            #expect(
+              tessera_sgemm_fma_chain_packed_b(
+                variant, transA ? 1 : 0, m, n, k, alpha, a, lda, packed, &shared, ldc, accumulate ? 1 : 0) == 0)
+            #expect(
+              zip(shared, reference).allSatisfy { $0.bitPattern == $1.bitPattern },
+              "\(name) \(m)×\(n)×\(k) transA \(transA) transB \(transB) accumulate \(accumulate): shared packed B differs")
             let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(
               differing == 0,

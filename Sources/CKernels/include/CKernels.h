@@ -33,6 +33,21 @@ int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, 
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate);
 
+/// op(B) [k, n] packed once for several products that share it (row blocks of one C, each on its
+/// own thread): the count of column panels, the floats the packed form takes, the packing of
+/// panels [first_panel, end_panel) (so threads can share the work), and the product from it, whose
+/// bits are those of tessera_sgemm_fma_chain.
+ptrdiff_t tessera_gemm_b_panel_count(int variant, ptrdiff_t n);
+ptrdiff_t tessera_gemm_packed_b_count(int variant, ptrdiff_t n, ptrdiff_t k);
+/// A 64-byte aligned buffer of `count` floats for a packed op(B), owned by the calling thread and
+/// reused by its next call (NULL when memory ran out).
+float *tessera_gemm_shared_buffer(ptrdiff_t count);
+void tessera_gemm_pack_b(int variant, int trans_b, ptrdiff_t n, ptrdiff_t k, const float *b, ptrdiff_t ldb,
+                         ptrdiff_t first_panel, ptrdiff_t end_panel, float *packed);
+int tessera_sgemm_fma_chain_packed_b(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
+                                     const float *a, ptrdiff_t lda, const float *packed_b, float *c, ptrdiff_t ldc,
+                                     int accumulate);
+
 /// A pause hint for spin-wait loops (x86 `pause`; nothing elsewhere).
 void tessera_spin_pause(void);
 
