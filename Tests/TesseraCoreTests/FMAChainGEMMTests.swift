@@ -71,7 +71,8 @@ struct FMAChainGEMMTests {
                 variant, transA ? 1 : 0, m, n, k, alpha, a, lda, packed, &shared, ldc, accumulate ? 1 : 0) == 0)
             #expect(
               zip(shared, reference).allSatisfy { $0.bitPattern == $1.bitPattern },
-              "\(name) \(m)×\(n)×\(k) transA \(transA) transB \(transB) accumulate \(accumulate): shared packed B differs")
+              "\(name) \(m)×\(n)×\(k) transA \(transA) transB \(transB) accumulate \(accumulate): shared packed B differs"
+            )
             let differing = zip(c, reference).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(
               differing == 0,
