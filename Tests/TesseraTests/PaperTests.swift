@@ -78,6 +78,14 @@ struct PaperTests {
       rows.map { $0["verdict"] as? String } == [
         "reproduced", "not reproduced", "reproduced", "reproduced", "reproduced", "reproduced",
       ])
+    // What the numbers were computed with: the GEMM mode and instruction set, CPU, threads, seed.
+    let provenance = try #require(object["provenance"] as? [String: Any])
+    let kernel = GEMMKernel.current
+    #expect(provenance["gemm"] as? String == kernel.mode.rawValue)
+    #expect(provenance["isa"] as? String == kernel.instructionSet)
+    #expect(provenance["threads"] as? Int == Runtime.threadCount)
+    #expect(provenance["seed"] != nil && provenance["cpu"] != nil)
+    #expect(markdown.contains("GEMM \(kernel.mode.rawValue) on \(kernel.instructionSet)"))
     paper.record("range", 1.0)
     #expect(paper.allReproduced)
   }
