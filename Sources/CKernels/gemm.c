@@ -320,8 +320,21 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
     const ptrdiff_t mc_max = m < v.mc ? (m + v.mr - 1) / v.mr * v.mr : v.mc;
     float *packed_b = prepacked ? NULL : thread_buffer(0, (size_t)(kc_max * nc_max));
     float *packed_a = thread_buffer(1, (size_t)(kc_max * mc_max));
-    // Chains parked between k blocks go to C itself, unless C's old value is still needed.
+    // Chains parked between k blocks go to C itself, unless C's old value is still needed; then they
+    // go to a scratch block of the rows × columns in flight, so tall products run in row chunks (the
+    // scratch of a [65536, 4096] accumulate would otherwise be a gigabyte).
     const int parked_apart = accumulate && k_blocks > 1;
+    enum { PARKED_ROWS = 256 };
+    if (parked_apart && m > PARKED_ROWS) {
+        for (ptrdiff_t i0 = 0; i0 < m; i0 += PARKED_ROWS) {
+            const ptrdiff_t rows = m - i0 < PARKED_ROWS ? m - i0 : PARKED_ROWS;
+            const float *a_rows = trans_a ? a + i0 : a + i0 * lda;
+            int status = gemm_blocked(variant, trans_a, trans_b, rows, n, k, alpha, a_rows, lda, b, ldb, prepacked,
+                                      c + i0 * ldc, ldc, accumulate);
+            if (status != 0) return status;
+        }
+        return 0;
+    }
     float *scratch = parked_apart ? thread_buffer(2, (size_t)(m * nc_max)) : NULL;
     if (!packed_a || (!prepacked && !packed_b) || (parked_apart && !scratch)) return -2;
 

@@ -27,7 +27,7 @@ struct FMAChainGEMMTests {
     arguments: [
       (1, 1, 1), (7, 33, 5), (13, 70, 129), (65, 47, 31), (6, 32, 64), (3, 5, 0),
       // Several k blocks (the last one partial), several row blocks, several column blocks.
-      (200, 40, 600), (150, 36, 2100), (2, 4100, 300),
+      (200, 40, 600), (150, 36, 2100), (300, 20, 1100), (2, 4100, 300),
     ])
   func matchesReference(shape: (Int, Int, Int)) throws {
     let (m, n, k) = shape
