@@ -109,3 +109,56 @@ extension Runtime {
     try GEMMKernel.$scoped.withValue(kernel, operation: body)
   }
 }
+
+/// op(B) `[k, n]` packed once into the portable kernel's column panels, for many products that each
+/// read a window of it: rows `p0 ..< p0 + k'` (k' ≤ ``maximumWindowDepth``) and columns from a panel
+/// boundary `j0` (a multiple of ``panelWidth``). Tiled attention packs each head's K and V this way
+/// once instead of once per block. The bits are those of ``GEMMKernel/sgemm`` on the same operands.
+public struct PackedPanels {
+  public let variant: GEMMKernel.Variant
+  public let n: Int
+  public let k: Int
+  /// Columns per panel.
+  public let panelWidth: Int
+  /// The longest row window one product may read.
+  public let maximumWindowDepth: Int
+  let storage: UnsafeMutablePointer<Float>
+
+  /// Floats to hold `[k, n]` packed for `variant`.
+  public static func count(n: Int, k: Int, variant: GEMMKernel.Variant) -> Int {
+    let width = tessera_gemm_panel_width(variant.code)
+    return (n + width - 1) / width * width * Swift.max(k, 1)
+  }
+
+  /// Packs op(B) (`transB`: B stored `[n, k]`) into `buffer` (``count(n:k:variant:)`` floats, owned
+  /// by the caller and alive while these panels are used).
+  public init(
+    variant: GEMMKernel.Variant, transB: Bool, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int,
+    into buffer: UnsafeMutablePointer<Float>
+  ) {
+    self.variant = variant
+    self.n = n
+    self.k = k
+    panelWidth = tessera_gemm_panel_width(variant.code)
+    maximumWindowDepth = tessera_gemm_max_panel_depth(variant.code)
+    storage = buffer
+    tessera_gemm_pack_panels(variant.code, transB ? 1 : 0, n, k, b, ldb, buffer)
+  }
+
+  /// Whether a product may read rows `rows` and columns from `firstColumn` on.
+  public func canWindow(rows: Range<Int>, firstColumn: Int) -> Bool {
+    rows.count <= maximumWindowDepth && firstColumn % panelWidth == 0 && rows.upperBound <= k
+  }
+
+  /// `C = α·op(A)·B[rows, firstColumn ..< firstColumn + n] + β·C`, row-major, β 0 or 1.
+  public func product(
+    transA: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, rows: Range<Int>,
+    firstColumn: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    check(canWindow(rows: rows, firstColumn: firstColumn), "PackedPanels: window \(rows) from column \(firstColumn)")
+    let window = storage + (firstColumn / panelWidth) * k * panelWidth + rows.lowerBound * panelWidth
+    let status = tessera_sgemm_fma_chain_panels(
+      variant.code, transA ? 1 : 0, m, n, rows.count, alpha, a, lda, window, k * panelWidth, c, ldc, beta == 1 ? 1 : 0)
+    check(status == 0, "PackedPanels: the \(variant.rawValue) kernel failed (status \(status))")
+  }
+}
