@@ -162,3 +162,48 @@ public struct PackedPanels {
     check(status == 0, "PackedPanels: the \(variant.rawValue) kernel failed (status \(status))")
   }
 }
+
+/// op(A) `[m, k]` packed once into the portable kernel's row panels (k at most the panel depth),
+/// for several products with the same A and windows of ``PackedPanels`` (tiled attention's query
+/// block against each key block). The bits are those of ``GEMMKernel/sgemm``.
+public struct PackedRows {
+  public let variant: GEMMKernel.Variant
+  public let m: Int
+  public let k: Int
+  let storage: UnsafeMutablePointer<Float>
+
+  /// The largest k one packing may hold.
+  public static func maximumDepth(variant: GEMMKernel.Variant) -> Int { tessera_gemm_max_panel_depth(variant.code) }
+
+  /// Floats to hold `[m, k]` packed for `variant`.
+  public static func count(m: Int, k: Int, variant: GEMMKernel.Variant) -> Int {
+    let height = tessera_gemm_panel_height(variant.code)
+    return (m + height - 1) / height * height * Swift.max(k, 1)
+  }
+
+  /// Packs op(A) (`transA`: A stored `[k, m]`) into `buffer` (``count(m:k:variant:)`` floats).
+  public init(
+    variant: GEMMKernel.Variant, transA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    into buffer: UnsafeMutablePointer<Float>
+  ) {
+    check(k <= tessera_gemm_max_panel_depth(variant.code), "PackedRows: k \(k) is deeper than one panel")
+    self.variant = variant
+    self.m = m
+    self.k = k
+    storage = buffer
+    tessera_gemm_pack_row_panels(variant.code, transA ? 1 : 0, m, k, a, lda, buffer)
+  }
+
+  /// `C = α·A·B[0 ..< k, firstColumn ..< firstColumn + n] + β·C` for B packed as panels with this
+  /// variant.
+  public func product(
+    _ b: PackedPanels, n: Int, alpha: Float = 1, firstColumn: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>,
+    ldc: Int
+  ) {
+    check(b.variant == variant && b.canWindow(rows: 0..<k, firstColumn: firstColumn), "PackedRows: window")
+    let window = b.storage + (firstColumn / b.panelWidth) * b.k * b.panelWidth
+    let status = tessera_sgemm_fma_chain_both_packed(
+      variant.code, m, n, k, alpha, storage, window, b.k * b.panelWidth, c, ldc, beta == 1 ? 1 : 0)
+    check(status == 0, "PackedRows: the \(variant.rawValue) kernel failed (status \(status))")
+  }
+}
