@@ -308,8 +308,8 @@ static void edge_tile(const VariantShape *v, const float *ap, const float *bp, p
 /// `prepacked` is not NULL, already packed by tessera_gemm_pack_b.
 NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                                  const float *prepacked, ptrdiff_t panel_stride, const float *prepacked_a,
-                                  float *c, ptrdiff_t ldc, int accumulate) {
+                                  const float *prepacked, ptrdiff_t panel_stride, float *c, ptrdiff_t ldc,
+                                  int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
     if (k < 0) k = 0;
@@ -331,8 +331,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             const ptrdiff_t rows = m - i0 < PARKED_ROWS ? m - i0 : PARKED_ROWS;
             const float *a_rows = trans_a ? a + i0 : a + i0 * lda;
             int status = gemm_blocked(variant, trans_a, trans_b, rows, n, k, alpha, a_rows, lda, b, ldb, prepacked,
-                                      panel_stride, NULL /* prepacked A has one k block: never here */,
-                                      c + i0 * ldc, ldc, accumulate);
+                                      panel_stride, c + i0 * ldc, ldc, accumulate);
             if (status != 0) return status;
         }
         return 0;
@@ -352,9 +351,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             if (!prepacked) pack_b(b, ldb, trans_b, jc, nc, pc, kc, v.nr, packed_b);
             for (ptrdiff_t ic = 0; ic < m; ic += v.mc) {
                 const ptrdiff_t mc = m - ic < v.mc ? m - ic : v.mc;
-                if (!prepacked_a) pack_a(a, lda, trans_a, ic, mc, pc, kc, v.mr, packed_a);
-                // (Prepacked A has one k block: checked by the caller.)
-                const float *block_a = prepacked_a ? prepacked_a + (ic / v.mr) * kc * v.mr : packed_a;
+                pack_a(a, lda, trans_a, ic, mc, pc, kc, v.mr, packed_a);
                 for (ptrdiff_t jr = 0; jr < nc; jr += v.nr) {
                     const ptrdiff_t cols = nc - jr < v.nr ? nc - jr : v.nr;
                     const float *bp = block_b + (jr / v.nr) * (prepacked ? stride : kc * v.nr);
@@ -371,7 +368,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
                             .accumulate = accumulate,
                             .alpha = alpha,
                         };
-                        const float *ap = block_a + (ir / v.mr) * kc * v.mr;
+                        const float *ap = packed_a + (ir / v.mr) * kc * v.mr;
                         // The next tile's rows of C (or of parked chains), on their way while this
                         // tile computes: a tile's first touch of C otherwise stalls it.
                         if (ir + v.mr < mc) {
@@ -394,8 +391,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
 int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate) {
-    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, NULL, c, ldc,
-                        accumulate);
+    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, c, ldc, accumulate);
 }
 
 // MARK: - op(B) packed once, shared
@@ -430,8 +426,7 @@ float *tessera_gemm_shared_buffer(ptrdiff_t count) { return thread_buffer(3, (si
 int tessera_sgemm_fma_chain_packed_b(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                                      const float *a, ptrdiff_t lda, const float *packed_b, float *c, ptrdiff_t ldc,
                                      int accumulate) {
-    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, 0, NULL, c, ldc,
-                        accumulate);
+    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, 0, c, ldc, accumulate);
 }
 
 // MARK: - An operand packed once, used in row windows
@@ -451,23 +446,6 @@ int tessera_sgemm_fma_chain_panels(int variant, int trans_a, ptrdiff_t m, ptrdif
                                    float *c, ptrdiff_t ldc, int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (k > variant_shape(variant).kc) return -3;
-    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, panels, panel_stride, NULL, c, ldc,
-                        accumulate);
-}
-
-ptrdiff_t tessera_gemm_panel_height(int variant) { return variant_shape(variant).mr; }
-
-NO_MEMCPY void tessera_gemm_pack_row_panels(int variant, int trans_a, ptrdiff_t m, ptrdiff_t k, const float *a,
-                                            ptrdiff_t lda, float *panels) {
-    const VariantShape v = variant_shape(variant);
-    if (m > 0 && k > 0) pack_a(a, lda, trans_a, 0, m, 0, k, v.mr, panels);
-}
-
-int tessera_sgemm_fma_chain_both_packed(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                        const float *row_panels, const float *panels, ptrdiff_t panel_stride,
-                                        float *c, ptrdiff_t ldc, int accumulate) {
-    if (!tessera_gemm_variant_supported(variant)) return -1;
-    if (k > variant_shape(variant).kc) return -3;
-    return gemm_blocked(variant, 0, 0, m, n, k, alpha, NULL, 0, NULL, 0, panels, panel_stride, row_panels, c, ldc,
+    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, panels, panel_stride, c, ldc,
                         accumulate);
 }

@@ -130,17 +130,6 @@ struct PackedPanelsTests {
                 transA: false, transB: true, m: 9, n: cols, k: dimension, alpha: 0.5, a: queries, lda: dimension,
                 b: src.baseAddress! + c0 * rowStride, ldb: rowStride, c: &plain, ldc: cols)
               #expect(viaPanels.map(\.bitPattern) == plain.map(\.bitPattern), "\(variant.rawValue) Q Kᵀ at \(c0)")
-              // The same with the queries packed too.
-              var rowsBuffer = [Float](repeating: .nan, count: PackedRows.count(m: 9, k: dimension, variant: variant))
-              var bothPacked = [Float](repeating: 0, count: 9 * cols)
-              rowsBuffer.withUnsafeMutableBufferPointer { buffer in
-                let packedQ = PackedRows(
-                  variant: variant, transA: false, m: 9, k: dimension, a: queries, lda: dimension,
-                  into: buffer.baseAddress!)
-                packedQ.product(packedKT, n: cols, alpha: 0.5, firstColumn: c0, c: &bothPacked, ldc: cols)
-              }
-              #expect(
-                bothPacked.map(\.bitPattern) == plain.map(\.bitPattern), "\(variant.rawValue) packed Q Kᵀ at \(c0)")
               var out = FMAChainGEMMTests.values(9 * dimension, seed: 10)
               var outPlain = out
               probabilities.withUnsafeBufferPointer { p in

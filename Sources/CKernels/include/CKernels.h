@@ -51,15 +51,6 @@ void tessera_gemm_pack_panels(int variant, int trans_b, ptrdiff_t n, ptrdiff_t k
 int tessera_sgemm_fma_chain_panels(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                                    const float *a, ptrdiff_t lda, const float *panels, ptrdiff_t panel_stride,
                                    float *c, ptrdiff_t ldc, int accumulate);
-/// op(A) [m, k] (k at most the panel depth) packed as panels of MR rows (`tessera_gemm_panel_height`),
-/// panel r ([k][MR]) at r·k·MR, for several products with the same A; and the product of such an A
-/// with a window of packed panels of B.
-ptrdiff_t tessera_gemm_panel_height(int variant);
-void tessera_gemm_pack_row_panels(int variant, int trans_a, ptrdiff_t m, ptrdiff_t k, const float *a, ptrdiff_t lda,
-                                  float *panels);
-int tessera_sgemm_fma_chain_both_packed(int variant, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                        const float *row_panels, const float *panels, ptrdiff_t panel_stride,
-                                        float *c, ptrdiff_t ldc, int accumulate);
 /// A 64-byte aligned buffer of `count` floats for a packed op(B), owned by the calling thread and
 /// reused by its next call (NULL when memory ran out).
 float *tessera_gemm_shared_buffer(ptrdiff_t count);

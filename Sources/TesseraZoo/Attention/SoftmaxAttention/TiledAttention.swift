@@ -127,13 +127,14 @@ struct AttentionGeometry {
                 rowSum[i] = 0
               }
               let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
-              let queryRows = packing.rows(0, qHead + r0 * queryStride, count: rows)
               var c0 = visible.lowerBound - visible.lowerBound % Bc
               while c0 < visible.upperBound {
                 let cols = min(Bc, keyTime - c0)
                 // S = Q_i K_jᵀ · scale
-                if let kt = packing.transposedKeys, let queryRows, kt.canWindow(rows: 0..<D, firstColumn: c0) {
-                  queryRows.product(kt, n: cols, alpha: scale, firstColumn: c0, c: scores, ldc: cols)
+                if let kt = packing.transposedKeys, kt.canWindow(rows: 0..<D, firstColumn: c0) {
+                  kt.product(
+                    transA: false, m: rows, n: cols, alpha: scale, a: qHead + r0 * queryStride, lda: queryStride,
+                    rows: 0..<D, firstColumn: c0, c: scores, ldc: cols)
                 } else {
                   gemm.sgemm(
                     transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
@@ -268,14 +269,14 @@ struct AttentionGeometry {
               while r0 < time {
                 let rows = min(Br, time - r0)
                 let visible = keys(for: r0..<(r0 + rows))
-                let queryRows = packing.rows(0, qHead + r0 * queryStride, count: rows)
-                let gradientRows = packing.rows(1, gHead + r0 * queryStride, count: rows)
                 var c0 = visible.lowerBound - visible.lowerBound % Bc
                 while c0 < visible.upperBound {
                   let cols = min(Bc, keyTime - c0)
                   // P = exp(Q_i K_jᵀ · scale − L), masked
-                  if let kt = packing.transposedKeys, let queryRows, kt.canWindow(rows: 0..<D, firstColumn: c0) {
-                    queryRows.product(kt, n: cols, alpha: scale, firstColumn: c0, c: p, ldc: cols)
+                  if let kt = packing.transposedKeys, kt.canWindow(rows: 0..<D, firstColumn: c0) {
+                    kt.product(
+                      transA: false, m: rows, n: cols, alpha: scale, a: qHead + r0 * queryStride, lda: queryStride,
+                      rows: 0..<D, firstColumn: c0, c: p, ldc: cols)
                   } else {
                     gemm.sgemm(
                       transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
@@ -299,8 +300,10 @@ struct AttentionGeometry {
                     a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1, c: dvHead + c0 * keyStride,
                     ldc: keyStride)
                   // dP = dO_i V_jᵀ
-                  if let vt = packing.transposedValues, let gradientRows, vt.canWindow(rows: 0..<D, firstColumn: c0) {
-                    gradientRows.product(vt, n: cols, firstColumn: c0, c: dp, ldc: cols)
+                  if let vt = packing.transposedValues, vt.canWindow(rows: 0..<D, firstColumn: c0) {
+                    vt.product(
+                      transA: false, m: rows, n: cols, a: gHead + r0 * queryStride, lda: queryStride, rows: 0..<D,
+                      firstColumn: c0, c: dp, ldc: cols)
                   } else {
                     gemm.sgemm(
                       transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
@@ -376,11 +379,7 @@ struct HeadPanels {
   private let keyTime: Int
   private let dimension: Int
   private let keyStride: Int
-  private let queryStride: Int
   private var packedHead = -1
-  /// Two blocks of query rows ([queryBlock, D]) packed as the A of the score products.
-  private var rowBuffers: [UnsafeMutablePointer<Float>] = []
-  private let queryBlock: Int
 
   init(
     gemm: GEMMKernel, geometry: AttentionGeometry, transposedKeys kt: Bool = false, keys k: Bool = false,
@@ -393,8 +392,6 @@ struct HeadPanels {
     keyTime = geometry.keyTime
     dimension = geometry.dimension
     keyStride = geometry.keyStride
-    queryBlock = geometry.queryBlock
-    queryStride = geometry.queryStride
     wanted = [kt, k, vt, v]
     if let variant {
       for (index, want) in wanted.enumerated() where want {
@@ -405,19 +402,7 @@ struct HeadPanels {
           : PackedPanels.count(n: dimension, k: keyTime, variant: variant)
         buffers.append(.allocate(capacity: count))
       }
-      if dimension <= PackedRows.maximumDepth(variant: variant) {
-        let count = PackedRows.count(m: queryBlock, k: dimension, variant: variant)
-        rowBuffers = [.allocate(capacity: count), .allocate(capacity: count)]
-      }
     }
-  }
-
-  /// Rows `[count, D]` at `source` (row stride: the query layout's) packed into row buffer `slot`,
-  /// or nil when K and V are not packed either.
-  func rows(_ slot: Int, _ source: UnsafePointer<Float>, count: Int) -> PackedRows? {
-    guard let variant, slot < rowBuffers.count else { return nil }
-    return PackedRows(
-      variant: variant, transA: false, m: count, k: dimension, a: source, lda: queryStride, into: rowBuffers[slot])
   }
 
   /// Packs head `head` (an index that changes when the head does) from its K and V rows.
@@ -439,5 +424,5 @@ struct HeadPanels {
     if wanted[3] { values = panels(v, transposed: false) }
   }
 
-  func deallocate() { for b in buffers + rowBuffers { b.deallocate() } }
+  func deallocate() { for b in buffers { b.deallocate() } }
 }
