@@ -308,8 +308,7 @@ static void edge_tile(const VariantShape *v, const float *ap, const float *bp, p
 /// `prepacked` is not NULL, already packed by tessera_gemm_pack_b.
 NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                                  const float *prepacked, ptrdiff_t panel_stride, float *c, ptrdiff_t ldc,
-                                  int accumulate) {
+                                  const float *prepacked, float *c, ptrdiff_t ldc, int accumulate) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
     if (k < 0) k = 0;
@@ -331,7 +330,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             const ptrdiff_t rows = m - i0 < PARKED_ROWS ? m - i0 : PARKED_ROWS;
             const float *a_rows = trans_a ? a + i0 : a + i0 * lda;
             int status = gemm_blocked(variant, trans_a, trans_b, rows, n, k, alpha, a_rows, lda, b, ldb, prepacked,
-                                      panel_stride, c + i0 * ldc, ldc, accumulate);
+                                      c + i0 * ldc, ldc, accumulate);
             if (status != 0) return status;
         }
         return 0;
@@ -345,16 +344,14 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             const ptrdiff_t pc = kb * v.kc;
             const ptrdiff_t kc = k - pc < v.kc ? k - pc : v.kc;
             // This k block's panels: packed now, or where tessera_gemm_pack_b put them.
-            // (With an explicit panel stride there is one k block: checked by the caller.)
-            const ptrdiff_t stride = panel_stride ? panel_stride : kc * v.nr;
-            const float *block_b = prepacked ? prepacked + kb * v.kc * n_padded + (jc / v.nr) * stride : packed_b;
+            const float *block_b = prepacked ? prepacked + kb * v.kc * n_padded + (jc / v.nr) * kc * v.nr : packed_b;
             if (!prepacked) pack_b(b, ldb, trans_b, jc, nc, pc, kc, v.nr, packed_b);
             for (ptrdiff_t ic = 0; ic < m; ic += v.mc) {
                 const ptrdiff_t mc = m - ic < v.mc ? m - ic : v.mc;
                 pack_a(a, lda, trans_a, ic, mc, pc, kc, v.mr, packed_a);
                 for (ptrdiff_t jr = 0; jr < nc; jr += v.nr) {
                     const ptrdiff_t cols = nc - jr < v.nr ? nc - jr : v.nr;
-                    const float *bp = block_b + (jr / v.nr) * (prepacked ? stride : kc * v.nr);
+                    const float *bp = block_b + (jr / v.nr) * kc * v.nr;
                     for (ptrdiff_t ir = 0; ir < mc; ir += v.mr) {
                         const ptrdiff_t rows = mc - ir < v.mr ? mc - ir : v.mr;
                         const ptrdiff_t i = ic + ir, j = jc + jr;
@@ -391,7 +388,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
 int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate) {
-    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, c, ldc, accumulate);
+    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, c, ldc, accumulate);
 }
 
 // MARK: - op(B) packed once, shared
@@ -426,26 +423,5 @@ float *tessera_gemm_shared_buffer(ptrdiff_t count) { return thread_buffer(3, (si
 int tessera_sgemm_fma_chain_packed_b(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                                      const float *a, ptrdiff_t lda, const float *packed_b, float *c, ptrdiff_t ldc,
                                      int accumulate) {
-    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, 0, c, ldc, accumulate);
-}
-
-// MARK: - An operand packed once, used in row windows
-
-ptrdiff_t tessera_gemm_panel_width(int variant) { return variant_shape(variant).nr; }
-
-ptrdiff_t tessera_gemm_max_panel_depth(int variant) { return variant_shape(variant).kc; }
-
-NO_MEMCPY void tessera_gemm_pack_panels(int variant, int trans_b, ptrdiff_t n, ptrdiff_t k, const float *b,
-                                        ptrdiff_t ldb, float *panels) {
-    const VariantShape v = variant_shape(variant);
-    if (n > 0 && k > 0) pack_b(b, ldb, trans_b, 0, n, 0, k, v.nr, panels);
-}
-
-int tessera_sgemm_fma_chain_panels(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                   const float *a, ptrdiff_t lda, const float *panels, ptrdiff_t panel_stride,
-                                   float *c, ptrdiff_t ldc, int accumulate) {
-    if (!tessera_gemm_variant_supported(variant)) return -1;
-    if (k > variant_shape(variant).kc) return -3;
-    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, panels, panel_stride, c, ldc,
-                        accumulate);
+    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, c, ldc, accumulate);
 }

@@ -1,6 +1,5 @@
 import CKernels
 import Testing
-import TesseraCore
 
 /// The ISA-independent GEMM (`tessera_sgemm_fma_chain`): every element one fused multiply-add
 /// chain over k from zero, so every variant this CPU runs gives the bits of a scalar reference.
@@ -91,61 +90,5 @@ struct FMAChainGEMMTests {
     #expect(tessera_gemm_variant_supported(99) == 0)
     var c: [Float] = [0]
     #expect(tessera_sgemm_fma_chain(99, 0, 0, 1, 1, 1, 1, [1], 1, [1], 1, &c, 1, 0) == -1)
-  }
-}
-
-/// `PackedPanels`: an operand packed once and read in row windows gives the bits of the plain
-/// product on the same rows and columns.
-@Suite("Packed panels")
-struct PackedPanelsTests {
-  @Test("windows of packed K (transposed) and V equal sgemm on the raw rows, every variant")
-  func windows() {
-    let (keys, dimension, rowStride) = (75, 20, 24)  // rows of a [keys, heads·D] layout, one head
-    let source = FMAChainGEMMTests.values(keys * rowStride, seed: 7)
-    let queries = FMAChainGEMMTests.values(9 * dimension, seed: 8)
-    let probabilities = FMAChainGEMMTests.values(9 * keys, seed: 9)
-    for variant in GEMMKernel.Variant.allCases where variant.isSupported {
-      let kernel = GEMMKernel.portable(variant)
-      let width = PackedPanels.count(n: 1, k: 1, variant: variant)  // one panel of one row
-      var kt = [Float](repeating: .nan, count: PackedPanels.count(n: keys, k: dimension, variant: variant))
-      var v = [Float](repeating: .nan, count: PackedPanels.count(n: dimension, k: keys, variant: variant))
-      source.withUnsafeBufferPointer { src in
-        kt.withUnsafeMutableBufferPointer { ktBuffer in
-          v.withUnsafeMutableBufferPointer { vBuffer in
-            let packedKT = PackedPanels(
-              variant: variant, transB: true, n: keys, k: dimension, b: src.baseAddress!, ldb: rowStride,
-              into: ktBuffer.baseAddress!)
-            let packedV = PackedPanels(
-              variant: variant, transB: false, n: dimension, k: keys, b: src.baseAddress!, ldb: rowStride,
-              into: vBuffer.baseAddress!)
-            // S = Q Kᵀ over keys [c0, c0 + cols), and P V over the same keys.
-            for c0 in stride(from: 0, to: keys, by: width) {
-              let cols = Swift.min(2 * width, keys - c0)
-              var viaPanels = [Float](repeating: 0, count: 9 * cols)
-              var plain = viaPanels
-              packedKT.product(
-                transA: false, m: 9, n: cols, alpha: 0.5, a: queries, lda: dimension, rows: 0..<dimension,
-                firstColumn: c0, c: &viaPanels, ldc: cols)
-              kernel.sgemm(
-                transA: false, transB: true, m: 9, n: cols, k: dimension, alpha: 0.5, a: queries, lda: dimension,
-                b: src.baseAddress! + c0 * rowStride, ldb: rowStride, c: &plain, ldc: cols)
-              #expect(viaPanels.map(\.bitPattern) == plain.map(\.bitPattern), "\(variant.rawValue) Q Kᵀ at \(c0)")
-              var out = FMAChainGEMMTests.values(9 * dimension, seed: 10)
-              var outPlain = out
-              probabilities.withUnsafeBufferPointer { p in
-                packedV.product(
-                  transA: false, m: 9, n: dimension, a: p.baseAddress! + c0, lda: keys, rows: c0..<(c0 + cols),
-                  firstColumn: 0, beta: 1, c: &out, ldc: dimension)
-                kernel.sgemm(
-                  transA: false, transB: false, m: 9, n: dimension, k: cols, a: p.baseAddress! + c0, lda: keys,
-                  b: src.baseAddress! + c0 * rowStride, ldb: rowStride, beta: 1, c: &outPlain, ldc: dimension)
-              }
-              #expect(out.map(\.bitPattern) == outPlain.map(\.bitPattern), "\(variant.rawValue) P V at \(c0)")
-            }
-            #expect(!packedKT.canWindow(rows: 0..<dimension, firstColumn: 1) || width == 1)
-          }
-        }
-      }
-    }
   }
 }

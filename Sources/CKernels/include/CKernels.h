@@ -39,18 +39,6 @@ int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, 
 /// bits are those of tessera_sgemm_fma_chain.
 ptrdiff_t tessera_gemm_b_panel_count(int variant, ptrdiff_t n);
 ptrdiff_t tessera_gemm_packed_b_count(int variant, ptrdiff_t n, ptrdiff_t k);
-/// op(B) [k, n] packed whole as panels of NR columns (`tessera_gemm_panel_width`), panel q
-/// ([k][NR], rows contiguous) at q·k·NR; a window of it — rows p0 ..< p0 + k' and panels from q0 —
-/// is then a product's B: `panels + q0·k·NR + p0·NR` with panel stride k·NR (k' at most
-/// `tessera_gemm_max_panel_depth`, else −3). Attention packs each head's K and V this way once
-/// instead of once per block.
-ptrdiff_t tessera_gemm_panel_width(int variant);
-ptrdiff_t tessera_gemm_max_panel_depth(int variant);
-void tessera_gemm_pack_panels(int variant, int trans_b, ptrdiff_t n, ptrdiff_t k, const float *b, ptrdiff_t ldb,
-                              float *panels);
-int tessera_sgemm_fma_chain_panels(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
-                                   const float *a, ptrdiff_t lda, const float *panels, ptrdiff_t panel_stride,
-                                   float *c, ptrdiff_t ldc, int accumulate);
 /// A 64-byte aligned buffer of `count` floats for a packed op(B), owned by the calling thread and
 /// reused by its next call (NULL when memory ran out).
 float *tessera_gemm_shared_buffer(ptrdiff_t count);

@@ -102,12 +102,10 @@ struct AttentionGeometry {
           let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
           let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
           let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-          var packing = HeadPanels(gemm: gemm, geometry: self, transposedKeys: true, values: true)
           defer {
             scores.deallocate()
             rowMax.deallocate()
             rowSum.deallocate()
-            packing.deallocate()
           }
           for pair in range {
             let (b, hq) = (pair / queryHeads, pair % queryHeads)
@@ -117,7 +115,6 @@ struct AttentionGeometry {
             let kHead = kp + b * keyTime * keyStride + h * D
             let vHead = vp + b * keyTime * keyStride + h * D
             let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
-            packing.pack(head: b * heads + h, keys: kHead, values: vHead)
             var r0 = 0
             while r0 < time {
               let rows = min(Br, time - r0)
@@ -131,16 +128,10 @@ struct AttentionGeometry {
               while c0 < visible.upperBound {
                 let cols = min(Bc, keyTime - c0)
                 // S = Q_i K_jᵀ · scale
-                if let kt = packing.transposedKeys, kt.canWindow(rows: 0..<D, firstColumn: c0) {
-                  kt.product(
-                    transA: false, m: rows, n: cols, alpha: scale, a: qHead + r0 * queryStride, lda: queryStride,
-                    rows: 0..<D, firstColumn: c0, c: scores, ldc: cols)
-                } else {
-                  gemm.sgemm(
-                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                    c: scores, ldc: cols)
-                }
+                gemm.sgemm(
+                  transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                  a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                  c: scores, ldc: cols)
                 for i in 0..<rows {
                   let s = scores + i * cols
                   let t = r0 + i + offset
@@ -162,15 +153,9 @@ struct AttentionGeometry {
                   }
                 }
                 // A += P V_j
-                if let vs = packing.values, vs.canWindow(rows: c0..<(c0 + cols), firstColumn: 0) {
-                  vs.product(
-                    transA: false, m: rows, n: D, a: scores, lda: cols, rows: c0..<(c0 + cols), firstColumn: 0, beta: 1,
-                    c: acc, ldc: queryStride)
-                } else {
-                  gemm.sgemm(
-                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
-                    a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
-                }
+                gemm.sgemm(
+                  transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
+                  a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
                 c0 += Bc
               }
               for i in 0..<rows {
@@ -242,18 +227,14 @@ struct AttentionGeometry {
         Runtime.parallelFor(batch * heads, grain: 1) { range in
           let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
           let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-          var packing = HeadPanels(
-            gemm: gemm, geometry: self, transposedKeys: true, keys: true, transposedValues: true)
           defer {
             p.deallocate()
             dp.deallocate()
-            packing.deallocate()
           }
           for pair in range {
             let (b, h) = (pair / heads, pair % heads)
             let kHead = kp + b * keyTime * keyStride + h * D
             let vHead = vp + b * keyTime * keyStride + h * D
-            packing.pack(head: pair, keys: kHead, values: vHead)
             let dkHead = dkp + b * keyTime * keyStride + h * D
             let dvHead = dvp + b * keyTime * keyStride + h * D
             for g in 0..<group {
@@ -273,16 +254,10 @@ struct AttentionGeometry {
                 while c0 < visible.upperBound {
                   let cols = min(Bc, keyTime - c0)
                   // P = exp(Q_i K_jᵀ · scale − L), masked
-                  if let kt = packing.transposedKeys, kt.canWindow(rows: 0..<D, firstColumn: c0) {
-                    kt.product(
-                      transA: false, m: rows, n: cols, alpha: scale, a: qHead + r0 * queryStride, lda: queryStride,
-                      rows: 0..<D, firstColumn: c0, c: p, ldc: cols)
-                  } else {
-                    gemm.sgemm(
-                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                      a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride,
-                      beta: 0, c: p, ldc: cols)
-                  }
+                  gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                    c: p, ldc: cols)
                   for i in 0..<rows {
                     let s = p + i * cols
                     if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
@@ -300,16 +275,10 @@ struct AttentionGeometry {
                     a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1, c: dvHead + c0 * keyStride,
                     ldc: keyStride)
                   // dP = dO_i V_jᵀ
-                  if let vt = packing.transposedValues, vt.canWindow(rows: 0..<D, firstColumn: c0) {
-                    vt.product(
-                      transA: false, m: rows, n: cols, a: gHead + r0 * queryStride, lda: queryStride, rows: 0..<D,
-                      firstColumn: c0, c: dp, ldc: cols)
-                  } else {
-                    gemm.sgemm(
-                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
-                      a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride,
-                      beta: 0, c: dp, ldc: cols)
-                  }
+                  gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
+                    a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                    c: dp, ldc: cols)
                   // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
                   // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
                   // difference of two dot products, sgemm's and Δ's, where the answer is zero).
@@ -335,16 +304,10 @@ struct AttentionGeometry {
                     }
                   }
                   // dQ_i += dS K_j · scale
-                  if let ks = packing.keys, ks.canWindow(rows: c0..<(c0 + cols), firstColumn: 0) {
-                    ks.product(
-                      transA: false, m: rows, n: D, alpha: scale, a: dp, lda: cols, rows: c0..<(c0 + cols),
-                      firstColumn: 0, beta: 1, c: dqHead + r0 * queryStride, ldc: queryStride)
-                  } else {
-                    gemm.sgemm(
-                      transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
-                      a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1,
-                      c: dqHead + r0 * queryStride, ldc: queryStride)
-                  }
+                  gemm.sgemm(
+                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
+                    a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1, c: dqHead + r0 * queryStride,
+                    ldc: queryStride)
                   // dK_j += dSᵀ Q_i · scale
                   gemm.sgemm(
                     transA: true, transB: false, m: cols, n: D, k: rows, alpha: scale,
@@ -361,68 +324,4 @@ struct AttentionGeometry {
     }
     return (grads[0], grads[1], grads[2], grads[3])
   }
-}
-
-/// One head's K and V packed once into the portable kernel's panels (portable mode only, and only
-/// when a head serves at least two query blocks; otherwise every field stays nil and the blocks
-/// call sgemm on the raw rows): Kᵀ and Vᵀ for the score
-/// products (`Q Kᵀ`, `dO Vᵀ`), K and V as they are for `dS K` and `P V`. Repacked only when the head
-/// changes (query heads of one group share it).
-struct HeadPanels {
-  private(set) var transposedKeys: PackedPanels?
-  private(set) var keys: PackedPanels?
-  private(set) var transposedValues: PackedPanels?
-  private(set) var values: PackedPanels?
-  private var buffers: [UnsafeMutablePointer<Float>] = []
-  private let wanted: [Bool]
-  private let variant: GEMMKernel.Variant?
-  private let keyTime: Int
-  private let dimension: Int
-  private let keyStride: Int
-  private var packedHead = -1
-
-  init(
-    gemm: GEMMKernel, geometry: AttentionGeometry, transposedKeys kt: Bool = false, keys k: Bool = false,
-    transposedValues vt: Bool = false, values v: Bool = false
-  ) {
-    // Worth it when a head's K and V serve several query blocks (or query heads); a few queries
-    // against a long cache (decoding) would pack more than they compute.
-    let reuse = (geometry.time + geometry.queryBlock - 1) / geometry.queryBlock * geometry.group
-    variant = gemm.mode == .portable && reuse >= 2 ? gemm.variant : nil
-    keyTime = geometry.keyTime
-    dimension = geometry.dimension
-    keyStride = geometry.keyStride
-    wanted = [kt, k, vt, v]
-    if let variant {
-      for (index, want) in wanted.enumerated() where want {
-        let transposed = index == 0 || index == 2
-        let count =
-          transposed
-          ? PackedPanels.count(n: keyTime, k: dimension, variant: variant)
-          : PackedPanels.count(n: dimension, k: keyTime, variant: variant)
-        buffers.append(.allocate(capacity: count))
-      }
-    }
-  }
-
-  /// Packs head `head` (an index that changes when the head does) from its K and V rows.
-  mutating func pack(head: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>) {
-    guard let variant, head != packedHead else { return }
-    packedHead = head
-    var next = 0
-    func panels(_ source: UnsafePointer<Float>, transposed: Bool) -> PackedPanels {
-      defer { next += 1 }
-      return transposed
-        ? PackedPanels(
-          variant: variant, transB: true, n: keyTime, k: dimension, b: source, ldb: keyStride, into: buffers[next])
-        : PackedPanels(
-          variant: variant, transB: false, n: dimension, k: keyTime, b: source, ldb: keyStride, into: buffers[next])
-    }
-    if wanted[0] { transposedKeys = panels(k, transposed: true) }
-    if wanted[1] { keys = panels(k, transposed: false) }
-    if wanted[2] { transposedValues = panels(v, transposed: true) }
-    if wanted[3] { values = panels(v, transposed: false) }
-  }
-
-  func deallocate() { for b in buffers { b.deallocate() } }
 }
