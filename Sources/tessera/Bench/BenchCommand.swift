@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Run a benchmark group; prints one JSON object per line.",
     discussion: """
-      Every line has "bench", "case", "metric" and "value", plus "threads" and "blas_core".
+      Every line has "bench", "case", "metric" and "value", plus "threads", "blas_core" and "gemm".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
       Groups: core, attention, train, mixers, notebook.
       """
@@ -26,6 +26,10 @@ struct BenchCommand: ParsableCommand {
   @Option(help: "Only run cases whose name contains this text.")
   var filter: String?
 
+  @Flag(
+    help: "train: time the tiled step on the portable GEMM and on OpenBLAS in alternating rounds (one process).")
+  var compareGemm = false
+
   func run() throws {
     switch group {
     case "core":
@@ -35,7 +39,11 @@ struct BenchCommand: ParsableCommand {
     case "attention":
       AttentionBench(quick: quick, filter: filter).run()
     case "train":
-      TrainBench(quick: quick, filter: filter).run()
+      if compareGemm {
+        TrainBench(quick: quick, filter: filter).compareGEMMKernels()
+      } else {
+        TrainBench(quick: quick, filter: filter).run()
+      }
     case "mixers":
       MixerBench(quick: quick, filter: filter).run()
     case "notebook":

@@ -10,20 +10,53 @@ struct TrainBench {
   let quick: Bool
   let filter: String?
 
+  /// One training step of the benchmark's model (built from seed 0) with attention in `form`.
+  static func makeStep(form: Form) -> () -> Void {
+    var rng = RandomGenerator(seed: 0)
+    let model = try! LanguageModel(
+      pattern: "attn*4", vocabulary: 256, width: 256,
+      options: ["heads": 4, "rotary": false, "form": try! JSONValue(encoding: form)], generator: &rng)
+    let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1)
+    let (batch, time) = (8, 256)
+    let tokens = rng.integers([batch, time], in: 0..<256), targets = rng.integers([batch, time], in: 0..<256)
+    return {
+      let (_, g) = valueAndGradient(of: model) { $0.loss(tokens, targets: targets) }
+      optimizer.update(model, gradients: clipByGlobalNorm(g, maxNorm: 1).gradients)
+    }
+  }
+
+  /// The tiled step on the portable GEMM and on OpenBLAS, alternating within one process (each
+  /// round times both; the ratio is the median of the rounds' ratios): what the default costs.
+  func compareGEMMKernels() {
+    let step = Self.makeStep(form: .tiled(queryBlock: 128, keyBlock: 128))
+    let rounds = quick ? 5 : 11
+    var ratios: [Double] = [], portable: [Double] = [], fast: [Double] = []
+    for _ in 0..<rounds {
+      let p = Runtime.withGEMMKernel(.portable()) { BenchReport.time(budget: quick ? 0.5 : 1.5, step) }
+      let f = Runtime.withGEMMKernel(.fast) { BenchReport.time(budget: quick ? 0.5 : 1.5, step) }
+      portable.append(p)
+      fast.append(f)
+      ratios.append(p / f)
+    }
+    func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    let name = "gpt d256 L4 H4 T256 B8 V256 adamw"
+    BenchReport.emit(
+      "train_gemm", name, metric: "ms", value: median(portable) * 1e3,
+      extra: ["impl": "\"portable/\(GEMMKernel.portable().instructionSet)\""])
+    BenchReport.emit("train_gemm", name, metric: "ms", value: median(fast) * 1e3, extra: ["impl": "\"openblas\""])
+    BenchReport.emit(
+      "train_gemm", name, metric: "portable_over_fast", value: median(ratios),
+      extra: [
+        "rounds": "\(rounds)", "low": String(format: "%.3f", ratios.min()!),
+        "high": String(format: "%.3f", ratios.max()!),
+      ])
+  }
+
   func run() {
     for (implName, form) in [("tiled", Form.tiled(queryBlock: 128, keyBlock: 128)), ("naive", .reference)] {
       if let filter, !implName.contains(filter) && !"train_step".contains(filter) { continue }
-      var rng = RandomGenerator(seed: 0)
-      let model = try! LanguageModel(
-        pattern: "attn*4", vocabulary: 256, width: 256,
-        options: ["heads": 4, "rotary": false, "form": try! JSONValue(encoding: form)], generator: &rng)
-      let optimizer = AdamW(learningRate: 3e-4, weightDecay: 0.1)
       let (batch, time) = (8, 256)
-      let tokens = rng.integers([batch, time], in: 0..<256), targets = rng.integers([batch, time], in: 0..<256)
-      let step = {
-        let (_, g) = valueAndGradient(of: model) { $0.loss(tokens, targets: targets) }
-        optimizer.update(model, gradients: clipByGlobalNorm(g, maxNorm: 1).gradients)
-      }
+      let step = Self.makeStep(form: form)
       let seconds = BenchReport.time(budget: quick ? 1 : 5, minimumRepeats: quick ? 3 : 5, step)
       let name = "gpt d256 L4 H4 T256 B8 V256 adamw"
       let extra = ["impl": "\"tessera\"", "attention": "\"\(implName)\""]
