@@ -29,6 +29,7 @@ extension VectorMath {
     _ x: UnsafeMutablePointer<Float>, _ n: Int, subtracting shift: Float,
     variant: GEMMKernel.Variant = GEMMKernel.current.variant
   ) {
+    check(variant.isSupported, "exponentiate: this CPU cannot run the \(variant.rawValue) variant")
     tessera_exp_shifted(variant.code, x, n, shift)
   }
 }

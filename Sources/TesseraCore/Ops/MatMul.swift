@@ -159,6 +159,7 @@ enum GEMM {
 
   static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0) {
     let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values
+    check(beta == 0 || beta == 1, "GEMM: β must be 0 or 1, got \(beta)")
     if kernel.mode == .portable, tiles.count == 1, Runtime.threadCount > 1 {
       let t = tiles[0]
       let count = Swift.min(piecesCount(m: t.m, n: t.n, k: k), t.m / 16)

@@ -28,13 +28,15 @@ public struct GEMMKernel: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether this CPU can run the variant.
-    public var isSupported: Bool { tessera_gemm_variant_supported(code) != 0 }
+    public var isSupported: Bool { Self.supported.contains(self) }
+
+    static let supported = Set(allCases.filter { tessera_gemm_variant_supported($0.code) != 0 })
   }
 
-  public var mode: Mode
+  public internal(set) var mode: Mode
   /// The instruction-set variant of the portable GEMM and of the pointwise C kernels (GELU,
   /// attention's exponentials), in either mode (the bits do not depend on it).
-  public var variant: Variant
+  public internal(set) var variant: Variant
 
   public var description: String { mode == .fast ? "fast (OpenBLAS)" : "portable (\(variant.rawValue))" }
 
