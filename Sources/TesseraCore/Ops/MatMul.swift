@@ -157,6 +157,9 @@ enum GEMM {
     return Swift.max(1, Swift.min(wanted, Swift.max(m, n) / 32))
   }
 
+  /// Rows (or columns) per piece when `length` is cut into `pieces`: a multiple of 16.
+  static func pieceLength(_ length: Int, pieces: Int) -> Int { ((length + pieces - 1) / pieces + 15) / 16 * 16 }
+
   static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0) {
     let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     check(beta == 0 || beta == 1, "GEMM: β must be 0 or 1, got \(beta)")
@@ -177,7 +180,7 @@ enum GEMM {
         continue
       }
       if t.m >= t.n {
-        let step = ((t.m + count - 1) / count + 15) / 16 * 16
+        let step = pieceLength(t.m, pieces: count)
         var i = 0
         while i < t.m {
           let rows = Swift.min(step, t.m - i)
@@ -186,7 +189,7 @@ enum GEMM {
           i += rows
         }
       } else {
-        let step = ((t.n + count - 1) / count + 15) / 16 * 16
+        let step = pieceLength(t.n, pieces: count)
         var j = 0
         while j < t.n {
           let cols = Swift.min(step, t.n - j)
@@ -232,7 +235,7 @@ enum GEMM {
         tessera_gemm_pack_b(code, transB, t.n, k, b, ldb, s * panels / slices, (s + 1) * panels / slices, packed)
       }
     }
-    let step = ((t.m + pieces - 1) / pieces + 15) / 16 * 16
+    let step = pieceLength(t.m, pieces: pieces)
     let count = (t.m + step - 1) / step
     let transA: Int32 = opA.transposed ? 1 : 0
     Runtime.parallelFor(count, grain: 1) { range in

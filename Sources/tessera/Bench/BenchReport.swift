@@ -35,4 +35,33 @@ enum BenchReport {
     samples.sort()
     return samples[samples.count / 2]
   }
+
+  /// Two timings taken in alternating rounds, so that a slow moment of a shared machine slows both
+  /// sides of a round: the median seconds of each side and the median, lowest and highest of the
+  /// rounds' ratios `first ÷ second`.
+  struct Paired {
+    var first: Double
+    var second: Double
+    var ratio: Double
+    var low: Double
+    var high: Double
+
+    /// `low`, `high` and the round count as extra fields of an emitted line.
+    func spread(rounds: Int) -> [String: String] {
+      ["rounds": "\(rounds)", "low": String(format: "%.3f", low), "high": String(format: "%.3f", high)]
+    }
+  }
+
+  static func paired(rounds: Int, _ first: () -> Double, _ second: () -> Double) -> Paired {
+    var firsts: [Double] = [], seconds: [Double] = [], ratios: [Double] = []
+    for _ in 0..<rounds {
+      let a = first(), b = second()
+      firsts.append(a)
+      seconds.append(b)
+      ratios.append(a / b)
+    }
+    func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    return Paired(
+      first: median(firsts), second: median(seconds), ratio: median(ratios), low: ratios.min()!, high: ratios.max()!)
+  }
 }

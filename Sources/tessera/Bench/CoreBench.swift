@@ -124,27 +124,18 @@ struct CoreBench {
       let flops = c.flops
       for variant in GEMMKernel.Variant.allCases where variant.isSupported {
         if variant == .baseline && flops > 1e9 { continue }  // software fmaf: minutes
-        var ratios: [Double] = [], ours: [Double] = [], blas: [Double] = []
-        for _ in 0..<rounds {
-          let b = c.time(on: .fast, budget: budget / 2)
-          let t = c.time(on: .portable(variant), budget: budget / 2)
-          blas.append(b)
-          ours.append(t)
-          ratios.append(b / t)
-        }
-        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        let times = BenchReport.paired(
+          rounds: rounds, { c.time(on: .fast, budget: budget / 2) },
+          { c.time(on: .portable(variant), budget: budget / 2) })
         let name = variant.rawValue
         BenchReport.emit(
-          "fma_chain", c.name, metric: "gflops", value: flops / median(blas) / 1e9,
+          "fma_chain", c.name, metric: "gflops", value: flops / times.first / 1e9,
           extra: ["impl": "\"cblas 1 thread\"", "paired_with": "\"\(name)\""])
         BenchReport.emit(
-          "fma_chain", c.name, metric: "gflops", value: flops / median(ours) / 1e9, extra: ["impl": "\"\(name)\""])
+          "fma_chain", c.name, metric: "gflops", value: flops / times.second / 1e9, extra: ["impl": "\"\(name)\""])
         BenchReport.emit(
-          "fma_chain", c.name, metric: "ratio_to_cblas", value: median(ratios),
-          extra: [
-            "impl": "\"\(name)\"", "rounds": "\(rounds)", "low": String(format: "%.3f", ratios.min()!),
-            "high": String(format: "%.3f", ratios.max()!),
-          ])
+          "fma_chain", c.name, metric: "ratio_to_cblas", value: times.ratio,
+          extra: times.spread(rounds: rounds).merging(["impl": "\"\(name)\""]) { a, _ in a })
       }
     }
   }

@@ -30,26 +30,17 @@ struct TrainBench {
   func compareGEMMKernels() {
     let step = Self.makeStep(form: .tiled(queryBlock: 128, keyBlock: 128))
     let rounds = quick ? 5 : 11
-    var ratios: [Double] = [], portable: [Double] = [], fast: [Double] = []
-    for _ in 0..<rounds {
-      let p = Runtime.withGEMMKernel(.portable()) { BenchReport.time(budget: quick ? 0.5 : 1.5, step) }
-      let f = Runtime.withGEMMKernel(.fast) { BenchReport.time(budget: quick ? 0.5 : 1.5, step) }
-      portable.append(p)
-      fast.append(f)
-      ratios.append(p / f)
-    }
-    func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+    let budget = quick ? 0.5 : 1.5
+    let times = BenchReport.paired(
+      rounds: rounds, { Runtime.withGEMMKernel(.portable()) { BenchReport.time(budget: budget, step) } },
+      { Runtime.withGEMMKernel(.fast) { BenchReport.time(budget: budget, step) } })
     let name = "gpt d256 L4 H4 T256 B8 V256 adamw"
     BenchReport.emit(
-      "train_gemm", name, metric: "ms", value: median(portable) * 1e3,
+      "train_gemm", name, metric: "ms", value: times.first * 1e3,
       extra: ["impl": "\"portable/\(GEMMKernel.portable().instructionSet)\""])
-    BenchReport.emit("train_gemm", name, metric: "ms", value: median(fast) * 1e3, extra: ["impl": "\"openblas\""])
+    BenchReport.emit("train_gemm", name, metric: "ms", value: times.second * 1e3, extra: ["impl": "\"openblas\""])
     BenchReport.emit(
-      "train_gemm", name, metric: "portable_over_fast", value: median(ratios),
-      extra: [
-        "rounds": "\(rounds)", "low": String(format: "%.3f", ratios.min()!),
-        "high": String(format: "%.3f", ratios.max()!),
-      ])
+      "train_gemm", name, metric: "portable_over_fast", value: times.ratio, extra: times.spread(rounds: rounds))
   }
 
   func run() {
