@@ -8,20 +8,29 @@ import _TestSupport
 // each form the zoo computes its op in, or held back by name because the zoo has no such op yet.
 // A file that is neither — or that cannot be read — fails the run.
 
-/// One way the zoo computes a golden op. `run` takes the file's tensors named by `inputs`, in that
-/// order, and returns the tensors named by `outputs`, in that order; the first output is `o`, the
-/// one the file's cotangent `d_o` applies to, and every input's gradient of `sum(o * d_o)` is
-/// checked against `grad_<input>`.
+/// One way the zoo computes a golden op. `run` takes the file's tensors named by `inputs`, then
+/// those named by `constants` (inputs with no gradient: a stored layout), in that order, and
+/// returns the tensors named by `outputs`, in that order; the first output is `o`, the one the
+/// file's cotangent `d_o` applies to, and every input's gradient of `sum(o * d_o)` is checked
+/// against `grad_<input>`. Outputs named in `exact` (discrete choices: selected blocks) must
+/// match bit for bit.
 struct GoldenForm: Sendable, CustomStringConvertible {
   let name: String
   let inputs: [String]
+  let constants: [String]
   let outputs: [String]
+  let exact: Set<String>
   let run: @Sendable ([Tensor]) -> [Tensor]
 
-  init(_ name: String, inputs: [String], outputs: [String] = ["o"], _ run: @escaping @Sendable ([Tensor]) -> [Tensor]) {
+  init(
+    _ name: String, inputs: [String], constants: [String] = [], outputs: [String] = ["o"], exact: Set<String> = [],
+    _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
+  ) {
     self.name = name
     self.inputs = inputs
+    self.constants = constants
     self.outputs = outputs
+    self.exact = exact
     self.run = run
   }
 
@@ -71,6 +80,33 @@ let goldenImplementations: [String: [GoldenForm]] = [
       [attention(x[0], x[1], x[2], mask: .slidingWindow(5), form: .tiled(queryBlock: 16, keyBlock: 16))]
     },
   ],
+  // The stored BigBird layout over blocks of 4, intersected with the causal mask.
+  "attention_block_sparse": [Form.reference, .tiled(queryBlock: 8, keyBlock: 4), .tiled(queryBlock: 16, keyBlock: 16)]
+    .map { form in
+      GoldenForm("\(form)", inputs: ["q", "k", "v"], constants: ["layout"]) { x in
+        let mask = AttentionMask.causal && .blockLayout(BlockLayout(block: 4, x[3]))
+        return [attention(x[0], x[1], x[2], mask: mask, form: form)]
+      }
+    },
+  "attention_topk": [Form.reference, .tiled(queryBlock: 16, keyBlock: 8)].map { form in
+    GoldenForm("\(form)", inputs: ["q", "k", "v"]) { x in [topKAttention(x[0], x[1], x[2], topK: 8, form: form)] }
+  },
+  "moba": [Form.reference, .tiled(queryBlock: 16, keyBlock: 8), .tiled(queryBlock: 8, keyBlock: 16)].map { form in
+    GoldenForm("\(form)", inputs: ["q", "k", "v"]) { x in
+      [mixtureOfBlockAttention(x[0], x[1], x[2], block: 8, topK: 3, form: form)]
+    }
+  },
+  "nsa": [Form.reference, .tiled(queryBlock: 16, keyBlock: 8), .tiled(queryBlock: 4, keyBlock: 4)].map { form in
+    GoldenForm(
+      "\(form)", inputs: ["q", "k", "v", "g_cmp", "g_slc", "g_swa"], outputs: ["o", "block_indices"],
+      exact: ["block_indices"]
+    ) { x in
+      let (o, selection) = nativeSparseAttention(
+        x[0], x[1], x[2], compressedGate: x[3], selectedGate: x[4], windowGate: x[5], block: 4, selectedBlocks: 5,
+        window: 8, form: form)
+      return [o, selection.tensor.permuted(0, 2, 1, 3)]  // [B, T, H, n] as stored
+    }
+  },
   "linear_attention": recurrenceForms(inputs: ["q", "k", "v"]) { x, form in
     linearAttention(x[0], x[1], x[2], form: form)
   },
@@ -119,7 +155,6 @@ let goldenImplementations: [String: [GoldenForm]] = [
 /// by every run — neither checked nor passed — and an op that lands in ``goldenImplementations``
 /// must leave this set (the suite fails while it is in both).
 let notYetImplemented: Set<String> = [
-  "attention_block_sparse", "attention_topk", "moba", "nsa",
   "moe_topk", "moe_switch", "moe_expert_choice", "moe_shared",
   "llada_loss", "llada_sft_loss", "llada_transfer", "llada_transfer_random", "mdlm_loss",
   "dynamic_chunking", "hnet_dynamic_chunking", "gumbel_gate",
@@ -187,20 +222,27 @@ struct GoldenTests {
     func tensor(_ name: String) throws -> Tensor {
       try #require(tensors[name], "\(file.name) has no tensor \(name) (form \(form.name))")
     }
-    let used = Set(form.inputs + ["d_o"] + form.outputs + form.inputs.map { "grad_" + $0 })
+    let used = Set(form.inputs + form.constants + ["d_o"] + form.outputs + form.inputs.map { "grad_" + $0 })
     let unused = tensors.keys.filter { !used.contains($0) }.sorted()
     #expect(unused.isEmpty, "\(file.name): tensors \(unused) are not checked by form \(form.name)")
 
     let inputs = try form.inputs.map(tensor)
+    let constants = try form.constants.map(tensor)
     let cotangent = try tensor("d_o")
-    let (o, gradients) = valueAndPullback(at: inputs, cotangent: cotangent) { x in form.run(x)[0] }
-    let outputs = [o] + withoutGradients { form.run(inputs).dropFirst() }
+    let (o, gradients) = valueAndPullback(at: inputs, cotangent: cotangent) { x in form.run(x + constants)[0] }
+    let outputs = [o] + withoutGradients { form.run(inputs + constants).dropFirst() }
     try #require(outputs.count == form.outputs.count, "form \(form.name) returns \(outputs.count) outputs")
     var checks: [(name: String, value: Tensor, bound: Float)] = []
     for (name, value) in zip(form.outputs, outputs) { checks.append((name, value, 1e-5)) }
     for (name, gradient) in zip(form.inputs, gradients) { checks.append(("grad_" + name, gradient, 1e-4)) }
     for check in checks {
       let reference = try tensor(check.name)
+      if form.exact.contains(check.name) {
+        #expect(check.value.shape == reference.shape, "\(file.name) \(form.name): \(check.name) shape")
+        let differing = zip(check.value.contiguous().scalars, reference.scalars).filter { $0 != $1 }.count
+        #expect(differing == 0, "\(file.name) \(form.name): \(check.name) differs in \(differing) entries")
+        continue
+      }
       let error = check.value.relativeError(to: reference)
       if ProcessInfo.processInfo.environment["SHOW_ERRORS"] != nil { print("GOLDEN", golden, check.name, error) }
       #expect(

@@ -36,9 +36,9 @@ func tiledForgettingAttention(
     "tiledForgettingAttention: logDecay \(g.shape) must be [B, T, HQ] = \(Array(q.shape.prefix(3))), keys as long as queries"
   )
   let cumulative = g.cumulativeSum(axis: 1).permuted(0, 2, 1)  // G [B, HQ, T]
+  let mask = BlockMask(.causal, time: q.shape[1], queryBlock: queryBlock, keyBlock: keyBlock)
   return tiledAttentionKernel(
-    q, k, v, mask: .causal, scale: nil, queryBlock: queryBlock, keyBlock: keyBlock, positionBias: cumulative,
-    function: "tiledForgettingAttention")
+    q, k, v, blockMask: mask, scale: nil, positionBias: cumulative, function: "tiledForgettingAttention")
 }
 
 /// The forms of ``forgettingAttention(_:_:_:logDecay:form:)``.

@@ -18,19 +18,34 @@ func naiveAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil
 ) -> Tensor {
   checkAttentionShapes(q, k, v, function: "naiveAttention")
+  let (t, s) = (q.shape[1], k.shape[1])
+  return maskedAttention(q, k, v, allowed: Tensor(mask.dense(time: t, keyTime: s), shape: [t, s]), scale: scale)
+}
+
+/// Attention under an explicit dense 0/1 mask, the specification of every sparse pattern:
+///
+///     O = softmax(Q Kᵀ · scale + M) V,    M = 0 where `allowed` is 1, −∞ where 0
+///
+/// `allowed` is `[T, S]` (every batch and head) or `[B, HQ, T, S]`; a query that sees no key gets
+/// a zero output and no gradient. Layout as ``naiveAttention``. Materialises the `T × S` scores.
+public func maskedAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, allowed: Tensor, scale: Float? = nil) -> Tensor {
+  checkAttentionShapes(q, k, v, function: "maskedAttention")
   let (b, t, hq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
   let (s, h) = (k.shape[1], k.shape[2])
+  check(
+    allowed.shape == [t, s] || allowed.shape == [b, hq, t, s],
+    "maskedAttention: the mask \(allowed.shape) must be [T, S] = [\(t), \(s)] or [B, HQ, T, S]")
   let qh = q.permuted(0, 2, 1, 3).reshaped(b, h, hq / h, t, d)  // [B, H, G, T, D]
   let kh = k.permuted(0, 2, 1, 3).expandingDimensions(at: 2)  // [B, H, 1, S, D]
   let vh = v.permuted(0, 2, 1, 3).expandingDimensions(at: 2)
   let scores = matmul(qh, kh.transposed()) * (scale ?? 1 / Float(d).squareRoot())  // [B, H, G, T, S]
-  var allowed = [Float](repeating: 0, count: t * s)
-  for i in 0..<t {
-    // Queries sit at the end of the key axis (decoding with a cache: S ≥ T).
-    for j in 0..<s where mask.allows(query: i + (s - t), key: j) { allowed[i * s + j] = 1 }
-  }
-  let masked = `where`(Tensor(allowed, shape: [t, s]), scores, -Float.infinity)
-  let out = matmul(masked.softmax(), vh)  // [B, H, G, T, D]
+  let mask = allowed.rank == 2 ? allowed : allowed.reshaped(b, h, hq / h, t, s)
+  // A finite fill: a row that sees some key gets exp(fill − max) = 0 exactly, as with −∞; a row
+  // that sees none stays finite (uniform) and is zeroed below.
+  let masked = `where`(mask, scores, -1e30)
+  var out = matmul(masked.softmax(), vh)  // [B, H, G, T, D]
+  let seesSome = withoutGradients { mask.max(axis: mask.rank - 1, keepDimensions: true) }
+  if seesSome.scalars.contains(0) { out = out * seesSome }
   return out.reshaped(b, hq, t, d).permuted(0, 2, 1, 3)
 }
 

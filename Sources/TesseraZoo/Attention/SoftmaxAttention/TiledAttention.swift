@@ -27,20 +27,40 @@ func tiledAttention(
   queryBlock: Int = 128, keyBlock: Int = 128
 ) -> Tensor {
   checkAttentionShapes(q, k, v, function: "tiledAttention")
+  let blockMask = BlockMask(
+    mask, time: q.shape[1], keyTime: k.shape[1], queryBlock: queryBlock, keyBlock: keyBlock)
   return tiledAttentionKernel(
-    q, k, v, mask: mask, scale: scale, queryBlock: queryBlock, keyBlock: keyBlock, positionBias: nil,
-    function: "tiledAttention")
+    q, k, v, blockMask: blockMask, scale: scale, positionBias: nil, function: "tiledAttention")
+}
+
+/// Attention under a compiled ``BlockMask`` (static or dynamic): the tiled kernel visits only the
+/// mask's live tiles, unmasked where full and masked element by element where partial; a query
+/// that sees no key gets a zero output (and no gradient). Layout as ``naiveAttention``; the
+/// mask's `time` and `keyTime` must be the queries' and keys' lengths, its slices 1 or `B` batches
+/// by a divisor of `HQ` heads.
+public func blockSparseAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: BlockMask, scale: Float? = nil) -> Tensor
+{
+  checkAttentionShapes(q, k, v, function: "blockSparseAttention")
+  return tiledAttentionKernel(
+    q, k, v, blockMask: mask, scale: scale, positionBias: nil, function: "blockSparseAttention")
 }
 
 /// The tiled kernel with an optional additive score bias of the form `c_t − c_s` (query position
 /// `t`, key position `s`), `positionBias` `c` `[B, HQ, S]` over the key axis — what forgetting
 /// attention adds. The bias is differentiable: `dc_t += Σ_s dS_ts`, `dc_s −= Σ_t dS_ts`.
 func tiledAttentionKernel(
-  _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask, scale: Float?, queryBlock: Int, keyBlock: Int,
-  positionBias: Tensor?, function: String
+  _ q: Tensor, _ k: Tensor, _ v: Tensor, blockMask: BlockMask, scale: Float?, positionBias: Tensor?, function: String
 ) -> Tensor {
-  check(queryBlock >= 1 && keyBlock >= 1, "\(function): block sizes must be positive")
-  let geometry = AttentionGeometry(q: q, k: k, scale: scale, mask: mask, queryBlock: queryBlock, keyBlock: keyBlock)
+  let geometry = AttentionGeometry(q: q, k: k, scale: scale, mask: blockMask)
+  check(
+    blockMask.time == geometry.time && blockMask.keyTime == geometry.keyTime,
+    "\(function): the block mask is for \(blockMask.time) queries and \(blockMask.keyTime) keys, "
+      + "the inputs have \(geometry.time) and \(geometry.keyTime)")
+  check(
+    (blockMask.sliceBatches == 1 || blockMask.sliceBatches == geometry.batch)
+      && geometry.queryHeads % blockMask.sliceHeads == 0,
+    "\(function): a block mask of \(blockMask.sliceBatches) × \(blockMask.sliceHeads) slices does not fit "
+      + "\(geometry.batch) batches and \(geometry.queryHeads) query heads")
   if let positionBias {
     check(
       positionBias.shape == [geometry.batch, geometry.queryHeads, geometry.keyTime],
@@ -62,17 +82,17 @@ func tiledAttentionKernel(
 struct AttentionGeometry {
   let batch: Int, time: Int, keyTime: Int, queryHeads: Int, heads: Int, dimension: Int
   let scale: Float
-  let mask: AttentionMask
-  let queryBlock: Int, keyBlock: Int
+  let mask: BlockMask
 
-  init(q: Tensor, k: Tensor, scale: Float?, mask: AttentionMask, queryBlock: Int, keyBlock: Int) {
+  init(q: Tensor, k: Tensor, scale: Float?, mask: BlockMask) {
     (batch, time, queryHeads, dimension) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
     (keyTime, heads) = (k.shape[1], k.shape[2])
     self.scale = scale ?? 1 / Float(dimension).squareRoot()
     self.mask = mask
-    self.queryBlock = queryBlock
-    self.keyBlock = keyBlock
   }
+
+  var queryBlock: Int { mask.queryBlock }
+  var keyBlock: Int { mask.keyBlock }
 
   var group: Int { queryHeads / heads }
   /// Row strides of the `[B, T, H, D]` layouts.
@@ -80,12 +100,6 @@ struct AttentionGeometry {
   var keyStride: Int { heads * dimension }
   /// Queries sit at the end of the key axis (S ≥ T when decoding with a cache).
   var offset: Int { keyTime - time }
-
-  /// Keys visible to query rows `rows`, clipped to the key axis.
-  func keys(for rows: Range<Int>) -> Range<Int> {
-    let shifted = (rows.lowerBound + offset)..<(rows.upperBound + offset)
-    return mask.keyRange(rows: shifted, time: keyTime)
-  }
 
   func forward(_ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil) -> (Tensor, Tensor) {
     Runtime.prepareBLAS()
@@ -98,74 +112,76 @@ struct AttentionGeometry {
       Tensor.withMutableScalars(of: &results) { outputs in
         let (qp, kp, vp, cp) = (inputs[0], inputs[1], inputs[2], inputs[3])
         let (op, lp) = (outputs[0], outputs[1])
-        Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
-          let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-          let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-          let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-          defer {
-            scores.deallocate()
-            rowMax.deallocate()
-            rowSum.deallocate()
-          }
-          for pair in range {
-            let (b, hq) = (pair / queryHeads, pair % queryHeads)
-            let h = hq / group
-            let qHead = qp + b * time * queryStride + hq * D
-            let oHead = op + b * time * queryStride + hq * D
-            let kHead = kp + b * keyTime * keyStride + h * D
-            let vHead = vp + b * keyTime * keyStride + h * D
-            let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
-            var r0 = 0
-            while r0 < time {
-              let rows = min(Br, time - r0)
-              let visible = keys(for: r0..<(r0 + rows))
-              for i in 0..<rows {
-                rowMax[i] = -.infinity
-                rowSum[i] = 0
-              }
-              let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
-              var c0 = visible.lowerBound - visible.lowerBound % Bc
-              while c0 < visible.upperBound {
-                let cols = min(Bc, keyTime - c0)
-                // S = Q_i K_jᵀ · scale
-                gemm.sgemm(
-                  transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                  a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                  c: scores, ldc: cols)
+        mask.masks.withUnsafeBufferPointer { maskBuffer in
+          let masks = maskBuffer.baseAddress!
+          Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+            let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+            let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+            defer {
+              scores.deallocate()
+              rowMax.deallocate()
+              rowSum.deallocate()
+            }
+            for pair in range {
+              let (b, hq) = (pair / queryHeads, pair % queryHeads)
+              let h = hq / group
+              let qHead = qp + b * time * queryStride + hq * D
+              let oHead = op + b * time * queryStride + hq * D
+              let kHead = kp + b * keyTime * keyStride + h * D
+              let vHead = vp + b * keyTime * keyStride + h * D
+              let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
+              let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
+              for queryTile in 0..<mask.queryTiles {
+                let r0 = queryTile * Br
+                let rows = min(Br, time - r0)
                 for i in 0..<rows {
-                  let s = scores + i * cols
-                  let t = r0 + i + offset
-                  if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
-                  maskRow(s, query: t, keys: c0..<(c0 + cols))
-                  let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
-                  if m == -.infinity {
-                    for j in 0..<cols { s[j] = 0 }
-                    continue
-                  }
-                  let correction = VectorMath.exp(rowMax[i] - m)
-                  VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
-                  let sum = Dense.sum(s, cols)
-                  rowSum[i] = rowSum[i] * correction + sum
-                  rowMax[i] = m
-                  if correction != 1 {
-                    let a = acc + i * queryStride
-                    for d in 0..<D { a[d] *= correction }
-                  }
+                  rowMax[i] = -.infinity
+                  rowSum[i] = 0
                 }
-                // A += P V_j
-                gemm.sgemm(
-                  transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
-                  a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
-                c0 += Bc
+                let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
+                for tile in mask.tiles(slice: slice, queryTile: queryTile) {
+                  let c0 = Int(mask.tileKey[tile]) * Bc
+                  let cols = min(Bc, keyTime - c0)
+                  let tileMask = mask.tileMask[tile]
+                  // S = Q_i K_jᵀ · scale
+                  gemm.sgemm(
+                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                    c: scores, ldc: cols)
+                  for i in 0..<rows {
+                    let s = scores + i * cols
+                    let t = r0 + i + offset
+                    if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
+                    if tileMask >= 0 { maskRow(s, masks + tileMask + i * cols, cols) }
+                    let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
+                    if m == -.infinity {
+                      for j in 0..<cols { s[j] = 0 }
+                      continue
+                    }
+                    let correction = VectorMath.exp(rowMax[i] - m)
+                    VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
+                    let sum = Dense.sum(s, cols)
+                    rowSum[i] = rowSum[i] * correction + sum
+                    rowMax[i] = m
+                    if correction != 1 {
+                      let a = acc + i * queryStride
+                      for d in 0..<D { a[d] *= correction }
+                    }
+                  }
+                  // A += P V_j
+                  gemm.sgemm(
+                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
+                    a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
+                }
+                for i in 0..<rows {
+                  let a = acc + i * queryStride
+                  let l = rowSum[i]
+                  let inverse: Float = l > 0 ? 1 / l : 0
+                  for d in 0..<D { a[d] *= inverse }
+                  lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+                }
               }
-              for i in 0..<rows {
-                let a = acc + i * queryStride
-                let l = rowSum[i]
-                let inverse: Float = l > 0 ? 1 / l : 0
-                for d in 0..<D { a[d] *= inverse }
-                lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
-              }
-              r0 += Br
             }
           }
         }
@@ -181,15 +197,10 @@ struct AttentionGeometry {
     for (j, key) in keys.enumerated() { s[j] += ct - c[key] }
   }
 
-  /// Sets the scores of keys that query `t` may not see to −∞.
+  /// Sets the scores of keys a partial tile's row hides (`seen[j] == 0`) to −∞.
   @inline(__always)
-  func maskRow(_ s: UnsafeMutablePointer<Float>, query t: Int, keys: Range<Int>) {
-    switch mask {
-    case .none: return
-    case .causal: if keys.upperBound - 1 <= t { return }
-    case .slidingWindow(let w): if keys.upperBound - 1 <= t && keys.lowerBound > t - w { return }
-    }
-    for (j, key) in keys.enumerated() where !mask.allows(query: t, key: key) { s[j] = -.infinity }
+  func maskRow(_ s: UnsafeMutablePointer<Float>, _ seen: UnsafePointer<UInt8>, _ cols: Int) {
+    for j in 0..<cols where seen[j] == 0 { s[j] = -.infinity }
   }
 
   func backward(
@@ -224,98 +235,102 @@ struct AttentionGeometry {
         )
         let (dqp, dkp, dvp, dcp) = (outputs[0], outputs[1], outputs[2], outputs[3])
         // One task per (batch, kv head): it owns dK, dV of that head and dQ of its query heads.
-        Runtime.parallelFor(batch * heads, grain: 1) { range in
-          let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-          let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-          defer {
-            p.deallocate()
-            dp.deallocate()
-          }
-          for pair in range {
-            let (b, h) = (pair / heads, pair % heads)
-            let kHead = kp + b * keyTime * keyStride + h * D
-            let vHead = vp + b * keyTime * keyStride + h * D
-            let dkHead = dkp + b * keyTime * keyStride + h * D
-            let dvHead = dvp + b * keyTime * keyStride + h * D
-            for g in 0..<group {
-              let hq = h * group + g
-              let qHead = qp + b * time * queryStride + hq * D
-              let gHead = gp + b * time * queryStride + hq * D
-              let dqHead = dqp + b * time * queryStride + hq * D
-              let lse = lp + (b * queryHeads + hq) * time
-              let del = delp + (b * queryHeads + hq) * time
-              let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
-              let cHead = cp + biasOffset, dcHead = dcp + biasOffset
-              var r0 = 0
-              while r0 < time {
-                let rows = min(Br, time - r0)
-                let visible = keys(for: r0..<(r0 + rows))
-                var c0 = visible.lowerBound - visible.lowerBound % Bc
-                while c0 < visible.upperBound {
-                  let cols = min(Bc, keyTime - c0)
-                  // P = exp(Q_i K_jᵀ · scale − L), masked
-                  gemm.sgemm(
-                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                    c: p, ldc: cols)
-                  for i in 0..<rows {
-                    let s = p + i * cols
-                    if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
-                    maskRow(s, query: r0 + i + offset, keys: c0..<(c0 + cols))
-                    let l = lse[r0 + i]
-                    if l == -.infinity {
-                      for j in 0..<cols { s[j] = 0 }
-                      continue
-                    }
-                    VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
-                  }
-                  // dV_j += Pᵀ dO_i
-                  gemm.sgemm(
-                    transA: true, transB: false, m: cols, n: D, k: rows, alpha: 1,
-                    a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1, c: dvHead + c0 * keyStride,
-                    ldc: keyStride)
-                  // dP = dO_i V_jᵀ
-                  gemm.sgemm(
-                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
-                    a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                    c: dp, ldc: cols)
-                  // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
-                  // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
-                  // difference of two dot products, sgemm's and Δ's, where the answer is zero).
-                  for i in 0..<rows {
-                    let s = p + i * cols, ds = dp + i * cols
-                    if mask.visibleKeys(query: r0 + i + offset, time: keyTime) == 1 {
-                      for j in 0..<cols { ds[j] = 0 }
-                      continue
-                    }
-                    let d0 = del[r0 + i]
-                    for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
-                  }
-                  // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
-                  if hasBias {
+        mask.masks.withUnsafeBufferPointer { maskBuffer in
+          let masks = maskBuffer.baseAddress!
+          Runtime.parallelFor(batch * heads, grain: 1) { range in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+            let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+            defer {
+              p.deallocate()
+              dp.deallocate()
+            }
+            for pair in range {
+              let (b, h) = (pair / heads, pair % heads)
+              let kHead = kp + b * keyTime * keyStride + h * D
+              let vHead = vp + b * keyTime * keyStride + h * D
+              let dkHead = dkp + b * keyTime * keyStride + h * D
+              let dvHead = dvp + b * keyTime * keyStride + h * D
+              for g in 0..<group {
+                let hq = h * group + g
+                let qHead = qp + b * time * queryStride + hq * D
+                let gHead = gp + b * time * queryStride + hq * D
+                let dqHead = dqp + b * time * queryStride + hq * D
+                let lse = lp + (b * queryHeads + hq) * time
+                let del = delp + (b * queryHeads + hq) * time
+                let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
+                let cHead = cp + biasOffset, dcHead = dcp + biasOffset
+                let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
+                for queryTile in 0..<mask.queryTiles {
+                  let r0 = queryTile * Br
+                  let rows = min(Br, time - r0)
+                  for tile in mask.tiles(slice: slice, queryTile: queryTile) {
+                    let c0 = Int(mask.tileKey[tile]) * Bc
+                    let cols = min(Bc, keyTime - c0)
+                    let tileMask = mask.tileMask[tile]
+                    // P = exp(Q_i K_jᵀ · scale − L), masked
+                    gemm.sgemm(
+                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
+                      a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                      c: p, ldc: cols)
                     for i in 0..<rows {
-                      let ds = dp + i * cols
-                      var rowSum: Float = 0
-                      for j in 0..<cols {
-                        rowSum += ds[j]
-                        dcHead[c0 + j] -= ds[j]
+                      let s = p + i * cols
+                      if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
+                      if tileMask >= 0 { maskRow(s, masks + tileMask + i * cols, cols) }
+                      let l = lse[r0 + i]
+                      if l == -.infinity {
+                        for j in 0..<cols { s[j] = 0 }
+                        continue
                       }
-                      dcHead[r0 + i + offset] += rowSum
+                      VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
                     }
+                    // dV_j += Pᵀ dO_i
+                    gemm.sgemm(
+                      transA: true, transB: false, m: cols, n: D, k: rows, alpha: 1,
+                      a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1,
+                      c: dvHead + c0 * keyStride,
+                      ldc: keyStride)
+                    // dP = dO_i V_jᵀ
+                    gemm.sgemm(
+                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
+                      a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride, beta: 0,
+                      c: dp, ldc: cols)
+                    // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
+                    // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
+                    // difference of two dot products, sgemm's and Δ's, where the answer is zero).
+                    for i in 0..<rows {
+                      let s = p + i * cols, ds = dp + i * cols
+                      if mask.visibleKeys(slice: slice, query: r0 + i) == 1 {
+                        for j in 0..<cols { ds[j] = 0 }
+                        continue
+                      }
+                      let d0 = del[r0 + i]
+                      for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                    }
+                    // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
+                    if hasBias {
+                      for i in 0..<rows {
+                        let ds = dp + i * cols
+                        var rowSum: Float = 0
+                        for j in 0..<cols {
+                          rowSum += ds[j]
+                          dcHead[c0 + j] -= ds[j]
+                        }
+                        dcHead[r0 + i + offset] += rowSum
+                      }
+                    }
+                    // dQ_i += dS K_j · scale
+                    gemm.sgemm(
+                      transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
+                      a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1,
+                      c: dqHead + r0 * queryStride,
+                      ldc: queryStride)
+                    // dK_j += dSᵀ Q_i · scale
+                    gemm.sgemm(
+                      transA: true, transB: false, m: cols, n: D, k: rows, alpha: scale,
+                      a: dp, lda: cols, b: qHead + r0 * queryStride, ldb: queryStride, beta: 1,
+                      c: dkHead + c0 * keyStride, ldc: keyStride)
                   }
-                  // dQ_i += dS K_j · scale
-                  gemm.sgemm(
-                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
-                    a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1, c: dqHead + r0 * queryStride,
-                    ldc: queryStride)
-                  // dK_j += dSᵀ Q_i · scale
-                  gemm.sgemm(
-                    transA: true, transB: false, m: cols, n: D, k: rows, alpha: scale,
-                    a: dp, lda: cols, b: qHead + r0 * queryStride, ldb: queryStride, beta: 1,
-                    c: dkHead + c0 * keyStride, ldc: keyStride)
-                  c0 += Bc
                 }
-                r0 += Br
               }
             }
           }

@@ -1,0 +1,237 @@
+import TesseraCore
+
+/// A mask compiled for the tiled attention kernel, as FlexAttention's `BlockMask` (Dong et al.,
+/// "Flex Attention: A Programming Model for Generating Optimized Attention Kernels", 2024): the
+/// `T × S` score matrix is cut into tiles of `queryBlock × keyBlock`, and for every query tile
+/// the mask lists its *live* key tiles — those where some query sees some key — each either
+/// **full** (computed with no mask) or **partial** (computed, then masked element by element from
+/// a 0/1 tile stored here). Empty tiles are not listed, so the kernel never computes them, and no
+/// `T × S` mask exists anywhere.
+///
+/// Queries are indexed `0..<time` and keys `0..<keyTime`. A mask may vary over batches and heads:
+/// it holds `sliceBatches × sliceHeads` slices (1 × 1 for a static pattern; per batch and per
+/// key/value head for NSA's selections; per query head for top-k and MoBA). Query head `hq` of
+/// `HQ` reads slice head `hq / (HQ / sliceHeads)`.
+public struct BlockMask: Sendable {
+  public let time: Int
+  public let keyTime: Int
+  public let queryBlock: Int
+  public let keyBlock: Int
+  public let sliceBatches: Int
+  public let sliceHeads: Int
+  /// Live tiles of slice `s`, query tile `i`: `tileStart[s · queryTiles + i] ..< tileStart[… + 1]`.
+  var tileStart: [Int]
+  /// The key tile of each live tile.
+  var tileKey: [Int32]
+  /// Offset of each live tile's 0/1 mask in `masks` (rows × cols, row-major); −1 when full.
+  var tileMask: [Int]
+  var masks: [UInt8]
+  /// Keys each query sees, `[slices, time]`.
+  var visible: [Int32]
+
+  public var queryTiles: Int { (time + queryBlock - 1) / queryBlock }
+  public var keyTiles: Int { (keyTime + keyBlock - 1) / keyBlock }
+  public var slices: Int { sliceBatches * sliceHeads }
+
+  init(time: Int, keyTime: Int, queryBlock: Int, keyBlock: Int, sliceBatches: Int, sliceHeads: Int) {
+    check(queryBlock >= 1 && keyBlock >= 1, "BlockMask: block sizes must be positive, got \(queryBlock) × \(keyBlock)")
+    check(sliceBatches >= 1 && sliceHeads >= 1, "BlockMask: at least one slice")
+    (self.time, self.keyTime, self.queryBlock, self.keyBlock) = (time, keyTime, queryBlock, keyBlock)
+    (self.sliceBatches, self.sliceHeads) = (sliceBatches, sliceHeads)
+    tileStart = [0]
+    tileKey = []
+    tileMask = []
+    masks = [0]  // never empty: the kernel takes its base address
+    visible = []
+  }
+
+  /// Compiles a static mask: queries `0..<time` sit at the end of the key axis (positions
+  /// `keyTime − time …`, as when decoding with a cache). Each tile is classified by
+  /// ``AttentionMask/classify(queries:keys:)``; only tiles it calls partial are checked element
+  /// by element (and dropped if in fact empty, stored as full if in fact full).
+  public init(_ mask: AttentionMask, time: Int, keyTime: Int? = nil, queryBlock: Int, keyBlock: Int) {
+    let keyTime = keyTime ?? time
+    check(keyTime >= time, "BlockMask: \(keyTime) keys for \(time) queries (queries sit at the end of the keys)")
+    self.init(
+      time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: 1, sliceHeads: 1)
+    let offset = keyTime - time
+    var rowVisible = [Int32](repeating: 0, count: time)
+    var tile = [UInt8]()
+    for qt in 0..<queryTiles {
+      let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
+      let queries = (r0 + offset)..<(r0 + offset + rows)
+      for kt in 0..<keyTiles {
+        let c0 = kt * keyBlock, cols = min(keyBlock, keyTime - c0)
+        switch mask.classify(queries: queries, keys: c0..<(c0 + cols)) {
+        case .empty: continue
+        case .full:
+          appendTile(kt, mask: nil)
+          for i in 0..<rows { rowVisible[r0 + i] += Int32(cols) }
+        case .partial:
+          tile.removeAll(keepingCapacity: true)
+          var ones = 0
+          for i in 0..<rows {
+            var count: Int32 = 0
+            for j in 0..<cols {
+              let seen = mask.allows(query: queries.lowerBound + i, key: c0 + j)
+              tile.append(seen ? 1 : 0)
+              if seen { count += 1 }
+            }
+            rowVisible[r0 + i] += count
+            ones += Int(count)
+          }
+          if ones == 0 { continue }
+          appendTile(kt, mask: ones == rows * cols ? nil : tile)
+        }
+      }
+      tileStart.append(tileKey.count)
+    }
+    visible = rowVisible
+  }
+
+  /// Builds a mask from the keys each query sees, given as ranges of key indices: `keyRanges(s,
+  /// t)` for slice `s` and query `t` (ranges may overlap and need not be sorted; they are clipped
+  /// to `0..<keyTime`). A tile is live when some range touches it, full when its queries see all
+  /// of its keys. Used by the dynamic patterns (top-k, MoBA, NSA's selection).
+  public init(
+    time: Int, keyTime: Int, queryBlock: Int, keyBlock: Int, sliceBatches: Int, sliceHeads: Int,
+    keyRanges: (_ slice: Int, _ query: Int) -> [Range<Int>]
+  ) {
+    self.init(
+      time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: sliceBatches,
+      sliceHeads: sliceHeads)
+    visible = [Int32](repeating: 0, count: slices * time)
+    var touched = [Bool](repeating: false, count: keyTiles)
+    var tile = [UInt8]()
+    for slice in 0..<slices {
+      for qt in 0..<queryTiles {
+        let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
+        let ranges = (0..<rows).map { i in
+          keyRanges(slice, r0 + i).map { $0.clamped(to: 0..<keyTime) }.filter { !$0.isEmpty }
+        }
+        var live: [Int] = []
+        for row in ranges {
+          for range in row {
+            for kt in (range.lowerBound / keyBlock)...((range.upperBound - 1) / keyBlock) where !touched[kt] {
+              touched[kt] = true
+              live.append(kt)
+            }
+          }
+        }
+        live.sort()
+        for kt in live {
+          touched[kt] = false
+          let c0 = kt * keyBlock, cols = min(keyBlock, keyTime - c0)
+          tile.removeAll(keepingCapacity: true)
+          tile.append(contentsOf: repeatElement(0, count: rows * cols))
+          for (i, row) in ranges.enumerated() {
+            for range in row {
+              let lo = max(range.lowerBound, c0), hi = min(range.upperBound, c0 + cols)
+              if lo < hi { for j in lo..<hi { tile[i * cols + j - c0] = 1 } }
+            }
+          }
+          var ones = 0
+          for i in 0..<rows {
+            var count: Int32 = 0
+            for j in 0..<cols where tile[i * cols + j] != 0 { count += 1 }
+            visible[slice * time + r0 + i] += count
+            ones += Int(count)
+          }
+          appendTile(kt, mask: ones == rows * cols ? nil : tile)
+        }
+        tileStart.append(tileKey.count)
+      }
+    }
+  }
+
+  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?) {
+    tileKey.append(Int32(keyTile))
+    if let mask {
+      tileMask.append(masks.count)
+      masks.append(contentsOf: mask)
+    } else {
+      tileMask.append(-1)
+    }
+  }
+
+  /// The slice query head `hq` of `queryHeads` in batch `b` reads.
+  @inline(__always)
+  public func slice(batch b: Int, head hq: Int, queryHeads: Int) -> Int {
+    (sliceBatches == 1 ? 0 : b) * sliceHeads + hq / (queryHeads / sliceHeads)
+  }
+
+  /// Indices of the live tiles of `slice`'s query tile `queryTile`.
+  @inline(__always)
+  func tiles(slice: Int, queryTile: Int) -> Range<Int> {
+    let i = slice * queryTiles + queryTile
+    return tileStart[i]..<tileStart[i + 1]
+  }
+
+  /// Keys query `query` of `slice` sees.
+  @inline(__always)
+  public func visibleKeys(slice: Int, query: Int) -> Int { Int(visible[slice * time + query]) }
+
+  /// Whether query `t` of `slice` sees key `s` (from the compiled tiles).
+  public func allows(slice: Int, query t: Int, key s: Int) -> Bool {
+    let (qt, kt) = (t / queryBlock, s / keyBlock)
+    for index in tiles(slice: slice, queryTile: qt) where Int(tileKey[index]) == kt {
+      let offset = tileMask[index]
+      if offset < 0 { return true }
+      let cols = min(keyBlock, keyTime - kt * keyBlock)
+      return masks[offset + (t - qt * queryBlock) * cols + (s - kt * keyBlock)] != 0
+    }
+    return false
+  }
+
+  /// The dense 0/1 mask of `slice`, `[time, keyTime]` (for tests and figures).
+  public func dense(slice: Int = 0) -> [Float] {
+    var out = [Float](repeating: 0, count: time * keyTime)
+    for t in 0..<time {
+      for s in 0..<keyTime where allows(slice: slice, query: t, key: s) { out[t * keyTime + s] = 1 }
+    }
+    return out
+  }
+
+  /// What the tiles cost, summed over the slices.
+  public struct Visits: Sendable, Equatable {
+    /// Live tiles, and those among them that are masked element by element.
+    public var tiles = 0, partialTiles = 0
+    /// Scores the kernel computes: the area of the live tiles.
+    public var scores = 0
+    /// (query row, live key tile) pairs: the online softmax's corrections.
+    public var rowTiles = 0
+    /// (query, key) pairs the mask allows.
+    public var attended = 0
+  }
+
+  /// The live tiles' cost over all slices.
+  public var visits: Visits {
+    var v = Visits()
+    for slice in 0..<slices {
+      for qt in 0..<queryTiles {
+        let rows = min(queryBlock, time - qt * queryBlock)
+        for index in tiles(slice: slice, queryTile: qt) {
+          let cols = min(keyBlock, keyTime - Int(tileKey[index]) * keyBlock)
+          v.tiles += 1
+          if tileMask[index] >= 0 { v.partialTiles += 1 }
+          v.scores += rows * cols
+          v.rowTiles += rows
+        }
+      }
+    }
+    v.attended = visible.reduce(0) { $0 + Int($1) }
+    return v
+  }
+
+  /// Per query tile and key tile of `slice`: 0 empty, 1 partial, 2 full (`[queryTiles, keyTiles]`,
+  /// row-major) — the block map a figure draws.
+  public func tileKinds(slice: Int = 0) -> [TileKind] {
+    var kinds = [TileKind](repeating: .empty, count: queryTiles * keyTiles)
+    for qt in 0..<queryTiles {
+      for index in tiles(slice: slice, queryTile: qt) {
+        kinds[qt * keyTiles + Int(tileKey[index])] = tileMask[index] < 0 ? .full : .partial
+      }
+    }
+    return kinds
+  }
+}
