@@ -101,10 +101,10 @@ let goldenImplementations: [String: [GoldenForm]] = [
       "\(form)", inputs: ["q", "k", "v", "g_cmp", "g_slc", "g_swa"], outputs: ["o", "block_indices"],
       exact: ["block_indices"]
     ) { x in
-      let (o, selection) = nativeSparseAttention(
+      let result = nativeSparseAttention(
         x[0], x[1], x[2], compressedGate: x[3], selectedGate: x[4], windowGate: x[5], block: 4, selectedBlocks: 5,
         window: 8, form: form)
-      return [o, selection.tensor.permuted(0, 2, 1, 3)]  // [B, T, H, n] as stored
+      return [result.output, result.selection.tensor.permuted(0, 2, 1, 3)]  // [B, T, H, n] as stored
     }
   },
   "linear_attention": recurrenceForms(inputs: ["q", "k", "v"]) { x, form in

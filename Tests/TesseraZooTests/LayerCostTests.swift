@@ -68,7 +68,8 @@ struct LayerCostTests {
     "attn": attention, "swa": slidingWindowAttention, "fox": forgettingAttention, "linear": linearAttention,
     "retnet": retention, "gla": gatedLinearAttention, "deltanet": deltaNet, "gated-deltanet": gatedDeltaNet,
     "ttt-linear": tttLinear, "ttt-mlp": tttMLP, "s4d": s4d, "mamba": mamba, "mamba2": mamba2, "mlp": mlp,
-    "swiglu": swiglu,
+    "swiglu": swiglu, "longformer": longformer, "bigbird": bigBird, "topk-attn": topKAttention, "moba": moba,
+    "nsa": nativeSparseAttention,
   ]
 
   @Test("every registered family has a hand count")
@@ -213,6 +214,95 @@ struct LayerCostTests {
     return HandCount(
       options: ["window": 3, "form": json(.reference)], flops: attentionProjections(R, D) + B * H * core,
       activationBytes: 4 * (B * H * T * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+  }
+
+  /// The reference form at T 7: all T × T scores, scaled, masked, softmax, times V.
+  static func denseReference(_ s: CostShape, options: [String: JSONValue], core extra: Int = 0) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let (R, d) = (B * T, D / H)
+    let core = T * T * (4 * d + 2 * a) + softmax(T, T)
+    return HandCount(
+      options: options.merging(["form": json(.reference)]) { a, _ in a },
+      flops: attentionProjections(R, D) + B * H * core + extra, activationBytes: 4 * (B * H * T * T + R * 4 * D),
+      stateBytes: 4 * 2 * B * T * D)
+  }
+
+  static func longformer(_ s: CostShape) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let (R, d) = (B * T, D / H)
+    guard T == 65 else { return denseReference(s, options: ["window": 3]) }
+    // Window 20 and global token 0, tiles of 16: query blocks at 0, 16, 32, 48 see key tiles
+    // {0}, {0, 1}, {0, 1, 2} (the window from 13), {0 (global), 1, 2, 3} (from 29); row 64 sees
+    // {0, 2, 3, 4} (from 45): 16 + 16 + 16 + 1 keys.
+    let scores = 16 * 16 * (1 + 2 + 3 + 4) + (16 + 16 + 16 + 1)
+    let rowTiles = 16 * (1 + 2 + 3 + 4) + 4
+    return HandCount(
+      options: ["window": 20, "globalTokens": [0], "form": json(.tiled(queryBlock: 16, keyBlock: 16))],
+      flops: attentionProjections(R, D) + B * H * tiledCore(scores: scores, rowTiles: rowTiles, T: T, d: d),
+      activationBytes: 4 * (B * H * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+  }
+
+  static func bigBird(_ s: CostShape) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let (R, d) = (B * T, D / H)
+    guard T == 65 else { return denseReference(s, options: ["block": 2]) }
+    // Blocks of 16 = tiles, window 2, global 1, random 1: block 0 sees {0}, 1 {0, 1}, 2 {0, 1, 2}
+    // (no candidate for a random block), 3 {0, 2, 3} + random {1}, 4 (row 64) {0, 3, 4} + one
+    // random of {1, 2}: 16 + 16 + 1 + 16 keys.
+    let scores = 16 * 16 * (1 + 2 + 3 + 4) + (16 + 16 + 1 + 16)
+    let rowTiles = 16 * (1 + 2 + 3 + 4) + 4
+    return HandCount(
+      options: [
+        "block": 16, "windowBlocks": 2, "globalBlocks": 1, "randomBlocks": 1,
+        "form": json(.tiled(queryBlock: 16, keyBlock: 16)),
+      ],
+      flops: attentionProjections(R, D) + B * H * tiledCore(scores: scores, rowTiles: rowTiles, T: T, d: d),
+      activationBytes: 4 * (B * H * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+  }
+
+  /// Before any forward pass a data-dependent pattern counts the dense causal bound: at T 65 the
+  /// default tiles of 64 (query tile 0 sees key tile 0, row 64 sees 65 keys in two tiles).
+  static func causalBound(_ s: CostShape, extra: Int) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let (R, d) = (B * T, D / H)
+    guard T == 65 else { return denseReference(s, options: [:], core: extra) }
+    return HandCount(
+      options: [:],
+      flops: attentionProjections(R, D) + B * H * tiledCore(scores: 64 * 64 + 65, rowTiles: 64 + 2, T: T, d: d) + extra,
+      activationBytes: 4 * (B * H * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+  }
+
+  static func topKAttention(_ s: CostShape) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let d = D / H
+    // Selection: every causal score (2d and a comparison); query blocks of 64 see whole prefixes
+    // (64 × 64, then 1 × 65); the reference form row by row (T(T + 1)/2).
+    let scores = T == 65 ? 64 * 64 + 65 : T * (T + 1) / 2
+    return causalBound(s, extra: B * H * scores * (2 * d + a))
+  }
+
+  static func moba(_ s: CostShape) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let d = D / H
+    let blocks = (T + 63) / 64  // blocks of 64
+    // Block means of the keys (a sum per key, a scale per block), every query's gate per block.
+    return causalBound(s, extra: B * H * d * (T + blocks) + B * H * T * blocks * 2 * d)
+  }
+
+  static func nativeSparseAttention(_ s: CostShape) -> HandCount {
+    let (B, T, D, H) = (s.batch, s.time, s.width, s.heads)
+    let (R, d) = (B * T, D / H)
+    let blocks = (T + 63) / 64
+    // Three causal-bound cores; the gates x W + b and their σ, the block means of k and v, the
+    // compressed scores of the selection, the mixing (3 products, 2 sums per element).
+    let extra =
+      linear(R, D, 3 * H, bias: true) + R * 3 * H * sigmoid + 2 * B * H * d * (T + blocks) + B * H * T * blocks * 2 * d
+      + 5 * R * H * d
+    let bound = causalBound(s, extra: 0)
+    let core = bound.flops - attentionProjections(R, D)
+    return HandCount(
+      options: bound.options, flops: attentionProjections(R, D) + 3 * core + extra,
+      activationBytes: bound.activationBytes, stateBytes: bound.stateBytes)
   }
 
   static func forgettingAttention(_ s: CostShape) -> HandCount {

@@ -204,6 +204,14 @@ public struct BlockMask: Sendable {
     public var attended = 0
   }
 
+  /// The fraction of the causally visible (query, key) pairs the mask allows, over all slices
+  /// (queries at the end of the keys).
+  public var attendedFraction: Double {
+    let offset = keyTime - time
+    let causal = time * offset + time * (time + 1) / 2
+    return causal == 0 ? 0 : Double(visits.attended) / Double(causal * slices)
+  }
+
   /// The live tiles' cost over all slices.
   public var visits: Visits {
     var v = Visits()

@@ -61,10 +61,24 @@ public class MultiHeadAttention: Module {
   }
 
   /// The layer's forward pass with `mask`: `[B, T, D] → [B, T, D]`.
-  public func callAsFunction(_ x: Tensor, mask: AttentionMask) -> Tensor {
+  public func callAsFunction(_ x: Tensor, mask: AttentionMask) -> Tensor { forward(x, mask: mask).output }
+
+  /// The forward pass and the fraction of the causally visible (query, key) pairs attended, when
+  /// the core reports it.
+  func forward(_ x: Tensor, mask: AttentionMask) -> (output: Tensor, attendedFraction: Double?) {
     let (b, t) = (x.shape[0], x.shape[1])
     let (q, k, v) = heads(x, offset: 0)
-    return oProj(attention(q, k, v, mask: mask, form: form).reshaped(b, t, queryHeads * headDimension))
+    let core = attend(q, k, v, mask: mask, form: form)
+    return (oProj(core.output.reshaped(b, t, queryHeads * headDimension)), core.attendedFraction)
+  }
+
+  /// The attention core on projected heads: q `[B, T, HQ, D]`, k and v `[B, S, H, D]` (`S > T`
+  /// when decoding from a cache) → `[B, T, HQ, D]`, in `form`. A sparse family overrides it with
+  /// its own pattern and reports the fraction of causally visible keys it attended.
+  func attend(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask, form: Form)
+    -> (output: Tensor, attendedFraction: Double?)
+  {
+    (attention(q, k, v, mask: mask, form: form), nil)
   }
 
   /// The layer's forward pass in `direction`.
@@ -89,8 +103,15 @@ public class MultiHeadAttention: Module {
     let values = cache.values.map { concatenate([$0, v], axis: 1) } ?? v
     cache.keys = keys
     cache.values = values
-    let out = naiveAttention(q, keys, values, mask: mask)  // one query row: nothing to tile
+    let out = attend(q, keys, values, mask: mask, form: .reference).output  // one query row: nothing to tile
     return oProj(out.reshaped(b, queryHeads * headDimension))
+  }
+
+  /// Counted FLOPs of the attention core over `batch` sequences of `time` tokens under `mask`. A
+  /// family whose pattern depends on the data counts the decisions it took.
+  func coreFlops(batch: Int, time: Int, mask: AttentionMask) -> Int {
+    batch * queryHeads
+      * attentionCoreFlops(time: time, dimension: headDimension, mask: mask, form: form, positionBias: false)
   }
 
   public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
@@ -100,9 +121,7 @@ public class MultiHeadAttention: Module {
       qProj.flops(rows: rows) + kProj.flops(rows: rows) + vProj.flops(rows: rows) + oProj.flops(rows: rows)
     // Rotary embedding of queries and keys: four products and two sums per pair of channels.
     let rotation = rotary == nil ? 0 : 3 * FlopCount.arithmetic * rows * (queryHeads + keyValueHeads) * headDimension
-    let attention =
-      batch * queryHeads
-      * attentionCoreFlops(time: time, dimension: headDimension, mask: mask, form: form, positionBias: false)
+    let attention = coreFlops(batch: batch, time: time, mask: mask)
     let saved: Int
     switch form {
     case .tiled: saved = batch * queryHeads * time  // the row log-sum-exp
@@ -187,10 +206,12 @@ public final class SlidingWindowAttentionLayer: MultiHeadAttention, RecurrentLay
   public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { self(x, mask: mask) }
 }
 
-func attentionProblems(heads: Int, keyValueHeads: Int?, form: Form, width: Int) -> [OptionProblem] {
+func attentionProblems(
+  heads: Int, keyValueHeads: Int?, form: Form, width: Int, forms: [Form] = attentionForms
+) -> [OptionProblem] {
   var problems = headProblems(heads: heads, width: width)
   if let kv = keyValueHeads, kv < 1 || heads % kv != 0 {
     problems.append(OptionProblem("keyValueHeads", "\(heads) query heads are not a multiple of \(kv)"))
   }
-  return problems + formProblems(form, attentionForms)
+  return problems + formProblems(form, forms)
 }

@@ -28,7 +28,7 @@ public func mixtureOfBlockAttention(
 public func mixtureOfBlockAttentionWithSelection(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, block: Int, topK: Int, scale: Float? = nil,
   form: Form = .tiled(queryBlock: 64, keyBlock: 64)
-) -> (output: Tensor, selection: KeySelection) {
+) -> SparseAttentionOutput {
   checkAttentionShapes(q, k, v, function: "mixtureOfBlockAttention")
   check(block >= 1 && topK >= 1, "mixtureOfBlockAttention: block and topK must be at least 1, got \(block), \(topK)")
   let (t, s) = (q.shape[1], k.shape[1])
@@ -40,11 +40,13 @@ public func mixtureOfBlockAttentionWithSelection(
     // The chosen blocks, then the causal limit s ≤ t.
     let chosen = selection.denseMask(keyTime: s, keys: keys)
     let causal = Tensor(AttentionMask.causal.dense(time: t, keyTime: s), shape: [t, s])
-    return (maskedAttention(q, k, v, allowed: chosen * causal, scale: scale), selection)
+    let output = maskedAttention(q, k, v, allowed: chosen * causal, scale: scale)
+    return SparseAttentionOutput(output: output, selection: selection, blockMask: nil)
   case .tiled(let queryBlock, let keyBlock):
     let mask = selection.blockMask(
       keyTime: s, queryBlock: queryBlock, keyBlock: keyBlock, keys: keys, limit: { $0 + offset + 1 })
-    return (blockSparseAttention(q, k, v, mask: mask, scale: scale), selection)
+    return SparseAttentionOutput(
+      output: blockSparseAttention(q, k, v, mask: mask, scale: scale), selection: selection, blockMask: mask)
   default: checkFailed("mixtureOfBlockAttention: no \(form) form; the forms are \(mobaForms)")
   }
 }

@@ -26,7 +26,7 @@ import TesseraCore
 public func nativeSparseAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, compressedGate: Tensor, selectedGate: Tensor, windowGate: Tensor,
   block: Int, selectedBlocks: Int, window: Int, scale: Float? = nil, form: Form = .tiled(queryBlock: 64, keyBlock: 64)
-) -> (output: Tensor, selection: KeySelection) {
+) -> NativeSparseAttentionOutput {
   checkAttentionShapes(q, k, v, function: "nativeSparseAttention")
   let (b, t, hq, _) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
   let s = k.shape[1]
@@ -47,11 +47,13 @@ public func nativeSparseAttention(
   let compressedKeys = blockMeans(k, block: block), compressedValues = blockMeans(v, block: block)
   let complete = { (query: Int) in (query + offset + 1) / block }  // blocks 0..<complete(query)
   let compressedOutput: Tensor
+  var masks: [BlockMask] = []
   switch form {
   case .tiled(let queryBlock, let keyBlock):
     let mask = BlockMask(
       time: t, keyTime: blocks, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: 1, sliceHeads: 1
     ) { _, query in [0..<complete(query)] }
+    masks.append(mask)
     compressedOutput = blockSparseAttention(q, compressedKeys, compressedValues, mask: mask, scale: scale)
   default:
     var allowed = [Float](repeating: 0, count: t * blocks)
@@ -71,7 +73,10 @@ public func nativeSparseAttention(
     let mask = selection.blockMask(
       keyTime: s, queryBlock: queryBlock, keyBlock: keyBlock, keys: blockKeys, limit: { $0 + offset + 1 })
     selectedOutput = blockSparseAttention(q, k, v, mask: mask, scale: scale)
-    windowOutput = attention(q, k, v, mask: .slidingWindow(window), scale: scale, form: form)
+    let windowMask = BlockMask(
+      .slidingWindow(window), time: t, keyTime: s, queryBlock: queryBlock, keyBlock: keyBlock)
+    windowOutput = blockSparseAttention(q, k, v, mask: windowMask, scale: scale)
+    masks += [mask, windowMask]
   default:
     let causal = Tensor(AttentionMask.causal.dense(time: t, keyTime: s), shape: [t, s])
     let chosen = selection.denseMask(keyTime: s, queryHeads: hq, keys: blockKeys)
@@ -81,7 +86,16 @@ public func nativeSparseAttention(
   let gate = { (g: Tensor) in g.expandingDimensions(at: 3) }
   let output =
     gate(compressedGate) * compressedOutput + gate(selectedGate) * selectedOutput + gate(windowGate) * windowOutput
-  return (output, selection)
+  return NativeSparseAttentionOutput(output: output, selection: selection, blockMasks: masks)
+}
+
+/// NSA's output, its selected blocks `[B, H, T, selectedBlocks]`, and in the tiled form the
+/// block masks of the compressed, selected and sliding branches (their live tiles are the
+/// counted cost).
+public struct NativeSparseAttentionOutput {
+  public var output: Tensor
+  public var selection: KeySelection
+  public var blockMasks: [BlockMask]
 }
 
 /// The forms of ``nativeSparseAttention(_:_:_:compressedGate:selectedGate:windowGate:block:selectedBlocks:window:scale:form:)``.

@@ -27,26 +27,36 @@ public func topKAttention(
 public func topKAttentionWithSelection(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, topK: Int, scale: Float? = nil,
   form: Form = .tiled(queryBlock: 64, keyBlock: 64)
-) -> (output: Tensor, selection: KeySelection) {
+) -> SparseAttentionOutput {
   checkAttentionShapes(q, k, v, function: "topKAttention")
   check(topK >= 1, "topKAttention: topK must be at least 1, got \(topK)")
   let scale = scale ?? 1 / Float(q.shape[3]).squareRoot()
   switch form {
   case .reference:
     let selection = withoutGradients { referenceTopKSelection(q, k, topK: topK, scale: scale) }
-    return (maskedAttention(q, k, v, allowed: selection.denseMask(keyTime: k.shape[1]), scale: scale), selection)
+    let output = maskedAttention(q, k, v, allowed: selection.denseMask(keyTime: k.shape[1]), scale: scale)
+    return SparseAttentionOutput(output: output, selection: selection, blockMask: nil)
   case .tiled(let queryBlock, let keyBlock):
     let selection = withoutGradients { tiledTopKSelection(q, k, topK: topK, scale: scale, queryBlock: queryBlock) }
     let mask = selection.blockMask(keyTime: k.shape[1], queryBlock: queryBlock, keyBlock: keyBlock) { key in
       key..<(key + 1)
     }
-    return (blockSparseAttention(q, k, v, mask: mask, scale: scale), selection)
+    return SparseAttentionOutput(
+      output: blockSparseAttention(q, k, v, mask: mask, scale: scale), selection: selection, blockMask: mask)
   default: checkFailed("topKAttention: no \(form) form; the forms are \(topKAttentionForms)")
   }
 }
 
 /// The forms of ``topKAttention(_:_:_:topK:scale:form:)``.
 public let topKAttentionForms: [Form] = [.reference, .tiled(queryBlock: 64, keyBlock: 64)]
+
+/// A dynamic sparse pattern's output and what it chose: the selection, and in the tiled form the
+/// block mask the kernel ran (its live tiles are the counted cost).
+public struct SparseAttentionOutput {
+  public var output: Tensor
+  public var selection: KeySelection
+  public var blockMask: BlockMask?
+}
 
 /// What a dynamic sparse pattern chose: per batch, head and query, up to `width` ids (keys or
 /// key blocks), ascending, −1 padding — `[batch, heads, time, width]`.
