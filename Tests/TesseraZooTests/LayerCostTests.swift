@@ -201,9 +201,11 @@ struct LayerCostTests {
     if T == 65 {
       // Window 20, tiles of 16: the query blocks at 0, 16, 32, 48 see keys from 0, 0, 13, 29, so key
       // tiles [0, 16), [0, 32), [0, 48), [16, 64); the last row (64) sees keys from 45: tiles
-      // [32, 48), [48, 64), [64, 65).
-      let scores = 16 * (16 + 32 + 48 + 48) + 1 * (T - 32)
-      let rowTiles = 16 * (1 + 2 + 3 + 3) + 1 * 3
+      // [32, 48), [48, 64), [64, 65). Only rows that see a key of a tile are computed: of the
+      // blocks at 32 and 48, the first tile is seen by 3 rows (t − 19 ≤ 15 for t ≤ 34; ≤ 31 for
+      // t ≤ 50).
+      let scores = 16 * 16 * (1 + 2 + 2 + 2) + 2 * 3 * 16 + 1 * (T - 32)
+      let rowTiles = 16 * (1 + 2 + 2 + 2) + 2 * 3 + 1 * 3
       let flops = attentionProjections(R, D) + B * H * tiledCore(scores: scores, rowTiles: rowTiles, T: T, d: d)
       return HandCount(
         options: ["window": 20, "form": json(.tiled(queryBlock: 16, keyBlock: 16))], flops: flops,
@@ -233,9 +235,10 @@ struct LayerCostTests {
     guard T == 65 else { return denseReference(s, options: ["window": 3]) }
     // Window 20 and global token 0, tiles of 16: query blocks at 0, 16, 32, 48 see key tiles
     // {0}, {0, 1}, {0, 1, 2} (the window from 13), {0 (global), 1, 2, 3} (from 29); row 64 sees
-    // {0, 2, 3, 4} (from 45): 16 + 16 + 16 + 1 keys.
-    let scores = 16 * 16 * (1 + 2 + 3 + 4) + (16 + 16 + 16 + 1)
-    let rowTiles = 16 * (1 + 2 + 3 + 4) + 4
+    // {0, 2, 3, 4} (from 45): 16 + 16 + 16 + 1 keys. Of the block at 48, only rows 48–50 see a key
+    // of tile 1 (only they are computed there).
+    let scores = 16 * 16 * (1 + 2 + 3 + 3) + 3 * 16 + (16 + 16 + 16 + 1)
+    let rowTiles = 16 * (1 + 2 + 3 + 3) + 3 + 4
     return HandCount(
       options: ["window": 20, "globalTokens": [0], "form": json(.tiled(queryBlock: 16, keyBlock: 16))],
       flops: attentionProjections(R, D) + B * H * tiledCore(scores: scores, rowTiles: rowTiles, T: T, d: d),

@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads", "blas_core" and "gemm".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core, attention, train, mixers, notebook.
+      Groups: core, attention, sparse, train, mixers, notebook.
       """
   )
 
-  @Argument(help: "The group to run: core, attention, train, mixers, notebook.")
+  @Argument(help: "The group to run: core, attention, sparse, train, mixers, notebook.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -38,6 +38,8 @@ struct BenchCommand: ParsableCommand {
       if compareCores { try CoreBench.compareKernelFamilies(quick: quick) }
     case "attention":
       AttentionBench(quick: quick, filter: filter).run()
+    case "sparse":
+      SparseBench(quick: quick, filter: filter).run()
     case "train":
       if compareGemm {
         TrainBench(quick: quick, filter: filter).compareGEMMKernels()
@@ -49,7 +51,8 @@ struct BenchCommand: ParsableCommand {
     case "notebook":
       try NotebookBench(quick: quick, filter: filter).run()
     default:
-      throw ValidationError("unknown benchmark group '\(group)'; available: core, attention, train, mixers, notebook")
+      throw ValidationError(
+        "unknown benchmark group '\(group)'; available: core, attention, sparse, train, mixers, notebook")
     }
   }
 }

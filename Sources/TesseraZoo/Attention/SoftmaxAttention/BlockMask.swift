@@ -26,6 +26,12 @@ public struct BlockMask: Sendable {
   /// Offset of each live tile's 0/1 mask in `masks` (rows × cols, row-major); −1 when full.
   var tileMask: [Int]
   var masks: [UInt8]
+  /// The rows of a partial tile that see some key of it, as offsets in the query tile:
+  /// `activeRows[tileRowStart[i] ..< tileRowStart[i] + tileRowCount[i]]`; `tileRowStart[i]` is −1
+  /// when every row does. The kernel computes only these rows of the tile.
+  var tileRowStart: [Int]
+  var tileRowCount: [Int32]
+  var activeRows: [Int32]
   /// Keys each query sees, `[slices, time]`.
   var visible: [Int32]
 
@@ -42,6 +48,9 @@ public struct BlockMask: Sendable {
     tileKey = []
     tileMask = []
     masks = [0]  // never empty: the kernel takes its base address
+    tileRowStart = []
+    tileRowCount = []
+    activeRows = [0]
     visible = []
   }
 
@@ -65,7 +74,7 @@ public struct BlockMask: Sendable {
         switch mask.classify(queries: queries, keys: c0..<(c0 + cols)) {
         case .empty: continue
         case .full:
-          appendTile(kt, mask: nil)
+          appendTile(kt, mask: nil, rows: rows, cols: cols)
           for i in 0..<rows { rowVisible[r0 + i] += Int32(cols) }
         case .partial:
           tile.removeAll(keepingCapacity: true)
@@ -81,7 +90,7 @@ public struct BlockMask: Sendable {
             ones += Int(count)
           }
           if ones == 0 { continue }
-          appendTile(kt, mask: ones == rows * cols ? nil : tile)
+          appendTile(kt, mask: ones == rows * cols ? nil : tile, rows: rows, cols: cols)
         }
       }
       tileStart.append(tileKey.count)
@@ -137,21 +146,31 @@ public struct BlockMask: Sendable {
             visible[slice * time + r0 + i] += count
             ones += Int(count)
           }
-          appendTile(kt, mask: ones == rows * cols ? nil : tile)
+          appendTile(kt, mask: ones == rows * cols ? nil : tile, rows: rows, cols: cols)
         }
         tileStart.append(tileKey.count)
       }
     }
   }
 
-  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?) {
+  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?, rows: Int, cols: Int) {
     tileKey.append(Int32(keyTile))
-    if let mask {
-      tileMask.append(masks.count)
-      masks.append(contentsOf: mask)
-    } else {
+    guard let mask else {
       tileMask.append(-1)
+      tileRowStart.append(-1)
+      tileRowCount.append(Int32(rows))
+      return
     }
+    tileMask.append(masks.count)
+    masks.append(contentsOf: mask)
+    let active = (0..<rows).filter { i in mask[(i * cols)..<((i + 1) * cols)].contains(1) }
+    if active.count == rows {
+      tileRowStart.append(-1)
+    } else {
+      tileRowStart.append(activeRows.count)
+      activeRows.append(contentsOf: active.map(Int32.init))
+    }
+    tileRowCount.append(Int32(active.count))
   }
 
   /// The slice query head `hq` of `queryHeads` in batch `b` reads.
@@ -196,9 +215,10 @@ public struct BlockMask: Sendable {
   public struct Visits: Sendable, Equatable {
     /// Live tiles, and those among them that are masked element by element.
     public var tiles = 0, partialTiles = 0
-    /// Scores the kernel computes: the area of the live tiles.
+    /// Scores the kernel computes: per live tile, its columns times the rows that see some key
+    /// of it (rows that see none are not computed).
     public var scores = 0
-    /// (query row, live key tile) pairs: the online softmax's corrections.
+    /// (query row, live key tile) pairs computed: the online softmax's corrections.
     public var rowTiles = 0
     /// (query, key) pairs the mask allows.
     public var attended = 0
@@ -217,8 +237,8 @@ public struct BlockMask: Sendable {
     var v = Visits()
     for slice in 0..<slices {
       for qt in 0..<queryTiles {
-        let rows = min(queryBlock, time - qt * queryBlock)
         for index in tiles(slice: slice, queryTile: qt) {
+          let rows = Int(tileRowCount[index])
           let cols = min(keyBlock, keyTime - Int(tileKey[index]) * keyBlock)
           v.tiles += 1
           if tileMask[index] >= 0 { v.partialTiles += 1 }

@@ -113,73 +113,103 @@ struct AttentionGeometry {
         let (qp, kp, vp, cp) = (inputs[0], inputs[1], inputs[2], inputs[3])
         let (op, lp) = (outputs[0], outputs[1])
         mask.masks.withUnsafeBufferPointer { maskBuffer in
-          let masks = maskBuffer.baseAddress!
-          Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
-            let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-            let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-            let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
-            defer {
-              scores.deallocate()
-              rowMax.deallocate()
-              rowSum.deallocate()
-            }
-            for pair in range {
-              let (b, hq) = (pair / queryHeads, pair % queryHeads)
-              let h = hq / group
-              let qHead = qp + b * time * queryStride + hq * D
-              let oHead = op + b * time * queryStride + hq * D
-              let kHead = kp + b * keyTime * keyStride + h * D
-              let vHead = vp + b * keyTime * keyStride + h * D
-              let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
-              let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
-              for queryTile in 0..<mask.queryTiles {
-                let r0 = queryTile * Br
-                let rows = min(Br, time - r0)
-                for i in 0..<rows {
-                  rowMax[i] = -.infinity
-                  rowSum[i] = 0
-                }
-                let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
-                for tile in mask.tiles(slice: slice, queryTile: queryTile) {
-                  let c0 = Int(mask.tileKey[tile]) * Bc
-                  let cols = min(Bc, keyTime - c0)
-                  let tileMask = mask.tileMask[tile]
-                  // S = Q_i K_jᵀ · scale
-                  gemm.sgemm(
-                    transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                    a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                    c: scores, ldc: cols)
+          mask.activeRows.withUnsafeBufferPointer { rowBuffer in
+            let (masks, activeRows) = (maskBuffer.baseAddress!, rowBuffer.baseAddress!)
+            Runtime.parallelFor(batch * queryHeads, grain: 1) { range in
+              let scores = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+              let gathered = UnsafeMutablePointer<Float>.allocate(capacity: 2 * Br * D)
+              let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+              let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: Br)
+              defer {
+                scores.deallocate()
+                gathered.deallocate()
+                rowMax.deallocate()
+                rowSum.deallocate()
+              }
+              for pair in range {
+                let (b, hq) = (pair / queryHeads, pair % queryHeads)
+                let h = hq / group
+                let qHead = qp + b * time * queryStride + hq * D
+                let oHead = op + b * time * queryStride + hq * D
+                let kHead = kp + b * keyTime * keyStride + h * D
+                let vHead = vp + b * keyTime * keyStride + h * D
+                let cHead = cp + (hasBias ? (b * queryHeads + hq) * keyTime : 0)
+                let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
+                for queryTile in 0..<mask.queryTiles {
+                  let r0 = queryTile * Br
+                  let rows = min(Br, time - r0)
                   for i in 0..<rows {
-                    let s = scores + i * cols
-                    let t = r0 + i + offset
-                    if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
-                    if tileMask >= 0 { maskRow(s, masks + tileMask + i * cols, cols) }
-                    let m = Swift.max(rowMax[i], Dense.maximumWithoutNaN(s, cols))
-                    if m == -.infinity {
-                      for j in 0..<cols { s[j] = 0 }
-                      continue
+                    rowMax[i] = -.infinity
+                    rowSum[i] = 0
+                  }
+                  let acc = oHead + r0 * queryStride  // accumulate straight into O's rows
+                  for tile in mask.tiles(slice: slice, queryTile: queryTile) {
+                    let c0 = Int(mask.tileKey[tile]) * Bc
+                    let cols = min(Bc, keyTime - c0)
+                    let tileMask = mask.tileMask[tile]
+                    // The rows computed: all of them, or (a partial tile) those that see a key of it,
+                    // gathered into a block of their own.
+                    let rowStart = mask.tileRowStart[tile]
+                    let computed = Int(mask.tileRowCount[tile])
+                    let row = { (i: Int) in rowStart < 0 ? i : Int(activeRows[rowStart + i]) }
+                    let queries: UnsafePointer<Float>, queryLead: Int
+                    if rowStart < 0 {
+                      (queries, queryLead) = (UnsafePointer(qHead + r0 * queryStride), queryStride)
+                    } else {
+                      for i in 0..<computed {
+                        (gathered + i * D).update(from: qHead + (r0 + row(i)) * queryStride, count: D)
+                      }
+                      (queries, queryLead) = (UnsafePointer(gathered), D)
                     }
-                    let correction = VectorMath.exp(rowMax[i] - m)
-                    VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
-                    let sum = Dense.sum(s, cols)
-                    rowSum[i] = rowSum[i] * correction + sum
-                    rowMax[i] = m
-                    if correction != 1 {
-                      let a = acc + i * queryStride
-                      for d in 0..<D { a[d] *= correction }
+                    // S = Q_i K_jᵀ · scale
+                    gemm.sgemm(
+                      transA: false, transB: true, m: computed, n: cols, k: D, alpha: scale, a: queries, lda: queryLead,
+                      b: kHead + c0 * keyStride, ldb: keyStride, beta: 0, c: scores, ldc: cols)
+                    for i in 0..<computed {
+                      let r = row(i)
+                      let s = scores + i * cols
+                      let t = r0 + r + offset
+                      if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
+                      if tileMask >= 0 { maskRow(s, masks + tileMask + r * cols, cols) }
+                      let m = Swift.max(rowMax[r], Dense.maximumWithoutNaN(s, cols))
+                      if m == -.infinity {
+                        for j in 0..<cols { s[j] = 0 }
+                        continue
+                      }
+                      let correction = VectorMath.exp(rowMax[r] - m)
+                      VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
+                      let sum = Dense.sum(s, cols)
+                      rowSum[r] = rowSum[r] * correction + sum
+                      rowMax[r] = m
+                      if correction != 1 {
+                        let a = acc + r * queryStride
+                        for d in 0..<D { a[d] *= correction }
+                      }
+                    }
+                    // A += P V_j (gathered rows: P V_j into a block, then added row by row — the same
+                    // sums, since the product adds C after its chains)
+                    if rowStart < 0 {
+                      gemm.sgemm(
+                        transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1, a: scores, lda: cols,
+                        b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
+                    } else {
+                      let product = gathered + Br * D
+                      gemm.sgemm(
+                        transA: false, transB: false, m: computed, n: D, k: cols, alpha: 1, a: scores, lda: cols,
+                        b: vHead + c0 * keyStride, ldb: keyStride, beta: 0, c: product, ldc: D)
+                      for i in 0..<computed {
+                        let (a, p) = (acc + row(i) * queryStride, product + i * D)
+                        for d in 0..<D { a[d] += p[d] }
+                      }
                     }
                   }
-                  // A += P V_j
-                  gemm.sgemm(
-                    transA: false, transB: false, m: rows, n: D, k: cols, alpha: 1,
-                    a: scores, lda: cols, b: vHead + c0 * keyStride, ldb: keyStride, beta: 1, c: acc, ldc: queryStride)
-                }
-                for i in 0..<rows {
-                  let a = acc + i * queryStride
-                  let l = rowSum[i]
-                  let inverse: Float = l > 0 ? 1 / l : 0
-                  for d in 0..<D { a[d] *= inverse }
-                  lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+                  for i in 0..<rows {
+                    let a = acc + i * queryStride
+                    let l = rowSum[i]
+                    let inverse: Float = l > 0 ? 1 / l : 0
+                    for d in 0..<D { a[d] *= inverse }
+                    lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+                  }
                 }
               }
             }
@@ -236,99 +266,127 @@ struct AttentionGeometry {
         let (dqp, dkp, dvp, dcp) = (outputs[0], outputs[1], outputs[2], outputs[3])
         // One task per (batch, kv head): it owns dK, dV of that head and dQ of its query heads.
         mask.masks.withUnsafeBufferPointer { maskBuffer in
-          let masks = maskBuffer.baseAddress!
-          Runtime.parallelFor(batch * heads, grain: 1) { range in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-            let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
-            defer {
-              p.deallocate()
-              dp.deallocate()
-            }
-            for pair in range {
-              let (b, h) = (pair / heads, pair % heads)
-              let kHead = kp + b * keyTime * keyStride + h * D
-              let vHead = vp + b * keyTime * keyStride + h * D
-              let dkHead = dkp + b * keyTime * keyStride + h * D
-              let dvHead = dvp + b * keyTime * keyStride + h * D
-              for g in 0..<group {
-                let hq = h * group + g
-                let qHead = qp + b * time * queryStride + hq * D
-                let gHead = gp + b * time * queryStride + hq * D
-                let dqHead = dqp + b * time * queryStride + hq * D
-                let lse = lp + (b * queryHeads + hq) * time
-                let del = delp + (b * queryHeads + hq) * time
-                let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
-                let cHead = cp + biasOffset, dcHead = dcp + biasOffset
-                let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
-                for queryTile in 0..<mask.queryTiles {
-                  let r0 = queryTile * Br
-                  let rows = min(Br, time - r0)
-                  for tile in mask.tiles(slice: slice, queryTile: queryTile) {
-                    let c0 = Int(mask.tileKey[tile]) * Bc
-                    let cols = min(Bc, keyTime - c0)
-                    let tileMask = mask.tileMask[tile]
-                    // P = exp(Q_i K_jᵀ · scale − L), masked
-                    gemm.sgemm(
-                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: scale,
-                      a: qHead + r0 * queryStride, lda: queryStride, b: kHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                      c: p, ldc: cols)
-                    for i in 0..<rows {
-                      let s = p + i * cols
-                      if hasBias { addBias(s, cHead, query: r0 + i + offset, keys: c0..<(c0 + cols)) }
-                      if tileMask >= 0 { maskRow(s, masks + tileMask + i * cols, cols) }
-                      let l = lse[r0 + i]
-                      if l == -.infinity {
-                        for j in 0..<cols { s[j] = 0 }
-                        continue
-                      }
-                      VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
-                    }
-                    // dV_j += Pᵀ dO_i
-                    gemm.sgemm(
-                      transA: true, transB: false, m: cols, n: D, k: rows, alpha: 1,
-                      a: p, lda: cols, b: gHead + r0 * queryStride, ldb: queryStride, beta: 1,
-                      c: dvHead + c0 * keyStride,
-                      ldc: keyStride)
-                    // dP = dO_i V_jᵀ
-                    gemm.sgemm(
-                      transA: false, transB: true, m: rows, n: cols, k: D, alpha: 1,
-                      a: gHead + r0 * queryStride, lda: queryStride, b: vHead + c0 * keyStride, ldb: keyStride, beta: 0,
-                      c: dp, ldc: cols)
-                    // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
-                    // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
-                    // difference of two dot products, sgemm's and Δ's, where the answer is zero).
-                    for i in 0..<rows {
-                      let s = p + i * cols, ds = dp + i * cols
-                      if mask.visibleKeys(slice: slice, query: r0 + i) == 1 {
-                        for j in 0..<cols { ds[j] = 0 }
-                        continue
-                      }
-                      let d0 = del[r0 + i]
-                      for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
-                    }
-                    // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
-                    if hasBias {
-                      for i in 0..<rows {
-                        let ds = dp + i * cols
-                        var rowSum: Float = 0
-                        for j in 0..<cols {
-                          rowSum += ds[j]
-                          dcHead[c0 + j] -= ds[j]
+          mask.activeRows.withUnsafeBufferPointer { rowBuffer in
+            let (masks, activeRows) = (maskBuffer.baseAddress!, rowBuffer.baseAddress!)
+            Runtime.parallelFor(batch * heads, grain: 1) { range in
+              let p = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+              let dp = UnsafeMutablePointer<Float>.allocate(capacity: Br * Bc)
+              let gathered = UnsafeMutablePointer<Float>.allocate(capacity: 3 * Br * D)
+              defer {
+                p.deallocate()
+                dp.deallocate()
+                gathered.deallocate()
+              }
+              for pair in range {
+                let (b, h) = (pair / heads, pair % heads)
+                let kHead = kp + b * keyTime * keyStride + h * D
+                let vHead = vp + b * keyTime * keyStride + h * D
+                let dkHead = dkp + b * keyTime * keyStride + h * D
+                let dvHead = dvp + b * keyTime * keyStride + h * D
+                for g in 0..<group {
+                  let hq = h * group + g
+                  let qHead = qp + b * time * queryStride + hq * D
+                  let gHead = gp + b * time * queryStride + hq * D
+                  let dqHead = dqp + b * time * queryStride + hq * D
+                  let lse = lp + (b * queryHeads + hq) * time
+                  let del = delp + (b * queryHeads + hq) * time
+                  let biasOffset = hasBias ? (b * queryHeads + hq) * keyTime : 0
+                  let cHead = cp + biasOffset, dcHead = dcp + biasOffset
+                  let slice = mask.slice(batch: b, head: hq, queryHeads: queryHeads)
+                  for queryTile in 0..<mask.queryTiles {
+                    let r0 = queryTile * Br
+                    let rows = min(Br, time - r0)
+                    for tile in mask.tiles(slice: slice, queryTile: queryTile) {
+                      let c0 = Int(mask.tileKey[tile]) * Bc
+                      let cols = min(Bc, keyTime - c0)
+                      let tileMask = mask.tileMask[tile]
+                      // The rows computed, gathered when only some rows of a partial tile see its keys
+                      // (rows left out have P = 0: they add nothing to dK, dV, and get no dQ here).
+                      let rowStart = mask.tileRowStart[tile]
+                      let computed = Int(mask.tileRowCount[tile])
+                      let row = { (i: Int) in rowStart < 0 ? i : Int(activeRows[rowStart + i]) }
+                      let queries: UnsafePointer<Float>, outputGrads: UnsafePointer<Float>, lead: Int
+                      if rowStart < 0 {
+                        queries = UnsafePointer(qHead + r0 * queryStride)
+                        outputGrads = UnsafePointer(gHead + r0 * queryStride)
+                        lead = queryStride
+                      } else {
+                        for i in 0..<computed {
+                          (gathered + i * D).update(from: qHead + (r0 + row(i)) * queryStride, count: D)
+                          (gathered + (Br + i) * D).update(from: gHead + (r0 + row(i)) * queryStride, count: D)
                         }
-                        dcHead[r0 + i + offset] += rowSum
+                        (queries, outputGrads, lead) = (UnsafePointer(gathered), UnsafePointer(gathered + Br * D), D)
                       }
+                      // P = exp(Q_i K_jᵀ · scale − L), masked
+                      gemm.sgemm(
+                        transA: false, transB: true, m: computed, n: cols, k: D, alpha: scale, a: queries, lda: lead,
+                        b: kHead + c0 * keyStride, ldb: keyStride, beta: 0, c: p, ldc: cols)
+                      for i in 0..<computed {
+                        let r = row(i)
+                        let s = p + i * cols
+                        if hasBias { addBias(s, cHead, query: r0 + r + offset, keys: c0..<(c0 + cols)) }
+                        if tileMask >= 0 { maskRow(s, masks + tileMask + r * cols, cols) }
+                        let l = lse[r0 + r]
+                        if l == -.infinity {
+                          for j in 0..<cols { s[j] = 0 }
+                          continue
+                        }
+                        VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
+                      }
+                      // dV_j += Pᵀ dO_i
+                      gemm.sgemm(
+                        transA: true, transB: false, m: cols, n: D, k: computed, alpha: 1, a: p, lda: cols,
+                        b: outputGrads, ldb: lead, beta: 1, c: dvHead + c0 * keyStride, ldc: keyStride)
+                      // dP = dO_i V_jᵀ
+                      gemm.sgemm(
+                        transA: false, transB: true, m: computed, n: cols, k: D, alpha: 1, a: outputGrads, lda: lead,
+                        b: vHead + c0 * keyStride, ldb: keyStride, beta: 0, c: dp, ldc: cols)
+                      // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
+                      // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
+                      // difference of two dot products, sgemm's and Δ's, where the answer is zero).
+                      for i in 0..<computed {
+                        let r = row(i)
+                        let s = p + i * cols, ds = dp + i * cols
+                        if mask.visibleKeys(slice: slice, query: r0 + r) == 1 {
+                          for j in 0..<cols { ds[j] = 0 }
+                          continue
+                        }
+                        let d0 = del[r0 + r]
+                        for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                      }
+                      // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
+                      if hasBias {
+                        for i in 0..<computed {
+                          let ds = dp + i * cols
+                          var rowSum: Float = 0
+                          for j in 0..<cols {
+                            rowSum += ds[j]
+                            dcHead[c0 + j] -= ds[j]
+                          }
+                          dcHead[r0 + row(i) + offset] += rowSum
+                        }
+                      }
+                      // dQ_i += dS K_j · scale (gathered rows: into a block, then added row by row)
+                      if rowStart < 0 {
+                        gemm.sgemm(
+                          transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale, a: dp, lda: cols,
+                          b: kHead + c0 * keyStride, ldb: keyStride, beta: 1, c: dqHead + r0 * queryStride,
+                          ldc: queryStride)
+                      } else {
+                        let product = gathered + 2 * Br * D
+                        gemm.sgemm(
+                          transA: false, transB: false, m: computed, n: D, k: cols, alpha: scale, a: dp, lda: cols,
+                          b: kHead + c0 * keyStride, ldb: keyStride, beta: 0, c: product, ldc: D)
+                        for i in 0..<computed {
+                          let (target, source) = (dqHead + (r0 + row(i)) * queryStride, product + i * D)
+                          for d in 0..<D { target[d] += source[d] }
+                        }
+                      }
+                      // dK_j += dSᵀ Q_i · scale
+                      gemm.sgemm(
+                        transA: true, transB: false, m: cols, n: D, k: computed, alpha: scale, a: dp, lda: cols,
+                        b: queries, ldb: lead, beta: 1, c: dkHead + c0 * keyStride, ldc: keyStride)
                     }
-                    // dQ_i += dS K_j · scale
-                    gemm.sgemm(
-                      transA: false, transB: false, m: rows, n: D, k: cols, alpha: scale,
-                      a: dp, lda: cols, b: kHead + c0 * keyStride, ldb: keyStride, beta: 1,
-                      c: dqHead + r0 * queryStride,
-                      ldc: queryStride)
-                    // dK_j += dSᵀ Q_i · scale
-                    gemm.sgemm(
-                      transA: true, transB: false, m: cols, n: D, k: rows, alpha: scale,
-                      a: dp, lda: cols, b: qHead + r0 * queryStride, ldb: queryStride, beta: 1,
-                      c: dkHead + c0 * keyStride, ldc: keyStride)
                   }
                 }
               }

@@ -148,8 +148,9 @@ func referenceTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float) -
 }
 
 /// The top-k keys of every query, computed tile by tile: for each block of `queryBlock` queries,
-/// one product against the keys they may see, and a running top-k per row (a key enters only
-/// with a strictly larger score than the k-th kept, so ties stay with the lower index).
+/// one product against the keys they may see; per row, the k-th largest score `v` by selection
+/// (linear time), then the keys above `v` and, in key order, as many keys equal to `v` as fill `k`
+/// (so ties go to the lower index, as a stable sort would choose).
 func tiledTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float, queryBlock: Int) -> KeySelection {
   let (b, t, hq, d) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
   let (s, h) = (k.shape[1], k.shape[2])
@@ -162,8 +163,11 @@ func tiledTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float, query
       let (qp, kp, idp) = (inputs[0], inputs[1], out.baseAddress!)
       Runtime.parallelFor(b * hq, grain: 1) { range in
         let scores = UnsafeMutablePointer<Float>.allocate(capacity: queryBlock * s)
-        defer { scores.deallocate() }
-        var keptScore = [Float](repeating: 0, count: topK), keptKey = [Int](repeating: 0, count: topK)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: s)
+        defer {
+          scores.deallocate()
+          scratch.deallocate()
+        }
         for pair in range {
           let (batch, head) = (pair / hq, pair % hq)
           let qHead = qp + batch * t * hq * d + head * d
@@ -177,23 +181,25 @@ func tiledTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float, query
               b: kHead, ldb: h * d, beta: 0, c: scores, ldc: cols)
             for i in 0..<rows {
               let row = scores + i * cols
-              var kept = 0
-              for key in 0...(r0 + i + offset) {
-                let value = row[key]
-                if kept == topK && !(value > keptScore[topK - 1]) { continue }
-                var position = min(kept, topK - 1)
-                while position > 0 && value > keptScore[position - 1] {
-                  keptScore[position] = keptScore[position - 1]
-                  keptKey[position] = keptKey[position - 1]
-                  position -= 1
-                }
-                keptScore[position] = value
-                keptKey[position] = key
-                kept = min(kept + 1, topK)
-              }
-              let chosen = keptKey.prefix(kept).sorted()
+              let visible = r0 + i + offset + 1
               let base = (pair * t + r0 + i) * topK
-              for (j, key) in chosen.enumerated() { idp[base + j] = Int32(key) }
+              if visible <= topK {
+                for key in 0..<visible { idp[base + key] = Int32(key) }
+                continue
+              }
+              scratch.update(from: row, count: visible)
+              let threshold = kthLargest(scratch, visible, topK)
+              var above = 0
+              for key in 0..<visible where row[key] > threshold { above += 1 }
+              var ties = topK - above, written = 0
+              for key in 0..<visible {
+                let value = row[key]
+                if value > threshold || (value == threshold && ties > 0) {
+                  if value == threshold { ties -= 1 }
+                  idp[base + written] = Int32(key)
+                  written += 1
+                }
+              }
             }
             r0 += rows
           }
@@ -202,4 +208,33 @@ func tiledTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float, query
     }
   }
   return KeySelection(batch: b, heads: hq, time: t, width: topK, ids: ids)
+}
+
+/// The `k`-th largest of `count` values (1-based), by quickselect with a median-of-three pivot;
+/// reorders `values`.
+func kthLargest(_ values: UnsafeMutablePointer<Float>, _ count: Int, _ k: Int) -> Float {
+  var (low, high, target) = (0, count - 1, k - 1)  // the target index in descending order
+  while low < high {
+    let middle = low + (high - low) / 2
+    let (a, b, c) = (values[low], values[middle], values[high])
+    let pivot = max(min(a, b), min(max(a, b), c))
+    var (i, j) = (low, high)
+    while i <= j {
+      while values[i] > pivot { i += 1 }
+      while values[j] < pivot { j -= 1 }
+      if i <= j {
+        (values[i], values[j]) = (values[j], values[i])
+        i += 1
+        j -= 1
+      }
+    }
+    if target <= j {
+      high = j
+    } else if target >= i {
+      low = i
+    } else {
+      return values[target]
+    }
+  }
+  return values[target]
 }
