@@ -5,12 +5,18 @@ not importable.
 
 Usage: Scripts/compare-pytorch.py [attention|train|all] [--quick]
        Scripts/compare-pytorch.py train --against .build/release/tessera [--rounds N]
+       Scripts/compare-pytorch.py sparse --against .build/release/tessera [--quick]
 
 With --against, the train step is timed in alternating rounds: PyTorch in this process, then
 `tessera bench train --filter tiled` as a child process, N times (default 7). Each round prints
 both times and their ratio; the last line is the median ratio (tessera ÷ pytorch). On a shared
 machine whose speed drifts from minute to minute, pairing the two in time is what keeps the ratio
-honest."""
+honest.
+
+`sparse` times, per sequence length, PyTorch's `flex_attention` (compiled with `torch.compile`, block
+masks of 128 built once by `create_block_mask` from the same predicates as Tessera's static patterns)
+and `scaled_dot_product_attention` (causal), then runs `tessera bench sparse --filter T<length>` as a
+child process right after, and prints ours ÷ theirs for each pattern."""
 import json
 import os
 import statistics
@@ -110,6 +116,87 @@ def train(quick, against=None, rounds=7):
     emit("train_step", name, "tokens_per_s", batch * t / seconds)
 
 
+def mix_bits(a, b, c):
+    """Tessera's SplitMix64 hash of three words (BigBird's random blocks)."""
+    m = (1 << 64) - 1
+    z = (a + 0x9E3779B97F4A7C15 * (b + 1) + 0xBF58476D1CE4E5B9 * (c + 1)) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def bigbird_random_blocks(i, window, global_blocks, random_blocks, seed=0):
+    """Tessera's BigBirdPattern.isRandomBlock, drawn as a set."""
+    candidates = i - window - global_blocks + 1
+    if random_blocks <= 0 or candidates <= 0:
+        return set()
+    if random_blocks >= candidates:
+        return set(range(global_blocks, i - window + 1))
+    found, attempt = [], 0
+    while len(found) < random_blocks:
+        c = global_blocks + mix_bits(seed, i, attempt) % candidates
+        attempt += 1
+        if c not in found:
+            found.append(c)
+    return set(found)
+
+
+def sparse(quick, binary):
+    import subprocess
+    import torch.nn.functional as F
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    heads, dim, block = 8, 32, 128
+    compiled = torch.compile(flex_attention, dynamic=False)
+
+    def patterns(t):
+        blocks = (t + block - 1) // block
+        layout = torch.zeros(blocks, blocks, dtype=torch.bool)
+        for i in range(blocks):
+            for j in range(blocks):
+                layout[i, j] = abs(i - j) < 2 or i < 1 or j < 1
+            for j in bigbird_random_blocks(i, 2, 1, 3):
+                layout[i, j] = True
+        return {
+            "dense causal": lambda b, h, q, k: q >= k,
+            "sliding window 1024": lambda b, h, q, k: (q >= k) & (q - k < 1024),
+            "dilated window 512 × 2": lambda b, h, q, k: (q >= k) & ((q - k) % 2 == 0) & ((q - k) // 2 < 512),
+            "longformer window 1024 + 128 global": lambda b, h, q, k: (q >= k) & ((q - k < 1024) | (q < 128) | (k < 128)),
+            "bigbird blocks of 128 (2 local, 1 global, 3 random)":
+                lambda b, h, q, k: (q >= k) & layout[q // block, k // block],
+        }
+
+    lengths = [2048, 4096] if quick else [4096, 16384, 32768]
+    for t in lengths:
+        q, k, v = (torch.randn(1, heads, t, dim) for _ in range(3))
+        name = f"B1 T{t} H{heads} D{dim}"
+        theirs = {}
+        with torch.no_grad():
+            seconds = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), 1, 3)
+            emit("sparse_forward", name, "ms", seconds * 1e3, pattern="sdpa causal")
+            theirs["sdpa causal"] = seconds
+            for pattern, predicate in patterns(t).items():
+                mask = create_block_mask(predicate, None, None, t, t, device="cpu", BLOCK_SIZE=block)
+                seconds = timed(lambda: compiled(q, k, v, block_mask=mask), 1, 3)
+                theirs[pattern] = seconds
+                emit("sparse_forward", name, "ms", seconds * 1e3, pattern=pattern, impl="pytorch flex_attention",
+                     density=round(1 - mask.sparsity() / 100, 4))
+        if binary is None:
+            continue
+        out = subprocess.run([binary, "bench", "sparse", "--filter", f"T{t} "], capture_output=True, text=True,
+                             env=dict(os.environ, TESSERA_THREADS=str(torch.get_num_threads())), check=True)
+        for line in out.stdout.splitlines():
+            print(line, flush=True)  # Tessera's own lines (ms, time ratio, density, efficiency) pass through
+            record = json.loads(line)
+            if record.get("metric") != "ms" or record.get("pattern") not in theirs:
+                continue
+            pattern = record["pattern"]
+            emit("sparse_forward_vs_pytorch", name, "ratio", record["value"] / (theirs[pattern] * 1e3), pattern=pattern,
+                 tessera_ms=record["value"], pytorch_ms=round(theirs[pattern] * 1e3, 2))
+            if pattern == "dense causal":
+                emit("sparse_forward_vs_pytorch", name, "ratio_to_sdpa",
+                     record["value"] / (theirs["sdpa causal"] * 1e3), pattern=pattern)
+
+
 def paired(step, name, binary, rounds):
     import subprocess
     ratios = []
@@ -146,3 +233,5 @@ if __name__ == "__main__":
         attention(quick)
     if group in ("train", "all"):
         train(quick, against, rounds)
+    if group == "sparse":
+        sparse(quick, against)

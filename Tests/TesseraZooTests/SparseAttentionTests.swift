@@ -159,6 +159,54 @@ struct SparseAttentionTests {
     }
   }
 
+  /// NSA with the learned compressor: the tiled layer against the reference layer (same
+  /// parameters), output and every gradient, at lengths around the block size.
+  @Test("NSA's learned compressor: tiled = reference, every gradient")
+  func learnedCompressor() throws {
+    let entry = try #require(Zoo.families["nsa"])
+    for time in [1, 7, 16, 33] {
+      var data = RandomGenerator(seed: UInt64(time))
+      let x = data.normal([2, time, 16], standardDeviation: 0.5), g = data.normal([2, time, 16])
+      var outputs: [(Tensor, [String: Tensor])] = []
+      for form in [Form.reference, .tiled(queryBlock: 8, keyBlock: 4)] {
+        var rng = RandomGenerator(seed: 1)
+        let layer = try entry.make(
+          [
+            "heads": 2, "block": 4, "selectedBlocks": 2, "window": 3, "learnedCompressor": true,
+            "form": try JSONValue(encoding: form),
+          ],
+          width: 16, generator: &rng)
+        outputs.append(outputAndGradients(layer, x, cotangent: g))
+      }
+      let (reference, tiled) = (outputs[0], outputs[1])
+      #expect(reference.1.keys.contains { $0.hasPrefix("key_compressor.") }, "the compressor's parameters are trained")
+      expectAgree([tiled.0], [reference.0], tolerance: 2e-6, absolute: 1e-7, "T \(time): output")
+      for name in reference.1.keys.sorted() {
+        expectAgree([tiled.1[name]!], [reference.1[name]!], tolerance: 1e-5, absolute: 1e-7, "T \(time): ∂\(name)")
+      }
+    }
+  }
+
+  /// Ties: keys that repeat give equal scores; both forms keep the lower key indices, as a
+  /// stable sort by descending score would.
+  @Test("top-k ties go to the lower key, in both forms")
+  func topKTies() {
+    // Keys 0…3 equal, 4…7 equal (a smaller score), then random: query 9 must keep 0, 1, 2 of the
+    // tied best four.
+    let d = 4
+    var keyScalars = [Float](repeating: 0, count: 12 * d)
+    for s in 0..<12 {
+      for j in 0..<d { keyScalars[s * d + j] = s < 4 ? 1 : s < 8 ? 0.5 : -Float(s) }
+    }
+    let k = Tensor(keyScalars, shape: [1, 12, 1, d]), q = Tensor.ones([1, 12, 1, d]),
+      v = RandomTensors.make([1, 12, 1, d], seed: 3)
+    for form in [Form.reference, .tiled(queryBlock: 4, keyBlock: 4)] {
+      let selection = topKAttentionWithSelection(q, k, v, topK: 3, form: form).selection
+      #expect(selection.chosen(0, 0, 9) == [0, 1, 2], "\(form): \(selection.chosen(0, 0, 9))")
+      #expect(selection.chosen(0, 0, 1) == [0, 1], "\(form): \(selection.chosen(0, 0, 1))")
+    }
+  }
+
   /// Small blocks, windows and budgets, so that the patterns are sparse over 40 tokens: every
   /// sparse layer decodes from its cache exactly what its parallel (tiled) form computes.
   @Test("decoding from a cache reproduces the parallel form, every sparse layer, sparse settings")

@@ -48,6 +48,32 @@ struct TaskTests {
 
 @Suite("More synthetic tasks")
 struct MoreTaskTests {
+  /// Spread pairs: every key appears exactly twice, first followed by its value, then (later) as
+  /// the scored query whose target is that value; pair-to-query distances reach past half the
+  /// sequence.
+  @Test("MQAR with spread pairs: each query after its pair, anywhere in the sequence")
+  func spreadRecall() {
+    let task = MultiQueryAssociativeRecall(
+      vocabularySize: 256, sequenceLength: 512, pairs: 16, randomNonQueries: false, spread: true, seed: 2)
+    let batch = task.batch(0, size: 8)
+    var longest = 0
+    for n in 0..<8 {
+      let inputs = Array(batch.inputs.values[(n * 512)..<((n + 1) * 512)])
+      let targets = Array(batch.targets.values[(n * 512)..<((n + 1) * 512)])
+      let scored = targets.indices.filter { targets[$0] != TokenBatch.ignored }
+      #expect(scored.count == 16)
+      for position in scored {
+        let key = inputs[position]
+        let occurrences = inputs.indices.filter { inputs[$0] == key }
+        #expect(occurrences.count == 2 && occurrences.last == position, "key \(key) at \(occurrences)")
+        let first = occurrences[0]
+        #expect(first % 2 == 0 && inputs[first + 1] == targets[position], "the value follows its key")
+        longest = max(longest, position - first)
+      }
+    }
+    #expect(longest > 256, "the longest pair-to-query distance is \(longest)")
+  }
+
   @Test("selective copying: data tokens among noise, then one marker per token, answers in order")
   func selectiveCopying() {
     let task = SelectiveCopying(vocabularySize: 16, sequenceLength: 40, count: 6, seed: 2)

@@ -12,6 +12,12 @@ import TesseraCore
 ///   token 0 (the setting of the paper's Figure 2);
 /// - the target at a query's position is its value; all other targets are ignored, so the loss
 ///   and the accuracy count answers only.
+///
+/// With `spread`, the pairs are spread over the whole sequence instead (for sparse attention,
+/// whose patterns must then find a pair anywhere in the context): the sequence is cut into
+/// two-token slots, each pair takes two distinct slots drawn uniformly, the earlier holding
+/// `k v` and the later the query `k` — so the distance from a query back to its pair is spread
+/// over the whole length.
 public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
   public var vocabularySize: Int
   public var sequenceLength: Int
@@ -19,11 +25,13 @@ public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
   public var powerA: Double
   /// Fill the positions that are neither context nor query with random tokens (else with 0).
   public var randomNonQueries: Bool
+  /// Pairs anywhere in the sequence, each query after its pair (else the pairs open the sequence).
+  public var spread: Bool
   public var seed: UInt64
 
   public init(
     vocabularySize: Int = 256, sequenceLength: Int = 64, pairs: Int = 4, powerA: Double = 0.01,
-    randomNonQueries: Bool = true, seed: UInt64 = 0
+    randomNonQueries: Bool = true, spread: Bool = false, seed: UInt64 = 0
   ) {
     check(sequenceLength % 2 == 0, "MQAR: the sequence length must be even, got \(sequenceLength)")
     // Zoology also asserts vocabulary > length; nothing in the task needs it (keys and values only need
@@ -35,6 +43,7 @@ public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
     self.pairs = pairs
     self.powerA = powerA
     self.randomNonQueries = randomNonQueries
+    self.spread = spread
     self.seed = seed
   }
 
@@ -59,6 +68,17 @@ public struct MultiQueryAssociativeRecall: SequenceTask, Codable, Sendable {
       randomNonQueries
       ? rng.integers([sequenceLength], in: 0..<vocabularySize).values : [Int](repeating: 0, count: sequenceLength)
     var targets = [Int](repeating: TokenBatch.ignored, count: sequenceLength)
+    if spread {
+      let slots = rng.permutation(sequenceLength / 2)
+      for i in 0..<pairs {
+        let (a, b) = (min(slots[2 * i], slots[2 * i + 1]), max(slots[2 * i], slots[2 * i + 1]))
+        inputs[2 * a] = keys[i]
+        inputs[2 * a + 1] = values[i]
+        inputs[2 * b] = keys[i]
+        targets[2 * b] = values[i]
+      }
+      return (inputs, targets)
+    }
     for i in 0..<pairs {
       inputs[2 * i] = keys[i]
       inputs[2 * i + 1] = values[i]

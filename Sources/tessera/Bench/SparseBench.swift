@@ -17,7 +17,8 @@ struct SparseBench {
   let quick: Bool
   let filter: String?
 
-  func wanted(_ name: String) -> Bool { filter.map { name.contains($0) } ?? true }
+  /// A case runs when the filter is part of "<shape> <pattern>" (`T16384`, `sliding`, `T4096 moba`).
+  func wanted(_ shape: String, _ pattern: String) -> Bool { filter.map { "\(shape) \(pattern)".contains($0) } ?? true }
 
   /// A pattern: its name, a preparation outside the timed region (compiling a static mask, as
   /// FlexAttention's `create_block_mask` is done once per shape), and a run that returns the
@@ -65,7 +66,7 @@ struct SparseBench {
         let selected = r.blockMasks[1]
         return (scores, selected.attendedFraction)
       },
-      Case(name: "top-k 1024", maxTime: 16384, prepare: { _ in nil }) { q, k, v, _ in
+      Case(name: "top-k 1024", maxTime: 4096, prepare: { _ in nil }) { q, k, v, _ in
         let r = topKAttentionWithSelection(q, k, v, topK: 1024, form: .tiled(queryBlock: tile, keyBlock: tile))
         let mask = r.blockMask!
         return (mask.visits.scores * q.shape[2] / mask.slices, mask.attendedFraction)
@@ -88,12 +89,12 @@ struct SparseBench {
       }
       let rounds = quick ? 3 : (t >= 32768 ? 3 : 5)
       let name = "B1 T\(t) H\(heads) D\(dimension)"
-      if wanted("dense") {
+      if wanted(name, "dense causal") {
         let dense = (0..<rounds).map { _ in timeDense() }.sorted()[rounds / 2]
         BenchReport.emit(
           "sparse_forward", name, metric: "ms", value: dense * 1e3, extra: ["pattern": "\"dense causal\""])
       }
-      for c in Self.cases where wanted(c.name) && t <= c.maxTime {
+      for c in Self.cases where wanted(name, c.name) && t <= c.maxTime {
         let compileStart = DispatchTime.now().uptimeNanoseconds
         let prepared = c.prepare(t)
         let compile = Double(DispatchTime.now().uptimeNanoseconds - compileStart) * 1e-9

@@ -173,7 +173,7 @@ public final class SoftmaxAttentionLayer: MultiHeadAttention, RecurrentLayer {
 
 /// Causal softmax attention over the last `window` tokens (the query included; Longformer's
 /// local attention, Beltagy et al., 2020). Kind `swa`; the pattern `swa:64` sets the window.
-public final class SlidingWindowAttentionLayer: MultiHeadAttention, RecurrentLayer {
+public final class SlidingWindowAttentionLayer: StaticPatternAttentionLayer, RecurrentLayer {
   public struct Options: LayerOptions {
     public var window = 64
     public var heads = 4
@@ -203,7 +203,7 @@ public final class SlidingWindowAttentionLayer: MultiHeadAttention, RecurrentLay
       mask: .slidingWindow(options.window), form: options.form, rotary: options.rotary, generator: &generator)
   }
 
-  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { self(x, mask: mask) }
+  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor { forward(x, &context) }
 }
 
 func attentionProblems(

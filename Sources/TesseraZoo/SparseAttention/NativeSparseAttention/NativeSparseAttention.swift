@@ -8,8 +8,10 @@ import TesseraCore
 ///     o = g_cmp ⊙ o_cmp + g_slc ⊙ o_slc + g_swa ⊙ o_swa
 ///
 /// - **compressed**: keys and values mean-pooled over blocks of `block` (the paper's learned
-///   compressor replaced by the mean, as in the reference); query `t` attends the complete
-///   blocks `c` with `(c + 1)·block − 1 ≤ t` (none: `o_cmp = 0`);
+///   compressor replaced by the mean, as in the reference, unless `compressor` is given: a map
+///   from `[B, S, H, D]` to one vector per block, `[B, ⌈S/block⌉, H, D]`, e.g. the learned
+///   ``BlockCompressor``); query `t` attends the complete blocks `c` with `(c + 1)·block − 1 ≤ t`
+///   (none: `o_cmp = 0`);
 /// - **selected**: block `c`'s importance for (t, key/value head) is the compressed softmax
 ///   probability of `c` averaged over the head's query group; blocks 0, `t / block` and
 ///   `t / block − 1` are forced, then the best of the complete blocks fill `selectedBlocks`
@@ -25,7 +27,8 @@ import TesseraCore
 /// is computed).
 public func nativeSparseAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, compressedGate: Tensor, selectedGate: Tensor, windowGate: Tensor,
-  block: Int, selectedBlocks: Int, window: Int, scale: Float? = nil, form: Form = .tiled(queryBlock: 64, keyBlock: 64)
+  block: Int, selectedBlocks: Int, window: Int, scale: Float? = nil, form: Form = .tiled(queryBlock: 64, keyBlock: 64),
+  compressor: ((_ keysOrValues: Tensor, _ isKeys: Bool) -> Tensor)? = nil
 ) -> NativeSparseAttentionOutput {
   checkAttentionShapes(q, k, v, function: "nativeSparseAttention")
   let (b, t, hq, _) = (q.shape[0], q.shape[1], q.shape[2], q.shape[3])
@@ -44,7 +47,12 @@ public func nativeSparseAttention(
   let offset = s - t
   let blocks = (s + block - 1) / block
   // Compressed branch: query t (position t + offset) sees the blocks that end at or before it.
-  let compressedKeys = blockMeans(k, block: block), compressedValues = blockMeans(v, block: block)
+  let compress = compressor ?? { x, _ in blockMeans(x, block: block) }
+  let compressedKeys = compress(k, true), compressedValues = compress(v, false)
+  check(
+    compressedKeys.shape == [b, blocks, k.shape[2], k.shape[3]] && compressedValues.shape == compressedKeys.shape,
+    "nativeSparseAttention: the compressor must give [B, ⌈S/block⌉, H, D] = [\(b), \(blocks), \(k.shape[2]), \(k.shape[3])], "
+      + "got \(compressedKeys.shape) and \(compressedValues.shape)")
   let complete = { (query: Int) in (query + offset + 1) / block }  // blocks 0..<complete(query)
   let compressedOutput: Tensor
   var masks: [BlockMask] = []

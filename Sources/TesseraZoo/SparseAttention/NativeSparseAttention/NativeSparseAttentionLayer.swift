@@ -14,6 +14,8 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
     public var block = 64
     public var selectedBlocks = 16
     public var window = 512
+    /// The paper's learned compressor (``BlockCompressor``) instead of fla's mean pooling.
+    public var learnedCompressor = false
     public var heads = 4
     public var keyValueHeads: Int?
     public var rotary = true
@@ -28,6 +30,9 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
   public static let summary = "NSA: compressed + selected + sliding branches, gated (Yuan et al., 2025)"
   public let options: Options
   public let gateProjection: Linear
+  /// The learned compressors of keys and of values (with `learnedCompressor`).
+  public let keyCompressor: BlockCompressor?
+  public let valueCompressor: BlockCompressor?
   /// The counted core FLOPs of the last forward pass, with its shape.
   public private(set) var lastDecisions: (batch: Int, time: Int, coreFlops: Int)?
 
@@ -41,6 +46,13 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
   public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
     self.options = options
     gateProjection = Linear(width, 3 * options.heads, generator: &generator)
+    let headDimension = width / max(1, options.heads)
+    keyCompressor =
+      options.learnedCompressor
+      ? BlockCompressor(block: options.block, dimension: headDimension, generator: &generator) : nil
+    valueCompressor =
+      options.learnedCompressor
+      ? BlockCompressor(block: options.block, dimension: headDimension, generator: &generator) : nil
     super.init(
       modelDimension: width, queryHeads: options.heads, keyValueHeads: options.keyValueHeads, mask: .causal,
       form: options.form, rotary: options.rotary, generator: &generator)
@@ -53,7 +65,11 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
     return nativeSparseAttention(
       q, k, v, compressedGate: gates.select(axis: 2, index: 0), selectedGate: gates.select(axis: 2, index: 1),
       windowGate: gates.select(axis: 2, index: 2), block: options.block, selectedBlocks: options.selectedBlocks,
-      window: options.window, form: form)
+      window: options.window, form: form,
+      compressor: keyCompressor.map { keys in
+        let values = valueCompressor!
+        return { x, isKeys in isKeys ? keys(x) : values(x) }
+      })
   }
 
   public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext) -> Tensor {
@@ -100,8 +116,13 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
   /// (three products and two sums per output element).
   func extraFlops(batch: Int, time: Int) -> Int {
     let blocks = (time + options.block - 1) / options.block
+    // Mean pooling: a sum per key and a scale per block; learned: the position add and φ per block.
+    let compression =
+      keyCompressor.map { c in
+        2 * (batch * keyValueHeads * blocks * (options.block * headDimension + c.projection.flops(rows: 1)))
+      } ?? 2 * batch * keyValueHeads * headDimension * (time + blocks)
     return gateProjection.flops(rows: batch * time) + batch * time * 3 * queryHeads * FlopCount.sigmoid
-      + 2 * batch * keyValueHeads * headDimension * (time + blocks)
+      + compression
       + batch * queryHeads * time * blocks * 2 * headDimension
       + 5 * batch * time * queryHeads * headDimension
   }
