@@ -146,6 +146,12 @@ def sparse(quick, binary):
     import torch.nn.functional as F
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
     heads, dim, block = 8, 32, 128
+    # One compilation per (pattern, length): raise Dynamo's recompilation limit, or it falls back to the
+    # unfused flex_attention, which materialises T × T scores (and runs out of memory at 16k).
+    import torch._dynamo
+    for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit", "accumulated_recompile_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 512)
     compiled = torch.compile(flex_attention, dynamic=False)
 
     def patterns(t):

@@ -70,3 +70,18 @@ struct LinearAttentionNotebookTests {
     }
   }
 }
+
+@Suite("The sparse attention notebook")
+struct SparseAttentionNotebookTests {
+  @Test("notebooks/sparse-attention.ipynb runs headless at small lengths")
+  func sparseAttentionNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "sparse-attention.ipynb",
+      ["-p", "mapLength", "256", "-p", "mapTile", "32", "-p", "costLengths", "[256, 512]", "-p", "costWidth", "64"])
+    #expect(run.status == 0, "\(run.stderr)")
+    for name in ["sparse-block-maps", "sparse-picks", "sparse-cost"] {
+      #expect(h.exported(name, "png"), "\(name)")
+    }
+  }
+}
