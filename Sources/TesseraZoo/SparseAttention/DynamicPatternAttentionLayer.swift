@@ -26,12 +26,8 @@ public class DynamicPatternAttentionLayer: MultiHeadAttention {
     let kept: Int
     let attention: Int
     if let blockMask = result.blockMask {
-      // A slice stands for HQ / sliceHeads query heads, and for every batch when it is shared.
-      let copies = queryHeads / blockMask.sliceHeads * (blockMask.sliceBatches == 1 ? b : 1)
-      let visits = blockMask.visits
-      kept = visits.attended * copies
-      attention =
-        tiledCoreFlops(visits, time: t * blockMask.slices, dimension: headDimension, positionBias: false) * copies
+      kept = blockMask.visits.attended * blockMask.headCopies(batch: b, queryHeads: queryHeads)
+      attention = tiledCoreFlops(blockMask, batch: b, queryHeads: queryHeads, dimension: headDimension)
     } else {
       let chosen = result.selection
       var total = 0
@@ -48,7 +44,7 @@ public class DynamicPatternAttentionLayer: MultiHeadAttention {
     if t > 1 || s == 1 {
       lastDecisions = (b, t, attention + selectionFlops(batch: b, time: t, keyTime: s))
     }
-    let causal = t * (s - t) + t * (t + 1) / 2
+    let causal = causalPairs(time: t, keyTime: s)
     return (result.output, Double(kept) / Double(max(1, causal * b * queryHeads)))
   }
 

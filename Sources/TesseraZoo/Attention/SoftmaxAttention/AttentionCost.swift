@@ -27,6 +27,13 @@ func attentionCoreFlops(time: Int, dimension d: Int, mask: AttentionMask, form: 
   }
 }
 
+/// FLOPs of the tiled kernel under `mask` over `batch` sequences of `queryHeads` heads of
+/// `dimension`: the live tiles of its slices, each counted for every (batch, head) it stands for.
+func tiledCoreFlops(_ mask: BlockMask, batch: Int, queryHeads: Int, dimension: Int) -> Int {
+  tiledCoreFlops(mask.visits, time: mask.time * mask.slices, dimension: dimension, positionBias: false)
+    * mask.headCopies(batch: batch, queryHeads: queryHeads)
+}
+
 /// FLOPs of the tiled kernel over the live tiles `visits` of one (sequence, query head) — or of
 /// several, summed — with `time` query rows per head counted in `visits`' slices.
 func tiledCoreFlops(_ visits: BlockMask.Visits, time: Int, dimension d: Int, positionBias: Bool) -> Int {

@@ -87,16 +87,6 @@ public indirect enum AttentionMask: Codable, Sendable, Equatable {
     }
   }
 
-  /// How many keys query `t` sees when there are `time` keys (a count over the keys).
-  public func visibleKeys(query t: Int, time: Int) -> Int {
-    switch self {
-    case .none: return time
-    case .causal: return min(t + 1, time)
-    case .slidingWindow(let w): return max(0, min(time, t + 1) - max(0, t - w + 1))
-    default: return (0..<time).filter { allows(query: t, key: $0) }.count
-    }
-  }
-
   /// The dense 0/1 mask `[time, keyTime]` with the queries at the end of the key axis (decoding
   /// with a cache: `keyTime ≥ time`) — what the reference form multiplies in.
   public func dense(time: Int, keyTime: Int) -> [Float] {
@@ -215,11 +205,6 @@ public struct BigBirdPattern: Codable, Sendable, Equatable {
       drawn += 1
     }
     return false
-  }
-
-  /// The random blocks of query block `i`, ascending.
-  public func randomBlocks(of i: Int) -> [Int] {
-    (0..<max(0, i)).filter { isRandomBlock($0, of: i) }
   }
 
   @inline(__always)

@@ -227,9 +227,14 @@ public struct BlockMask: Sendable {
   /// The fraction of the causally visible (query, key) pairs the mask allows, over all slices
   /// (queries at the end of the keys).
   public var attendedFraction: Double {
-    let offset = keyTime - time
-    let causal = time * offset + time * (time + 1) / 2
+    let causal = causalPairs(time: time, keyTime: keyTime)
     return causal == 0 ? 0 : Double(visits.attended) / Double(causal * slices)
+  }
+
+  /// How many (batch, query head) pairs each slice stands for: `HQ / sliceHeads` query heads, and
+  /// every batch when the slice is shared across batches.
+  func headCopies(batch: Int, queryHeads: Int) -> Int {
+    queryHeads / sliceHeads * (sliceBatches == 1 ? batch : 1)
   }
 
   /// The live tiles' cost over all slices.
@@ -263,3 +268,6 @@ public struct BlockMask: Sendable {
     return kinds
   }
 }
+
+/// The (query, key) pairs a causal mask allows for `time` queries at the end of `keyTime` keys.
+func causalPairs(time: Int, keyTime: Int) -> Int { time * (keyTime - time) + time * (time + 1) / 2 }

@@ -72,9 +72,7 @@ func mobaSelection(_ q: Tensor, _ k: Tensor, block: Int, topK: Int) -> KeySelect
       for query in 0..<t {
         let own = (query + offset) / block
         let row = ((batch * hq + head) * t + query) * blocks
-        let past = (0..<own).sorted {
-          gates[row + $0] > gates[row + $1] || (gates[row + $0] == gates[row + $1] && $0 < $1)
-        }
+        let past = rankedDescending(0..<own) { gates[row + $0] }
         selection.set(batch, head, query, [own] + past.prefix(topK - 1))
       }
     }

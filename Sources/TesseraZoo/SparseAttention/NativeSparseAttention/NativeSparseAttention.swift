@@ -147,9 +147,7 @@ func nsaSelection(
         let own = position / block
         var forced = [0, own, own - 1].filter { $0 >= 0 }
         forced = forced.enumerated().filter { !forced.prefix($0.offset).contains($0.element) }.map(\.element)
-        let ranked = (0..<complete).filter { !forced.contains($0) }.sorted {
-          importance[$0] > importance[$1] || (importance[$0] == importance[$1] && $0 < $1)
-        }
+        let ranked = rankedDescending((0..<complete).filter { !forced.contains($0) }) { importance[$0] }
         selection.set(batch, head, query, Array((forced + ranked).prefix(selectedBlocks)))
       }
     }

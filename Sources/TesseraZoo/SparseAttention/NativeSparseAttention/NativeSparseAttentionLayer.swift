@@ -79,9 +79,7 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
     context.record("attended_key_fraction", [attendedFraction(result.selection, keyTime: t)])
     if !result.blockMasks.isEmpty {
       let flops = result.blockMasks.reduce(0) { total, mask in
-        let copies = queryHeads / mask.sliceHeads * (mask.sliceBatches == 1 ? b : 1)
-        return total
-          + tiledCoreFlops(mask.visits, time: t * mask.slices, dimension: headDimension, positionBias: false) * copies
+        total + tiledCoreFlops(mask, batch: b, queryHeads: queryHeads, dimension: headDimension)
       }
       lastDecisions = (b, t, flops + extraFlops(batch: b, time: t))
     }

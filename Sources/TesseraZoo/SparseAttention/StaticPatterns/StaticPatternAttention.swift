@@ -18,7 +18,7 @@ public func staticPatternAttention(
     return (blockSparseAttention(q, k, v, mask: blockMask, scale: scale), blockMask.attendedFraction)
   case .reference:
     let dense = mask.dense(time: t, keyTime: s)
-    let causal = t * (s - t) + t * (t + 1) / 2
+    let causal = causalPairs(time: t, keyTime: s)
     let fraction = causal == 0 ? 0 : Double(dense.reduce(0, +)) / Double(causal)
     return (maskedAttention(q, k, v, allowed: Tensor(dense, shape: [t, s]), scale: scale), fraction)
   default: checkFailed("staticPatternAttention: no \(form) form; the forms are \(sparseAttentionForms)")

@@ -137,9 +137,7 @@ func referenceTopKSelection(_ q: Tensor, _ k: Tensor, topK: Int, scale: Float) -
       for query in 0..<t {
         let row = ((batch * hq + head) * t + query) * s
         let visible = 0...(query + s - t)
-        let ranked = visible.sorted {
-          scores[row + $0] > scores[row + $1] || (scores[row + $0] == scores[row + $1] && $0 < $1)
-        }
+        let ranked = rankedDescending(visible) { scores[row + $0] }
         selection.set(batch, head, query, Array(ranked.prefix(topK)))
       }
     }
@@ -237,4 +235,12 @@ func kthLargest(_ values: UnsafeMutablePointer<Float>, _ count: Int, _ k: Int) -
     }
   }
   return values[target]
+}
+
+/// `candidates` ordered by `value`, largest first, ties to the lower index — the order every
+/// selection here (top-k keys, MoBA's blocks, NSA's blocks) takes its best from.
+func rankedDescending<S: Sequence<Int>>(_ candidates: S, by value: (Int) -> Float) -> [Int] {
+  let scored: [(index: Int, value: Float)] = candidates.map { ($0, value($0)) }
+  let ordered = scored.sorted { a, b in a.value > b.value || (a.value == b.value && a.index < b.index) }
+  return ordered.map(\.index)
 }
