@@ -6,6 +6,7 @@ not importable.
 Usage: Scripts/compare-pytorch.py [attention|train|all] [--quick]
        Scripts/compare-pytorch.py train --against .build/release/tessera [--rounds N]
        Scripts/compare-pytorch.py sparse --against .build/release/tessera [--quick]
+       Scripts/compare-pytorch.py moe --against .build/release/tessera [--quick]
 
 With --against, the train step is timed in alternating rounds: PyTorch in this process, then
 `tessera bench train --filter tiled` as a child process, N times (default 7). Each round prints
@@ -16,7 +17,11 @@ honest.
 `sparse` times, per sequence length, PyTorch's `flex_attention` (compiled with `torch.compile`, block
 masks of 128 built once by `create_block_mask` from the same predicates as Tessera's static patterns)
 and `scaled_dot_product_attention` (causal), then runs `tessera bench sparse --filter T<length>` as a
-child process right after, and prints ours ÷ theirs for each pattern."""
+child process right after, and prints ours ÷ theirs for each pattern.
+
+`moe` times an eager mixture-of-experts block written like HF's Mixtral loop (E 8, 16, 64; top-2) and a
+dense SwiGLU with the same active FLOPs, forward and backward, in alternating rounds, then runs
+`tessera bench moe --filter top-2` and prints ours ÷ theirs per layer."""
 import json
 import os
 import statistics
@@ -203,6 +208,93 @@ def sparse(quick, binary):
                      record["value"] / (theirs["sdpa causal"] * 1e3), pattern=pattern)
 
 
+def moe(quick, binary, rounds=7):
+    """An eager MoE block written like HF's Mixtral loop (a softmax router, top-2, renormalised; per
+    expert the tokens that chose it by torch.where, its SwiGLU, index_add_ back; HF's load-balancing
+    loss), and a dense SwiGLU with the same active FLOPs: forward and backward (every parameter's
+    gradient and the input's) at width 256 over 4,096 tokens, experts of hidden width 512."""
+    import subprocess
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    d, hidden, tokens, k = 256, 512, 1024 if quick else 4096, 2
+
+    class Expert(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.w1 = nn.Linear(d, width, bias=False)
+            self.w3 = nn.Linear(d, width, bias=False)
+            self.w2 = nn.Linear(width, d, bias=False)
+
+        def forward(self, x):
+            return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+    class SparseMoE(nn.Module):
+        def __init__(self, experts):
+            super().__init__()
+            self.experts_count = experts
+            self.gate = nn.Linear(d, experts, bias=False)
+            self.experts = nn.ModuleList(Expert(hidden) for _ in range(experts))
+
+        def forward(self, x):
+            logits = self.gate(x)
+            probabilities = F.softmax(logits, dim=1, dtype=torch.float)
+            weights, selected = torch.topk(probabilities, k, dim=-1)
+            weights = weights / weights.sum(dim=-1, keepdim=True)
+            out = torch.zeros_like(x)
+            mask = F.one_hot(selected, num_classes=self.experts_count).permute(2, 1, 0)
+            for e in range(self.experts_count):
+                slot, token = torch.where(mask[e])
+                if token.numel() == 0:
+                    continue
+                y = self.experts[e](x[token]) * weights[token, slot, None]
+                out.index_add_(0, token, y)
+            fraction = mask.sum(dim=(1, 2)).float() / x.shape[0]
+            aux = self.experts_count * (fraction * probabilities.mean(dim=0)).sum()
+            return out, aux
+
+    torch.manual_seed(0)
+    x = torch.randn(tokens, d, requires_grad=True)
+    g = torch.randn(tokens, d)
+    dense = Expert(k * hidden)
+    shape = f"N{tokens} D{d}"
+    theirs = {}
+    for experts in (8, 16, 64):
+        layer = SparseMoE(experts)
+
+        def moe_step():
+            out, aux = layer(x)
+            ((out * g).sum() + 0.01 * aux).backward()
+
+        def dense_step():
+            (dense(x) * g).sum().backward()
+
+        ratios, firsts, seconds = [], [], []
+        for _ in range(rounds):
+            a, b = timed(moe_step, 0, 1), timed(dense_step, 0, 1)
+            firsts.append(a)
+            seconds.append(b)
+            ratios.append(a / b)
+        name = f"moe-topk E{experts} top-2"
+        theirs[name] = statistics.median(firsts)
+        emit("moe_step", shape, "ms", theirs[name] * 1e3, layer=name, impl="pytorch eager (HF Mixtral loop)",
+             dense_ms=round(statistics.median(seconds) * 1e3, 2))
+        emit("moe_step", shape, "time_ratio", statistics.median(ratios), layer=name,
+             impl="pytorch eager (HF Mixtral loop)", low=round(min(ratios), 3), high=round(max(ratios), 3))
+    if binary is None:
+        return
+    out = subprocess.run([binary, "bench", "moe", "--filter", "top-2"] + (["--quick"] if quick else []),
+                         capture_output=True, text=True,
+                         env=dict(os.environ, TESSERA_THREADS=str(torch.get_num_threads())), check=True)
+    for line in out.stdout.splitlines():
+        print(line, flush=True)
+        record = json.loads(line)
+        if record.get("metric") == "ms" and record.get("layer") in theirs:
+            name = record["layer"]
+            emit("moe_step_vs_pytorch", shape, "ratio", record["value"] / (theirs[name] * 1e3), layer=name,
+                 tessera_ms=record["value"], pytorch_ms=round(theirs[name] * 1e3, 2))
+
+
 def paired(step, name, binary, rounds):
     import subprocess
     ratios = []
@@ -241,3 +333,5 @@ if __name__ == "__main__":
         train(quick, against, rounds)
     if group == "sparse":
         sparse(quick, against)
+    if group == "moe":
+        moe(quick, against)

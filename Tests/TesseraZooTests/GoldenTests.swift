@@ -13,24 +13,27 @@ import _TestSupport
 /// returns the tensors named by `outputs`, in that order; the first output is `o`, the one the
 /// file's cotangent `d_o` applies to, and every input's gradient of `sum(o * d_o)` is checked
 /// against `grad_<input>`. Outputs named in `exact` (discrete choices: selected blocks) must
-/// match bit for bit.
+/// match bit for bit. Outputs named in `addedLosses` (a router's auxiliary loss) are added to
+/// `sum(o * d_o)` with cotangent 1 before the gradients are taken, as the file's are.
 struct GoldenForm: Sendable, CustomStringConvertible {
   let name: String
   let inputs: [String]
   let constants: [String]
   let outputs: [String]
   let exact: Set<String>
+  let addedLosses: [String]
   let run: @Sendable ([Tensor]) -> [Tensor]
 
   init(
     _ name: String, inputs: [String], constants: [String] = [], outputs: [String] = ["o"], exact: Set<String> = [],
-    _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
+    addedLosses: [String] = [], _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
   ) {
     self.name = name
     self.inputs = inputs
     self.constants = constants
     self.outputs = outputs
     self.exact = exact
+    self.addedLosses = addedLosses
     self.run = run
   }
 
@@ -107,6 +110,10 @@ let goldenImplementations: [String: [GoldenForm]] = [
       return [result.output, result.selection.tensor.permuted(0, 2, 1, 3)]  // [B, T, H, n] as stored
     }
   },
+  "moe_topk": mixtureForms(goldenTokenChoice),
+  "moe_switch": mixtureForms(goldenSwitch),
+  "moe_expert_choice": mixtureForms(goldenExpertChoice),
+  "moe_shared": mixtureForms(goldenDeepSeek),
   "linear_attention": recurrenceForms(inputs: ["q", "k", "v"]) { x, form in
     linearAttention(x[0], x[1], x[2], form: form)
   },
@@ -155,7 +162,6 @@ let goldenImplementations: [String: [GoldenForm]] = [
 /// by every run — neither checked nor passed — and an op that lands in ``goldenImplementations``
 /// must leave this set (the suite fails while it is in both).
 let notYetImplemented: Set<String> = [
-  "moe_topk", "moe_switch", "moe_expert_choice", "moe_shared",
   "llada_loss", "llada_sft_loss", "llada_transfer", "llada_transfer_random", "mdlm_loss",
   "dynamic_chunking", "hnet_dynamic_chunking", "gumbel_gate",
   "gcn", "gat", "kd_loss", "early_exit_confidence",
@@ -229,7 +235,16 @@ struct GoldenTests {
     let inputs = try form.inputs.map(tensor)
     let constants = try form.constants.map(tensor)
     let cotangent = try tensor("d_o")
-    let (o, gradients) = valueAndPullback(at: inputs, cotangent: cotangent) { x in form.run(x + constants)[0] }
+    let added = try form.addedLosses.map { name in
+      try #require(form.outputs.firstIndex(of: name), "form \(form.name) adds \(name), which it does not output")
+    }
+    var traced: Tensor?
+    let gradients = gradient(at: inputs) { x in
+      let outputs = form.run(x + constants)
+      traced = outputs[0]
+      return added.reduce((outputs[0] * cotangent).sum()) { $0 + outputs[$1] }
+    }
+    let o = traced!.detached()
     let outputs = [o] + withoutGradients { form.run(inputs + constants).dropFirst() }
     try #require(outputs.count == form.outputs.count, "form \(form.name) returns \(outputs.count) outputs")
     var checks: [(name: String, value: Tensor, bound: Float)] = []

@@ -69,7 +69,8 @@ struct LayerCostTests {
     "retnet": retention, "gla": gatedLinearAttention, "deltanet": deltaNet, "gated-deltanet": gatedDeltaNet,
     "ttt-linear": tttLinear, "ttt-mlp": tttMLP, "s4d": s4d, "mamba": mamba, "mamba2": mamba2, "mlp": mlp,
     "swiglu": swiglu, "longformer": longformer, "bigbird": bigBird, "topk-attn": topKAttention, "moba": moba,
-    "nsa": nativeSparseAttention,
+    "nsa": nativeSparseAttention, "moe-topk": tokenChoice, "moe-switch": switchMixture,
+    "moe-expert-choice": expertChoice, "moe-deepseek": deepSeekMixture,
   ]
 
   @Test("every registered family has a hand count")
@@ -135,13 +136,13 @@ struct LayerCostTests {
   @Test("a model's cost is the sum over its blocks: layers, norms and residual sums")
   func languageModel() throws {
     let models: [(pattern: String, channel: String?, norm: NormKind)] = [
-      ("attn,gla|swiglu", nil, .rmsNorm), ("mamba2,swa:3", "mlp", .layerNorm),
+      ("attn,gla|swiglu", nil, .rmsNorm), ("mamba2,swa:3", "mlp", .layerNorm), ("attn|moe-topk,gla", "mlp", .rmsNorm),
     ]
     for (pattern, channel, norm) in models {
       var generator = RandomGenerator(seed: 2)
       let model = try LanguageModel(
-        pattern: pattern, vocabulary: 20, width: 16, channel: channel, norm: norm, options: ["heads": 2],
-        generator: &generator)
+        pattern: pattern, vocabulary: 20, width: 16, channel: channel, norm: norm,
+        options: ["heads": 2, "experts": 4, "topK": 2, "hidden": 8], generator: &generator)
       let (B, T, D) = (2, 65, 16)
       let R = B * T
       let normFlops = norm == .rmsNorm ? rmsNorm(R, D) : layerNorm(R, D)
@@ -153,6 +154,12 @@ struct LayerCostTests {
           expected = expected + layer.cost(batch: B, time: T)
           expected.flops += normFlops + R * D * a
         }
+        // Parameters: the block's; active ones count, of the mixture (a router of 4 × 16 and four
+        // SwiGLU experts of 3 × 16 × 8), the router and the 2 of 4 experts a token runs on average.
+        expected.parameters = block.parameterCount
+        expected.activeParameters =
+          block.channel is TokenChoiceLayer
+          ? block.parameterCount - (64 + 4 * 384) + (64 + 2 * 384) : block.parameterCount
         #expect(block.cost(batch: B, time: T, context: CostContext()) == expected, "\(pattern)")
         total = total + expected
       }
@@ -637,5 +644,68 @@ struct LayerCostTests {
       options: T == 65 ? [:] : ["hidden": 24],
       flops: 2 * linear(R, D, F, bias: false) + R * F * (silu + a) + linear(R, F, D, bias: false),
       activationBytes: 4 * R * 3 * F, stateBytes: 0)
+  }
+
+  // MARK: - Mixtures of experts (counted for the expected routing: no pass has run)
+
+  /// `total` (token, expert) pairs spread evenly over 4 experts, the remainder to the first.
+  static func evenly(_ total: Int) -> [Int] { (0..<4).map { total / 4 + ($0 < total % 4 ? 1 : 0) } }
+
+  /// A SwiGLU expert of hidden width `F` on `n` tokens: three projections, SiLU and the product.
+  static func swigluExpert(_ n: Int, _ D: Int, _ F: Int) -> Int {
+    2 * linear(n, D, F, bias: false) + n * F * (silu + a) + linear(n, F, D, bias: false)
+  }
+
+  /// Top-2 of 4 SwiGLU experts of width 8 (softmax, renormalised): the router, its softmax, one
+  /// comparison per score, the experts on their tokens, per slot the renormalisation (a sum and a
+  /// division) and the weighted sum back (2 per element).
+  static func tokenChoice(_ s: CostShape) -> HandCount {
+    let (R, D) = (s.batch * s.time, s.width)
+    let load = evenly(2 * R)
+    let experts = load.reduce(0) { $0 + swigluExpert($1, D, 8) }
+    return HandCount(
+      options: ["experts": 4, "topK": 2, "hidden": 8],
+      flops: linear(R, D, 4, bias: false) + softmax(R, 4) + R * 4 * a + experts + 2 * R * (2 * D * a + 2 * a),
+      activationBytes: 4 * R * 4 * 2 + 4 * 2 * R * D * 2 + load.reduce(0) { $0 + 4 * $1 * 8 * 3 }, stateBytes: 0)
+  }
+
+  /// Switch, 4 ReLU experts of width 8, capacity factor 1.25 (per sequence ⌊T·1.25/4⌋, at least 4:
+  /// 20 at T 65, 4 at T 7 — above the even load, so nothing is dropped in the expected routing).
+  static func switchMixture(_ s: CostShape) -> HandCount {
+    let (R, D) = (s.batch * s.time, s.width)
+    let load = evenly(R)
+    let experts = load.reduce(0) { $0 + linear($1, D, 8, bias: false) + $1 * 8 * a + linear($1, 8, D, bias: false) }
+    return HandCount(
+      options: ["experts": 4, "hidden": 8],
+      flops: linear(R, D, 4, bias: false) + softmax(R, 4) + R * 4 * a + experts + R * 2 * D * a,
+      activationBytes: 4 * R * 4 * 2 + 4 * R * D * 2 + load.reduce(0) { $0 + 4 * $1 * 8 * 2 }, stateBytes: 0)
+  }
+
+  /// Expert choice, 4 SwiGLU experts of width 8, capacity factor 1: each expert takes
+  /// round(T/4) tokens per sequence (16 at T 65, 2 at T 7).
+  static func expertChoice(_ s: CostShape) -> HandCount {
+    let (B, T, D) = (s.batch, s.time, s.width)
+    let R = B * T, c = T == 65 ? 16 : 2
+    let slots = 4 * c * B
+    return HandCount(
+      options: ["experts": 4, "hidden": 8, "capacityFactor": 1],
+      flops: linear(R, D, 4, bias: false) + softmax(R, 4) + R * 4 * a + 4 * swigluExpert(c * B, D, 8)
+        + slots * 2 * D * a,
+      activationBytes: 4 * R * 4 * 2 + 4 * slots * D * 2 + 4 * (4 * c * B * 8 * 3), stateBytes: 0)
+  }
+
+  /// DeepSeekMoE: top-2 of 4 SwiGLU experts of width 8 in 2 groups (1 kept), sigmoid scores, per
+  /// slot the normalisation and the route scale (3), and one shared expert of width 8 on every
+  /// token with its sum.
+  static func deepSeekMixture(_ s: CostShape) -> HandCount {
+    let (R, D) = (s.batch * s.time, s.width)
+    let load = evenly(2 * R)
+    let experts = load.reduce(0) { $0 + swigluExpert($1, D, 8) }
+    return HandCount(
+      options: ["experts": 4, "topK": 2, "groups": 2, "topGroups": 1, "hidden": 8, "sharedExperts": 1],
+      flops: linear(R, D, 4, bias: false) + R * 4 * sigmoid + R * 4 * a + experts + 2 * R * (2 * D * a + 3 * a)
+        + swigluExpert(R, D, 8) + R * D * a,
+      activationBytes: 4 * R * 4 * 2 + 4 * 2 * R * D * 2 + load.reduce(0) { $0 + 4 * $1 * 8 * 3 } + 4 * R * 8 * 3,
+      stateBytes: 0)
   }
 }

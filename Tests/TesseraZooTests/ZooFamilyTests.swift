@@ -68,7 +68,8 @@ struct ZooFamilyTests {
       ? BlockSpec(mixer: .layer(kind, smallOptions(entry)), channel: .layer("swiglu", ["hidden": 24]), norm: .rmsNorm)
       : BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer(kind, smallOptions(entry)))
     let spec = ModelSpec(
-      vocabulary: 20, width: 16, stages: [StageSpec(blocks: [block])], heads: [HeadSpec(tied: false)])
+      vocabulary: 20, width: 16, direction: entry.capabilities.contains(.causal) ? .causal : .bidirectional,
+      stages: [StageSpec(blocks: [block])], heads: [HeadSpec(tied: false)])
     let decoded = try ModelSpec.decode(json: spec.json)
     #expect(decoded == spec)
     var a = RandomGenerator(seed: 4), b = RandomGenerator(seed: 4)

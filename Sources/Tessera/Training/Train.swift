@@ -19,11 +19,16 @@ public struct TrainingSettings: Codable, Sendable {
   public var logEvery: Int
   /// Stop early once an evaluation reaches this accuracy.
   public var targetAccuracy: Double?
+  /// Parameters left as they are, by dotted-name prefix (`"layers.0.channel.experts.1."`): the
+  /// optimizer never moves them and they do not count in the gradient's clipping norm. Every
+  /// prefix must name at least one parameter.
+  public var frozenParameters: [String]
 
   public init(
     steps: Int, batchSize: Int = 32, learningRate: Float = 1e-3, warmupSteps: Int? = nil,
     finalLearningRateFraction: Float = 0.1, weightDecay: Float = 0.1, beta2: Float = 0.99, gradientClip: Float? = 1,
-    evaluateEvery: Int? = nil, evaluationBatches: Int = 4, logEvery: Int? = nil, targetAccuracy: Double? = nil
+    evaluateEvery: Int? = nil, evaluationBatches: Int = 4, logEvery: Int? = nil, targetAccuracy: Double? = nil,
+    frozenParameters: [String] = []
   ) {
     self.steps = steps
     self.batchSize = batchSize
@@ -37,6 +42,7 @@ public struct TrainingSettings: Codable, Sendable {
     self.evaluationBatches = evaluationBatches
     self.logEvery = logEvery ?? max(1, steps / 10)
     self.targetAccuracy = targetAccuracy
+    self.frozenParameters = frozenParameters
   }
 }
 
@@ -50,6 +56,15 @@ public func train(
   label: String? = nil
 ) -> TrainingResult {
   let optimizer = AdamW(learningRate: settings.learningRate, beta2: settings.beta2, weightDecay: settings.weightDecay)
+  let names = model.namedParameters().map(\.name)
+  for prefix in settings.frozenParameters {
+    check(
+      names.contains { $0.hasPrefix(prefix) },
+      "train: frozenParameters: \"\(prefix)\" is the prefix of no parameter of \(model.label) (they are named like \"\(names.first ?? "")\")"
+    )
+  }
+  let frozen = Set(names.filter { name in settings.frozenParameters.contains { name.hasPrefix($0) } })
+  optimizer.isFrozen = { frozen.contains($0) }
   let schedule = WarmupCosineSchedule(
     peak: settings.learningRate, warmupSteps: settings.warmupSteps, totalSteps: settings.steps,
     floor: settings.learningRate * settings.finalLearningRateFraction)
@@ -64,9 +79,11 @@ public func train(
     var (loss, gradients) = valueAndGradient(of: model) {
       objective.loss($0, inputs: batch.inputs, targets: batch.targets).total
     }
+    for name in frozen { gradients[name] = nil }
     if let clip = settings.gradientClip { gradients = clipByGlobalNorm(gradients, maxNorm: clip).gradients }
     optimizer.learningRate = schedule.learningRate(at: step)
     optimizer.update(model, gradients: gradients)
+    model.finishTrainingStep()
     tokens += batch.batchSize * batch.length
     result.losses.append(Double(loss.scalar))
     let done = step + 1

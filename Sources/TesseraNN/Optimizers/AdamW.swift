@@ -17,6 +17,9 @@ public final class AdamW {
   public var weightDecay: Float
   /// Whether a parameter (by name and value) is decayed.
   public var decays: (String, Tensor) -> Bool
+  /// Whether a parameter (by name) is frozen: never moved, not even by weight decay, so it stays
+  /// bit-identical (train one expert of a mixture while the others keep their weights).
+  public var isFrozen: (String) -> Bool = { _ in false }
   public private(set) var step = 0
   var firstMoment: [String: [Float]] = [:]
   var secondMoment: [String: [Float]] = [:]
@@ -33,7 +36,8 @@ public final class AdamW {
     self.decays = decays
   }
 
-  /// One step on `model`'s parameters with `gradients` by name (missing names are not moved).
+  /// One step on `model`'s parameters with `gradients` by name (missing and frozen names are not
+  /// moved).
   public func update<M: Module>(_ model: M, gradients: [String: Tensor]) {
     step += 1
     let t = Float(step)
@@ -41,7 +45,7 @@ public final class AdamW {
     let (lr, b1, b2, eps) = (learningRate, beta1, beta2, epsilon)
     let placeholder = Tensor(0)
     for (name, slot) in model.parameterSlots() {
-      guard let gradient = gradients[name] else { continue }
+      guard let gradient = gradients[name], !isFrozen(name) else { continue }
       // Taken out of the slot (and the moments out of their dictionaries) so that each buffer
       // has one owner and is updated in place instead of copied on write.
       var parameter = slot.wrappedValue

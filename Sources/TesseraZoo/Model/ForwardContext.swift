@@ -28,7 +28,10 @@ public struct LayerStatistic: Sendable {
 
 /// Per-call choices of a forward pass (later: blocks to skip, exit threshold, experts allowed).
 public struct ForwardOptions: Sendable {
-  public init() {}
+  /// A training pass: router jitter is drawn, and loss-free balancing counts the experts' loads
+  /// for the update after the optimizer step. ``Objective`` sets it; evaluation leaves it off.
+  public var training: Bool
+  public init(training: Bool = false) { self.training = training }
 }
 
 /// What a forward pass carries through the layers: the direction, per-call options, the path of

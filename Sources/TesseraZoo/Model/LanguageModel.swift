@@ -59,8 +59,18 @@ public final class Block: Module {
       total = total + channel.cost(batch: batch, time: time, context: context)
       total.flops += norm2.flops(rows: rows) + rows * width * FlopCount.arithmetic
     }
+    total.parameters = parameterCount
+    total.activeParameters =
+      parameterCount
+      - layers.reduce(0) { idle, layer in
+        idle + layer.parameterCount
+          - ((layer as? any SparselyActivatedLayer)?.activeParameterCount ?? layer.parameterCount)
+      }
     return total
   }
+
+  /// The block's layers: the mixer, then the channel layer if any.
+  public var layers: [any LayerFamily] { [mixer] + (channel.map { [$0] } ?? []) }
 
   func step(_ x: Tensor, _ decoder: any LayerDecoder) -> Tensor {
     var h = x + decoder.step(norm1(x))
@@ -148,8 +158,14 @@ public final class LanguageModel: Module {
   /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
   public func callAsFunction(_ tokens: IndexTensor) -> Tensor { forward(tokens).logits }
 
+  /// Tells every layer that updates itself after an optimizer step (``TrainingStepListener``:
+  /// auxiliary-loss-free balancing) that a step was taken. ``train`` calls it after each update.
+  public func finishTrainingStep() {
+    for block in layers { for layer in block.layers { (layer as? any TrainingStepListener)?.finishTrainingStep() } }
+  }
+
   /// Counted cost of every block (its layers, norms and residual sums) for `batch × time` tokens
-  /// (embedding, final norm and head aside).
+  /// (embedding, final norm and head aside), with the blocks' total and active parameters.
   public func cost(batch: Int, time: Int) -> LayerCost {
     let context = CostContext(direction: spec.direction)
     return layers.reduce(LayerCost.zero) { $0 + $1.cost(batch: batch, time: time, context: context) }

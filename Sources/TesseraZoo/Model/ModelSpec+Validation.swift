@@ -36,9 +36,10 @@ extension ModelSpec {
       let needed: LayerCapabilities = direction == .causal ? .causal : .bidirectional
       if !entry.capabilities.contains(needed) {
         let fitting = registry.entries.filter { $0.slot == slot && $0.capabilities.contains(needed) }.map(\.kind)
+        let reason = direction == .causal ? entry.notCausalBecause.map { " (\($0))" } ?? "" : ""
         throw ModelSpecError(
           "\(path).kind",
-          "\"\(kind)\" has no \(direction.rawValue) form; a \(direction.rawValue) model takes "
+          "\"\(kind)\" has no \(direction.rawValue) form\(reason); a \(direction.rawValue) model takes "
             + (fitting.isEmpty ? "no registered layer here" : fitting.map { "\"\($0)\"" }.joined(separator: ", ")))
       }
       try entry.resolve(options, width, path)

@@ -9,13 +9,14 @@ public enum Objective: Sendable, Equatable {
   /// A target that does not count in the loss.
   public static let ignoredTarget = -100
 
-  /// The loss of `model` on `inputs` `[B, T]` against `targets` `[B, T]`.
+  /// The training loss of `model` on `inputs` `[B, T]` against `targets` `[B, T]` (a training
+  /// pass: see ``ForwardOptions/training``).
   public func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor) -> (
     total: Tensor, objective: Tensor, output: ModelOutput
   ) {
     switch self {
     case .nextToken:
-      let output = model.forward(inputs)
+      let output = model.forward(inputs, options: ForwardOptions(training: true))
       let objective = crossEntropy(output.logits, targets: targets, ignoreIndex: Self.ignoredTarget)
       let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
       return (total, objective, output)

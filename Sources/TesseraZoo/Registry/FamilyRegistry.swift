@@ -10,6 +10,8 @@ public struct FamilyEntry: Sendable {
   public let capabilities: LayerCapabilities
   public let summary: String
   public let patternArgument: String?
+  /// Why the layer has no causal form, where it says.
+  public let notCausalBecause: String?
   /// The forms the layer runs its op in (its `form` option).
   public let forms: [Form]
   /// The option keys the family understands, in declaration order.
@@ -37,6 +39,7 @@ public struct FamilyEntry: Sendable {
     capabilities = L.capabilities
     summary = L.summary
     patternArgument = L.patternArgument
+    notCausalBecause = L.notCausalBecause
     forms = L.forms
     optionKeys = Mirror(reflecting: L.Options()).children.compactMap(\.label)
     defaultOptions = (try? JSONValue(encoding: L.Options())) ?? .object([:])

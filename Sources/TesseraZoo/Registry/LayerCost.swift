@@ -27,19 +27,30 @@ public struct LayerCost: Codable, Sendable, Equatable {
   public var activationBytes: Int
   /// Bytes of state carried between decoding steps, for the whole batch (float32).
   public var stateBytes: Int
+  /// Trainable scalars (reported by layers whose tokens use only some of them, and by a model).
+  public var parameters: Int?
+  /// Trainable scalars one token uses on average (a mixture of experts: the router, the shared
+  /// experts and the experts it was routed to).
+  public var activeParameters: Int?
 
-  public init(flops: Int, activationBytes: Int, stateBytes: Int) {
+  public init(flops: Int, activationBytes: Int, stateBytes: Int, parameters: Int? = nil, activeParameters: Int? = nil) {
     self.flops = flops
     self.activationBytes = activationBytes
     self.stateBytes = stateBytes
+    self.parameters = parameters
+    self.activeParameters = activeParameters
   }
 
   public static let zero = LayerCost(flops: 0, activationBytes: 0, stateBytes: 0)
 
+  /// The sum of two counts where either is reported.
+  static func sum(_ a: Int?, _ b: Int?) -> Int? { a == nil && b == nil ? nil : (a ?? 0) + (b ?? 0) }
+
   public static func + (a: LayerCost, b: LayerCost) -> LayerCost {
     LayerCost(
       flops: a.flops + b.flops, activationBytes: a.activationBytes + b.activationBytes,
-      stateBytes: a.stateBytes + b.stateBytes)
+      stateBytes: a.stateBytes + b.stateBytes, parameters: sum(a.parameters, b.parameters),
+      activeParameters: sum(a.activeParameters, b.activeParameters))
   }
 }
 

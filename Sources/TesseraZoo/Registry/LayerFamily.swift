@@ -67,6 +67,8 @@ public protocol LayerFamily: Module {
   static var forms: [Form] { get }
   /// The option a pattern sets after a colon (`"swa:64"` sets `window`), if any.
   static var patternArgument: String? { get }
+  /// Why the layer has no causal form, for the error a causal model gives (nil: none given).
+  static var notCausalBecause: String? { get }
   /// Problems with `options` at model width `width` (heads that do not divide it, …).
   static func problems(_ options: Options, width: Int) -> [OptionProblem]
 
@@ -81,6 +83,7 @@ public protocol LayerFamily: Module {
 
 extension LayerFamily {
   public static var patternArgument: String? { nil }
+  public static var notCausalBecause: String? { nil }
   public static var forms: [Form] { [] }
   public static func problems(_ options: Options, width: Int) -> [OptionProblem] { [] }
 
@@ -102,6 +105,18 @@ public protocol RecurrentLayer: LayerFamily {
   func initialState(batch: Int) -> State
   /// One decoding step: `[batch, width] → [batch, width]`.
   func step(_ x: Tensor, _ state: inout State) -> Tensor
+}
+
+/// A layer whose tokens each use only part of its parameters (a mixture of experts).
+public protocol SparselyActivatedLayer: AnyObject {
+  /// Trainable scalars one token uses on average.
+  var activeParameterCount: Int { get }
+}
+
+/// A layer that updates itself outside the gradient after each optimizer step (auxiliary-loss-free
+/// balancing). ``LanguageModel/finishTrainingStep()`` calls every one; `train` calls that.
+public protocol TrainingStepListener: AnyObject {
+  func finishTrainingStep()
 }
 
 /// Problems shared by layers that split the width into heads.

@@ -25,5 +25,9 @@ public enum Zoo {
     Mamba2Block.self,
     MLP.self,
     SwiGLU.self,
+    TokenChoiceLayer.self,
+    SwitchLayer.self,
+    ExpertChoiceLayer.self,
+    DeepSeekMoELayer.self,
   ])
 }

@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads", "blas_core" and "gemm".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core, attention, sparse, train, mixers, notebook.
+      Groups: core, attention, sparse, moe, train, mixers, notebook.
       """
   )
 
-  @Argument(help: "The group to run: core, attention, sparse, train, mixers, notebook.")
+  @Argument(help: "The group to run: core, attention, sparse, moe, train, mixers, notebook.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -40,6 +40,8 @@ struct BenchCommand: ParsableCommand {
       AttentionBench(quick: quick, filter: filter).run()
     case "sparse":
       SparseBench(quick: quick, filter: filter).run()
+    case "moe":
+      MixtureOfExpertsBench(quick: quick, filter: filter).run()
     case "train":
       if compareGemm {
         TrainBench(quick: quick, filter: filter).compareGEMMKernels()
@@ -52,7 +54,7 @@ struct BenchCommand: ParsableCommand {
       try NotebookBench(quick: quick, filter: filter).run()
     default:
       throw ValidationError(
-        "unknown benchmark group '\(group)'; available: core, attention, sparse, train, mixers, notebook")
+        "unknown benchmark group '\(group)'; available: core, attention, sparse, moe, train, mixers, notebook")
     }
   }
 }
