@@ -85,3 +85,22 @@ struct SparseAttentionNotebookTests {
     }
   }
 }
+
+@Suite("The mixture-of-experts notebook")
+struct MixtureOfExpertsNotebookTests {
+  @Test("notebooks/mixture-of-experts.ipynb runs headless at toy sizes")
+  func mixtureOfExpertsNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "mixture-of-experts.ipynb",
+      [
+        "-p", "width", "16", "-p", "blocks", "1", "-p", "length", "16", "-p", "batchSize", "2", "-p", "steps", "4",
+        "-p", "experts", "4", "-p", "words", "60", "-p", "sentences", "400", "-p", "capacitySteps", "2",
+        "-p", "costWidth", "32",
+      ])
+    #expect(run.status == 0, "\(run.stderr)")
+    for name in ["moe-routers", "moe-load-balance", "moe-capacity", "moe-routing"] {
+      #expect(h.exported(name, "png"), "\(name)")
+    }
+  }
+}

@@ -120,4 +120,21 @@ struct PaperNotebookTests {
     #expect(!result.contains("not measured"))
     #expect(FileManager.default.fileExists(atPath: root + "/figures/zoology-mqar.svg"))
   }
+
+  @Test("notebooks/switch-scaling.ipynb runs headless on toy runs and records every row")
+  func switchScalingToy() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["switch-scaling"])
+    let run = try h.run(
+      root + "/notebooks/switch-scaling.ipynb",
+      [
+        "-p", "width", "16", "-p", "blocks", "1", "-p", "heads", "2", "-p", "length", "16", "-p", "batchSize", "2",
+        "-p", "steps", "3", "-p", "words", "60", "-p", "sentences", "400", "--export-figures", root + "/figures",
+      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.errorOutputs.isEmpty)
+    let result = try String(contentsOfFile: root + "/papers/switch-scaling/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"))
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/switch-scaling.svg"))
+  }
 }

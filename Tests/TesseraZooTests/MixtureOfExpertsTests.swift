@@ -369,4 +369,37 @@ struct MixtureOfExpertsTests {
     #expect(abs(violation - (topLoad.max()! / (64.0 / 4) - 1)) < 1e-12)
     #expect(output.auxiliaryLosses.map(\.name) == ["load_balance", "load_balance"])
   }
+
+  /// Dropless token-choice routing decides per token, so a model decodes token by token as its
+  /// parallel logits (1e-5 relative RMS). (With a capacity, a sequence's tokens compete for slots
+  /// that a token decoded alone never lacks: there decoding equals the parallel form only where
+  /// nothing was dropped.)
+  @Test("a model with token-choice mixtures decodes token by token as its parallel logits")
+  func decoding() throws {
+    for channel in ["moe-topk", "moe-deepseek"] {
+      var rng = RandomGenerator(seed: 4)
+      let model = try LanguageModel(
+        pattern: "attn|\(channel),gla|\(channel)", vocabulary: 30, width: 16,
+        options: ["heads": 2, "experts": 4, "hidden": 8, "groups": 2, "topGroups": 1, "topK": 2], generator: &rng)
+      try expectDecodingMatchesParallel(model, &rng, channel)
+    }
+  }
+
+  /// Router jitter multiplies the router's input by uniform noise in training passes only.
+  @Test("router jitter applies to training passes only")
+  func jitter() throws {
+    var first = RandomGenerator(seed: 12), second = RandomGenerator(seed: 12)
+    var options = TokenChoiceLayer.Options()
+    options.experts = 4
+    options.hidden = 8
+    options.jitter = 0.5
+    let noisy = TokenChoiceLayer(options, width: 8, generator: &first)
+    options.jitter = 0
+    let plain = TokenChoiceLayer(options, width: 8, generator: &second)
+    let x = first.normal([2, 10, 8])
+    var evaluation = ForwardContext()
+    #expect(noisy(x, &evaluation).scalars == plain(x).scalars)
+    var training = ForwardContext(options: ForwardOptions(training: true))
+    #expect(noisy(x, &training).scalars != plain(x).scalars)
+  }
 }

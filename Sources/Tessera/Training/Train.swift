@@ -47,7 +47,10 @@ public struct TrainingSettings: Codable, Sendable {
 }
 
 /// Trains `model` on `task` toward `objective` with AdamW and a warmup + cosine schedule; the loss
-/// minimised is the objective's plus `Σ weight × auxiliary loss` of the layers. Evaluates on
+/// minimised is the objective's plus `Σ weight × auxiliary loss` of the layers. After each
+/// optimizer step the layers that update themselves outside the gradient do so
+/// (``LanguageModel/finishTrainingStep()``: loss-free balancing); the layers' statistics are kept at
+/// every evaluation step (``TrainingResult/statistics``). Evaluates on
 /// held-out batches every `evaluateEvery` steps (loss and answer accuracy). Batches come from the
 /// task's seeded stream, so a run is reproducible bit for bit. Shows progress (a live bar on a
 /// terminal, a line every `logEvery` steps in a notebook) and returns the curves and timings.
@@ -76,8 +79,11 @@ public func train(
   var tokens = 0
   for step in 0..<settings.steps {
     let batch = task.batch(step, size: settings.batchSize)
+    var statistics: [LayerStatistic] = []
     var (loss, gradients) = valueAndGradient(of: model) {
-      objective.loss($0, inputs: batch.inputs, targets: batch.targets).total
+      let pass = objective.loss($0, inputs: batch.inputs, targets: batch.targets)
+      statistics = pass.output.statistics
+      return pass.total
     }
     for name in frozen { gradients[name] = nil }
     if let clip = settings.gradientClip { gradients = clipByGlobalNorm(gradients, maxNorm: clip).gradients }
@@ -91,6 +97,12 @@ public func train(
     if done % settings.evaluateEvery == 0 || done == settings.steps {
       let evaluation = evaluate(model, on: task, batches: settings.evaluationBatches, size: settings.batchSize)
       result.evaluations.append(.init(step: done, loss: evaluation.loss, accuracy: evaluation.accuracy))
+      if !statistics.isEmpty {
+        result.statistics.append(
+          .init(
+            step: done,
+            values: Dictionary(statistics.map { ("\($0.layer).\($0.name)", $0.values) }) { first, _ in first }))
+      }
       reached = settings.targetAccuracy.map { evaluation.accuracy >= $0 } ?? false
     }
     let elapsed = Date().timeIntervalSince(start)

@@ -10,10 +10,19 @@ public struct TrainingResult: Codable, Sendable {
     public var accuracy: Double
   }
 
+  /// The statistics the layers reported in the training pass of one step (expert loads, dropped
+  /// tokens, attended-key fractions), keyed `"<layer path>.<name>"`: `"layers.0.channel.expert_load"`.
+  public struct StatisticsSnapshot: Codable, Sendable {
+    public var step: Int
+    public var values: [String: [Double]]
+  }
+
   public var label: String
   /// Training loss after each step (index = step − 1).
   public var losses: [Double]
   public var evaluations: [Evaluation]
+  /// The layers' statistics at every evaluation step (from that step's training pass).
+  public var statistics: [StatisticsSnapshot] = []
   public var parameterCount: Int
   public var wallSeconds: Double
   public var tokensPerSecond: Double
@@ -21,6 +30,12 @@ public struct TrainingResult: Codable, Sendable {
   /// The last evaluation's accuracy (0 when there was none).
   public var finalAccuracy: Double { evaluations.last?.accuracy ?? 0 }
   public var finalLoss: Double { evaluations.last?.loss ?? losses.last ?? .nan }
+  /// One statistic over training: its values at each snapshot step that has it
+  /// (`series("layers.0.channel.expert_load")`).
+  public func series(_ key: String) -> [(step: Int, values: [Double])] {
+    statistics.compactMap { snapshot in snapshot.values[key].map { (snapshot.step, $0) } }
+  }
+
   /// The first step whose evaluation reached `accuracy`, if any.
   public func stepsToReach(_ accuracy: Double) -> Int? { evaluations.first { $0.accuracy >= accuracy }?.step }
 }

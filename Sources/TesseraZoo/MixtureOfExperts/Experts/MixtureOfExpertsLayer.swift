@@ -8,12 +8,15 @@ import TesseraNN
 ///
 /// Tokens are routed in groups of one sequence: capacities and expert-choice selections count
 /// a sequence's tokens, so a sequence's output never depends on the other sequences of the batch.
+/// When decoding, each token is a group of its own: a router with a capacity then drops nothing,
+/// so decoding matches the parallel form where the parallel form dropped nothing (dropless
+/// routers always).
 ///
 /// Each forward pass records, under the layer's path: `expert_load` (tokens computed per
 /// expert), `dropped_token_rate` ((token, expert) pairs chosen but over capacity ÷ pairs chosen),
 /// `unrouted_token_rate` (tokens that reach no expert ÷ tokens), `router_entropy` (mean entropy
-/// of the router's distribution, nats) and `max_load_violation` (max load ÷ mean load − 1; Wang
-/// et al.'s MaxVio). ``cost(batch:time:context:)`` counts the experts' work for the last pass's
+/// of the router's distribution, nats), `max_load_violation` (max load ÷ mean load − 1; Wang
+/// et al.'s MaxVio) and `top_expert` (each token's highest-scoring expert, for routing figures). ``cost(batch:time:context:)`` counts the experts' work for the last pass's
 /// routing, and reports total and active parameters.
 ///
 /// Auxiliary-loss-free balancing (Wang et al., 2024, "Auxiliary-Loss-Free Load Balancing
@@ -105,6 +108,7 @@ public class MixtureOfExpertsLayer: Module, TrainingStepListener, SparselyActiva
     let distribution = withoutGradients { decision.scores / decision.scores.sum(axis: 1, keepDimensions: true) }
     context.record("router_entropy", [meanEntropy(distribution)])
     context.record("max_load_violation", [mean > 0 ? Double(load.max() ?? 0) / mean - 1 : 0])
+    context.record("top_expert", withoutGradients { topColumns(decision.scores, 1) }.map(Double.init))
   }
 
   /// Moves the selection bias toward balance with the loads of the training passes since the
