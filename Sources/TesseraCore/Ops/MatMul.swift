@@ -160,9 +160,22 @@ enum GEMM {
   /// Rows (or columns) per piece when `length` is cut into `pieces`: a multiple of 16.
   static func pieceLength(_ length: Int, pieces: Int) -> Int { ((length + pieces - 1) / pieces + 15) / 16 * 16 }
 
-  static func run(_ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0) {
+  /// With `splitting` false the tiles run whole, spread over the threads (many small products,
+  /// such as a mixture's experts: splitting them would repack each one's operands).
+  static func run(
+    _ tiles: [Tile], _ opA: Operand, _ opB: Operand, k: Int, ldc: Int, beta: Float = 0, splitting: Bool = true
+  ) {
     let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     check(beta == 0 || beta == 1, "GEMM: β must be 0 or 1, got \(beta)")
+    if !splitting {
+      tiles.withUnsafeBufferPointer { list in
+        Runtime.balancedFor(costs: list.map { $0.m * $0.n }) { i in
+          let t = list[i]
+          sgemm(opA, opB, m: t.m, n: t.n, k: k, a: t.a, b: t.b, c: t.c, ldc: ldc, beta: beta, kernel: kernel)
+        }
+      }
+      return
+    }
     if kernel.mode == .portable, tiles.count == 1, Runtime.threadCount > 1 {
       let t = tiles[0]
       let count = Swift.min(piecesCount(m: t.m, n: t.n, k: k), t.m / 16)

@@ -76,4 +76,26 @@ public enum Runtime {
       if start < end { body(start..<end) }
     }
   }
+
+  /// Runs `body(i)` for every `i` in `0..<costs.count`, the items spread over the threads so
+  /// that their summed costs are close (largest first, each to the least loaded thread). For
+  /// items of uneven size, such as a mixture's experts; `body` must make each item's result
+  /// depend on the item alone.
+  static func balancedFor(costs: [Int], _ body: (Int) -> Void) {
+    let threads = Swift.min(threadCount, costs.count)
+    guard threads > 1 else {
+      for i in costs.indices { body(i) }
+      return
+    }
+    var lists = [[Int]](repeating: [], count: threads)
+    var load = [Int](repeating: 0, count: threads)
+    for i in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
+      let t = load.indices.min { load[$0] < load[$1] }!
+      lists[t].append(i)
+      load[t] += costs[i]
+    }
+    lists.withUnsafeBufferPointer { lists in
+      parallelFor(threads, grain: 1) { range in for t in range { for i in lists[t] { body(i) } } }
+    }
+  }
 }

@@ -5,7 +5,9 @@ import TesseraCore
 ///
 /// The grouped form does only routed work: the tokens are gathered in slot order (sorted by
 /// expert), each expert that has slots runs once — one product per projection — over its
-/// contiguous slice, and the gate-weighted rows are added back to their tokens (in slot order, so
+/// contiguous slice (experts of one shape as grouped products, ``ExpertFeedForward/grouped``:
+/// all experts' products of a projection in one call, spread over the threads), and the
+/// gate-weighted rows are added back to their tokens (in slot order, so
 /// the sums have a fixed order: bit-identical for any thread count). No padding to a capacity;
 /// an expert without tokens never reaches a kernel. Every step is differentiable (the gathers'
 /// and the slices' gradients accumulate in place), so the router learns through `routing.weights`.
@@ -19,13 +21,20 @@ public func dispatchExperts(_ x: Tensor, _ routing: Routing, experts: [ExpertFee
   guard routing.slots > 0 else { return Tensor.zeros([routing.tokens, width]) }
   let order = IndexTensor(routing.slotTokens)
   let gathered = x.indexSelect(axis: 0, indices: order)
-  var outputs: [Tensor] = []
-  for e in 0..<routing.experts {
-    let slots = routing.slots(of: e)
-    guard !slots.isEmpty else { continue }
-    outputs.append(experts[e](gathered.slice(axis: 0, slots)))
+  let computed: Tensor
+  if experts.allSatisfy({ $0.hiddenWidth == experts[0].hiddenWidth && $0.activation == experts[0].activation }) {
+    computed = ExpertFeedForward.grouped(gathered, experts, offsets: routing.offsets)
+  } else {
+    // Experts of different widths: one expert at a time, each over its slice.
+    var outputs: [Tensor] = []
+    for e in 0..<routing.experts {
+      let slots = routing.slots(of: e)
+      guard !slots.isEmpty else { continue }
+      outputs.append(experts[e](gathered.slice(axis: 0, slots)))
+    }
+    computed = concatenate(outputs, axis: 0)
   }
-  let weighted = concatenate(outputs, axis: 0) * routing.weights.reshaped([routing.slots, 1])
+  let weighted = computed * routing.weights.reshaped([routing.slots, 1])
   return Tensor.zeros([routing.tokens, width]).indexAdding(axis: 0, indices: order, source: weighted)
 }
 

@@ -38,6 +38,24 @@ public final class ExpertFeedForward: Module {
     }
   }
 
+  /// Experts of one shape (hidden width and activation) on consecutive row groups of `x` `[M, D]`
+  /// (expert `e` on rows `offsets[e] ..< offsets[e + 1]`), each projection one grouped product
+  /// (``groupedLinear(_:weights:offsets:)``) and each activation one pass over all rows.
+  public static func grouped(_ x: Tensor, _ experts: [ExpertFeedForward], offsets: [Int]) -> Tensor {
+    let activation = experts[0].activation
+    check(
+      experts.allSatisfy { $0.activation == activation && $0.hiddenWidth == experts[0].hiddenWidth },
+      "ExpertFeedForward.grouped: the experts differ in shape")
+    let up = groupedLinear(x, weights: experts.map(\.up.weight), offsets: offsets)
+    let hidden: Tensor
+    switch activation {
+    case .swiglu: hidden = groupedLinear(x, weights: experts.map { $0.gate!.weight }, offsets: offsets).silu() * up
+    case .gelu: hidden = up.gelu()
+    case .relu: hidden = up.relu()
+    }
+    return groupedLinear(hidden, weights: experts.map(\.down.weight), offsets: offsets)
+  }
+
   /// Counted FLOPs over `rows` rows (see ``LayerCost``): the projections and the activation.
   public func flops(rows: Int) -> Int {
     let hidden = hiddenWidth
