@@ -54,3 +54,40 @@ struct GroupedLinearTests {
     #expect(result.worst < 2e-3, "\(result)")
   }
 }
+
+@Suite("Weighted scatter-add")
+struct WeightedScatterTests {
+  /// Against the composite it replaces (a product by the weights, then indexAdding): output and
+  /// both gradients, with repeated destinations, untouched rows and no slots; and on 1 and 2
+  /// threads bit for bit.
+  @Test("weightedScatterAdd equals weights × rows added by index: output, gradients, threads")
+  func matchesComposite() {
+    for indices in [[3, 0, 3, 5, 0, 0, 2], [1], [Int]()] {
+      var rng = RandomGenerator(seed: UInt64(indices.count))
+      let rows = rng.normal([indices.count, 70]), weights = rng.normal([indices.count]), g = rng.normal([6, 70])
+      let (fused, fusedGradients) = valueAndGradient(at: [rows, weights]) { t in
+        (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum()
+      }
+      let (composite, compositeGradients) = valueAndGradient(at: [rows, weights]) { t in
+        let weighted = t[0] * t[1].reshaped([indices.count, 1])
+        return (Tensor.zeros([6, 70]).indexAdding(axis: 0, indices: IndexTensor(indices), source: weighted) * g).sum()
+      }
+      #expect(abs(fused.scalar - composite.scalar) <= 1e-5 * max(1, abs(composite.scalar)), "\(indices)")
+      for (a, b) in zip(fusedGradients, compositeGradients) {
+        #expect(a.shape == b.shape && (a.count == 0 || a.relativeError(to: b) < 1e-6), "\(indices)")
+      }
+      let one = Runtime.withThreadCount(1) { gradient(at: [rows, weights]) { t in (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum() } }
+      let two = Runtime.withThreadCount(2) { gradient(at: [rows, weights]) { t in (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum() } }
+      for (a, b) in zip(one, two) { #expect(a.scalars == b.scalars, "\(indices): threads") }
+    }
+  }
+
+  @Test("weightedScatterAdd's backward against finite differences")
+  func finiteDifferences() {
+    var rng = RandomGenerator(seed: 5)
+    let result = GradientCheck.check([rng.normal([5, 3]), rng.normal([5])]) { t in
+      weightedScatterAdd(t[0], weights: t[1], indices: [2, 0, 2, 1, 0], count: 4)
+    }
+    #expect(result.worst < 2e-3, "\(result)")
+  }
+}

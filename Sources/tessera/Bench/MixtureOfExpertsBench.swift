@@ -36,7 +36,8 @@ struct MixtureOfExpertsBench {
     } + [
       Case(
         name: "moe-switch E8 top-1 dropless", kind: "moe-switch",
-        options: ["experts": 8, "hidden": .number(Double(expertHidden)), "capacityFactor": .null], activeExperts: 1),
+        options: ["experts": 8, "hidden": .number(Double(expertHidden)), "activation": "swiglu", "capacityFactor": .null],
+        activeExperts: 1),
       Case(
         name: "moe-expert-choice E8 capacity factor 2", kind: "moe-expert-choice",
         options: ["experts": 8, "hidden": .number(Double(expertHidden)), "capacityFactor": 2], activeExperts: 2),

@@ -34,8 +34,7 @@ public func dispatchExperts(_ x: Tensor, _ routing: Routing, experts: [ExpertFee
     }
     computed = concatenate(outputs, axis: 0)
   }
-  let weighted = computed * routing.weights.reshaped([routing.slots, 1])
-  return Tensor.zeros([routing.tokens, width]).indexAdding(axis: 0, indices: order, source: weighted)
+  return weightedScatterAdd(computed, weights: routing.weights, indices: routing.slotTokens, count: routing.tokens)
 }
 
 /// The specification of ``dispatchExperts(_:_:experts:)``: a loop over tokens, and for each token
