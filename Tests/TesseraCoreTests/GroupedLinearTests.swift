@@ -76,8 +76,16 @@ struct WeightedScatterTests {
       for (a, b) in zip(fusedGradients, compositeGradients) {
         #expect(a.shape == b.shape && (a.count == 0 || a.relativeError(to: b) < 1e-6), "\(indices)")
       }
-      let one = Runtime.withThreadCount(1) { gradient(at: [rows, weights]) { t in (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum() } }
-      let two = Runtime.withThreadCount(2) { gradient(at: [rows, weights]) { t in (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum() } }
+      let one = Runtime.withThreadCount(1) {
+        gradient(at: [rows, weights]) { t in
+          (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum()
+        }
+      }
+      let two = Runtime.withThreadCount(2) {
+        gradient(at: [rows, weights]) { t in
+          (weightedScatterAdd(t[0], weights: t[1], indices: indices, count: 6) * g).sum()
+        }
+      }
       for (a, b) in zip(one, two) { #expect(a.scalars == b.scalars, "\(indices): threads") }
     }
   }

@@ -36,7 +36,9 @@ struct MixtureOfExpertsBench {
     } + [
       Case(
         name: "moe-switch E8 top-1 dropless", kind: "moe-switch",
-        options: ["experts": 8, "hidden": .number(Double(expertHidden)), "activation": "swiglu", "capacityFactor": .null],
+        options: [
+          "experts": 8, "hidden": .number(Double(expertHidden)), "activation": "swiglu", "capacityFactor": .null,
+        ],
         activeExperts: 1),
       Case(
         name: "moe-expert-choice E8 capacity factor 2", kind: "moe-expert-choice",
