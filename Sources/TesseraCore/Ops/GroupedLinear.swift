@@ -73,7 +73,7 @@ public func groupedLinear(_ x: Tensor, weights: [Tensor], offsets: [Int]) -> Ten
     }
     // dW_g = g_gᵀ · x_g: the inner length is the group's rows, so each group is its own product.
     let wanted = weights.indices.filter { needs[$0 + 1] }
-    var dw: [Tensor] = wanted.map { _ in Tensor.zeros([outputs, inputs]) }
+    let dw: [Tensor] = wanted.map { _ in Tensor.zeros([outputs, inputs]) }
     let work = wanted.filter { offsets[$0 + 1] > offsets[$0] }
     let slot = Dictionary(uniqueKeysWithValues: wanted.enumerated().map { ($1, $0) })
     let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values
@@ -97,7 +97,6 @@ public func groupedLinear(_ x: Tensor, weights: [Tensor], offsets: [Int]) -> Ten
       for i in work { weightGradient(i, split: true) }
     }
     for (k, i) in wanted.enumerated() { grads[i + 1] = dw[k] }
-    dw.removeAll()
     withExtendedLifetime((gs, xs, ws)) {}
     return grads
   }

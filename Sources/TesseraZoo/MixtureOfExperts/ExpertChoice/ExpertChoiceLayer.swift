@@ -60,7 +60,7 @@ public final class ExpertChoiceLayer: MixtureOfExpertsLayer, LayerFamily {
   }
 
   override func addLosses(_ decision: RouterDecision, logits: Tensor, groups: Int, _ context: inout ForwardContext) {
-    if options.zLossWeight != 0 { context.addLoss("z_loss", routerZLoss(logits: logits), weight: options.zLossWeight) }
+    addBalanceLosses(decision, logits: logits, loadBalanceWeight: 0, zLossWeight: options.zLossWeight, &context)
   }
 
   override func expectedLoad(rows: Int, groups: Int) -> [Int] {

@@ -69,6 +69,20 @@ public class MixtureOfExpertsLayer: Module, TrainingStepListener, SparselyActiva
   /// Adds the router's auxiliary losses to `context` (subclasses).
   func addLosses(_ decision: RouterDecision, logits: Tensor, groups: Int, _ context: inout ForwardContext) {}
 
+  /// Adds the Switch/HF load-balancing loss and the router z-loss at their weights, each only when
+  /// its weight is not 0.
+  func addBalanceLosses(
+    _ decision: RouterDecision, logits: Tensor, loadBalanceWeight: Float, zLossWeight: Float,
+    _ context: inout ForwardContext
+  ) {
+    if loadBalanceWeight != 0 {
+      context.addLoss(
+        "load_balance", loadBalancingLoss(probabilities: decision.scores, counts: decision.demand),
+        weight: loadBalanceWeight)
+    }
+    if zLossWeight != 0 { context.addLoss("z_loss", routerZLoss(logits: logits), weight: zLossWeight) }
+  }
+
   /// Tokens per expert to count the cost with before any pass of that shape (subclasses).
   func expectedLoad(rows: Int, groups: Int) -> [Int] { [Int](repeating: 0, count: expertCount) }
 

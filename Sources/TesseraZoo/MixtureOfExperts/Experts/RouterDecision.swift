@@ -72,6 +72,35 @@ extension Optional where Wrapped == [Float] {
   }
 }
 
+/// Capacity as GShard and Switch claim it: per-token choices `choices[n·k + j]` in `groups` equal
+/// groups (sequences); in each group every expert takes at most `capacity` (token, expert) pairs,
+/// claimed rank by rank (all first choices in token order, then all second choices, …). The
+/// choices with the pairs over capacity set to −1, and how many were dropped.
+func claimCapacity(_ choices: [Int], perToken k: Int, experts: Int, capacity: Int, groups: Int) -> (
+  kept: [Int], dropped: Int
+) {
+  let tokens = choices.count / max(1, k)
+  check(groups >= 1 && tokens % groups == 0, "capacity: \(tokens) tokens do not form \(groups) equal groups")
+  let length = tokens / groups
+  var kept = choices
+  var dropped = 0
+  for g in 0..<groups {
+    var used = [Int](repeating: 0, count: experts)
+    for j in 0..<k {
+      for n in (g * length)..<((g + 1) * length) {
+        let e = choices[n * k + j]
+        if used[e] < capacity {
+          used[e] += 1
+        } else {
+          kept[n * k + j] = -1
+          dropped += 1
+        }
+      }
+    }
+  }
+  return (kept, dropped)
+}
+
 /// Tokens chosen per expert from per-token choices (`choices[n·k + j]`, −1 none).
 func expertCounts(_ choices: [Int], experts: Int) -> [Int] {
   var counts = [Int](repeating: 0, count: experts)

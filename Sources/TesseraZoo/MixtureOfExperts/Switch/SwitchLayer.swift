@@ -64,12 +64,9 @@ public final class SwitchLayer: MixtureOfExpertsLayer, LayerFamily {
   }
 
   override func addLosses(_ decision: RouterDecision, logits: Tensor, groups: Int, _ context: inout ForwardContext) {
-    if options.loadBalanceWeight != 0 {
-      context.addLoss(
-        "load_balance", loadBalancingLoss(probabilities: decision.scores, counts: decision.demand),
-        weight: options.loadBalanceWeight)
-    }
-    if options.zLossWeight != 0 { context.addLoss("z_loss", routerZLoss(logits: logits), weight: options.zLossWeight) }
+    addBalanceLosses(
+      decision, logits: logits, loadBalanceWeight: options.loadBalanceWeight, zLossWeight: options.zLossWeight,
+      &context)
   }
 
   override func expectedLoad(rows: Int, groups: Int) -> [Int] {

@@ -12,23 +12,8 @@ public func switchRouting(logits: Tensor, capacity: Int?, groups: Int = 1) -> Ro
   check(groups >= 1 && tokens % groups == 0, "switchRouting: \(tokens) tokens do not form \(groups) equal groups")
   let probabilities = logits.softmax(axis: 1)
   let chosen = withoutGradients { topColumns(probabilities, 1) }
-  var kept = chosen
-  var dropped = 0
-  if let capacity {
-    let length = tokens / groups
-    for g in 0..<groups {
-      var used = [Int](repeating: 0, count: experts)
-      for n in (g * length)..<((g + 1) * length) {
-        let e = chosen[n]
-        if used[e] < capacity {
-          used[e] += 1
-        } else {
-          kept[n] = -1
-          dropped += 1
-        }
-      }
-    }
-  }
+  let (kept, dropped) =
+    capacity.map { claimCapacity(chosen, perToken: 1, experts: experts, capacity: $0, groups: groups) } ?? (chosen, 0)
   let selection = IndexTensor(chosen, shape: [tokens, 1])
   let gates = probabilities.gather(axis: 1, indices: selection)
   return RouterDecision(

@@ -43,27 +43,9 @@ public func tokenChoiceRouting(
     let picked = scores.gather(axis: 1, indices: selection)
     gates = renormalize ? picked / picked.sum(axis: 1, keepDimensions: true) : picked
   }
-  var kept = choices
-  var dropped = 0
-  if let capacity {
-    check(
-      groups >= 1 && tokens % groups == 0, "tokenChoiceRouting: \(tokens) tokens do not form \(groups) equal groups")
-    let length = tokens / groups
-    for g in 0..<groups {
-      var used = [Int](repeating: 0, count: experts)
-      for j in 0..<topK {
-        for n in (g * length)..<((g + 1) * length) {
-          let e = choices[n * topK + j]
-          if used[e] < capacity {
-            used[e] += 1
-          } else {
-            kept[n * topK + j] = -1
-            dropped += 1
-          }
-        }
-      }
-    }
-  }
+  let (kept, dropped) =
+    capacity.map { claimCapacity(choices, perToken: topK, experts: experts, capacity: $0, groups: groups) }
+    ?? (choices, 0)
   return RouterDecision(
     routing: Routing(tokenChoices: kept, gates: gates, experts: experts), scores: scores, selection: selection,
     demand: expertCounts(choices, experts: experts), dropped: dropped)
