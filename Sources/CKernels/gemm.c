@@ -28,6 +28,43 @@
 
 // MARK: - Packing
 
+#if defined(__x86_64__)
+/// Eight rows of a strided block transposed into panel order, eight columns at a time (AVX):
+/// `out[p·width + q] = src[q·ld + p]` for `q < 8`, `p < kc`; `next`, when not NULL, is the next
+/// eight rows' start, fetched while these are copied.
+__attribute__((target("avx"))) NO_MEMCPY static ptrdiff_t pack_transposing_8(const float *src, ptrdiff_t ld,
+                                                                              ptrdiff_t kc, ptrdiff_t width,
+                                                                              const float *next, float *restrict out) {
+    ptrdiff_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        if (next && (p & 15) == 0) {
+            for (int q = 0; q < 8; q++) __builtin_prefetch(next + q * ld + p, 0, 3);
+        }
+        __m256 r0 = _mm256_loadu_ps(src + p), r1 = _mm256_loadu_ps(src + ld + p),
+               r2 = _mm256_loadu_ps(src + 2 * ld + p), r3 = _mm256_loadu_ps(src + 3 * ld + p),
+               r4 = _mm256_loadu_ps(src + 4 * ld + p), r5 = _mm256_loadu_ps(src + 5 * ld + p),
+               r6 = _mm256_loadu_ps(src + 6 * ld + p), r7 = _mm256_loadu_ps(src + 7 * ld + p);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+               u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+               u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        float *d = out + p * width;
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(d + width, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(d + 2 * width, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(d + 3 * width, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(d + 4 * width, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(d + 5 * width, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(d + 6 * width, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(d + 7 * width, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    return p;
+}
+#endif
+
 /// `out[p·width + r] = src[r·ld + p]` for `r < rows`, `p < kc`, and zero for `rows ≤ r < width`: a
 /// strided block transposed into panel order, four rows by four columns at a time (SSE, which
 /// every x86-64 has). Data movement only: the bits do not depend on how it is done.
@@ -35,10 +72,28 @@ NO_MEMCPY static void pack_transposing(const float *src, ptrdiff_t ld, ptrdiff_t
                              float *restrict out) {
     ptrdiff_t r0 = 0;
 #if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx")) {
+        for (; r0 + 8 <= rows; r0 += 8) {
+            const float *s0 = src + r0 * ld;
+            ptrdiff_t p = pack_transposing_8(s0, ld, kc, width, r0 + 16 <= rows ? s0 + 8 * ld : NULL, out + r0);
+            for (; p < kc; p++) {
+                for (int q = 0; q < 8; q++) out[p * width + r0 + q] = s0[q * ld + p];
+            }
+        }
+    }
     for (; r0 + 4 <= rows; r0 += 4) {
         const float *s0 = src + r0 * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
+        // The next four rows on their way while these are transposed: rows of a few hundred floats
+        // are too short for the hardware prefetcher to ramp up.
+        const float *ahead = r0 + 8 <= rows ? s0 + 4 * ld : NULL;
         ptrdiff_t p = 0;
         for (; p + 4 <= kc; p += 4) {
+            if (ahead && (p & 15) == 0) {
+                __builtin_prefetch(ahead + p, 0, 3);
+                __builtin_prefetch(ahead + ld + p, 0, 3);
+                __builtin_prefetch(ahead + 2 * ld + p, 0, 3);
+                __builtin_prefetch(ahead + 3 * ld + p, 0, 3);
+            }
             __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p), x2 = _mm_loadu_ps(s2 + p),
                    x3 = _mm_loadu_ps(s3 + p);
             _MM_TRANSPOSE4_PS(x0, x1, x2, x3);

@@ -73,7 +73,11 @@ public func groupedLinear(_ x: Tensor, weights: [Tensor], offsets: [Int]) -> Ten
     }
     // dW_g = g_gᵀ · x_g: the inner length is the group's rows, so each group is its own product.
     let wanted = weights.indices.filter { needs[$0 + 1] }
-    let dw: [Tensor] = wanted.map { _ in Tensor.zeros([outputs, inputs]) }
+    // A group with rows has its gradient written whole by its product (β = 0); only an empty one is zero.
+    let dw: [Tensor] = wanted.map {
+      offsets[$0 + 1] > offsets[$0] && inputs > 0
+        ? Tensor(uninitializedShape: [outputs, inputs]) : Tensor.zeros([outputs, inputs])
+    }
     let work = wanted.filter { offsets[$0 + 1] > offsets[$0] }
     let slot = Dictionary(uniqueKeysWithValues: wanted.enumerated().map { ($1, $0) })
     let kernel = GEMMKernel.current  // read here: the worker threads below do not see task-local values

@@ -1,6 +1,6 @@
 // Weighted rows added back to their destinations, as one op:
 //   out[i] = Σ_{s : indices[s] = i} w[s] · y[s]          (in slot order; rows nobody adds to are 0)
-//   dy[s] = w[s] · g[indices[s]],    dw[s] = ⟨g[indices[s]], y[s]⟩
+//   dy[s] = w[s] · g[indices[s]],    dw[s] = ⟨g[indices[s]], y[s]⟩  (in a fixed order: orderedDot)
 // What a mixture of experts does with its experts' outputs: one pass instead of a product, a
 // gather-add and their backward passes. Each output element sums in slot order and each
 // gradient row is its own, so any split over the threads gives the same bits.
@@ -15,17 +15,35 @@ public func weightedScatterAdd(_ rows: Tensor, weights: Tensor, indices: [Int], 
     "weightedScatterAdd: \(slots) rows, weights \(weights.shape.shapeDescription), \(indices.count) indices")
   for i in indices { check(i >= 0 && i < count, "weightedScatterAdd: index \(i) out of range for \(count) rows") }
   let ys = rows.contiguousUntraced(), ws = weights.contiguousUntraced()
-  let out = Tensor.zeros([count, width])
+  // Each destination row built whole from its slots in slot order (0 + w·y, then + w·y for the
+  // rest: the sums of adding into zero rows, bit for bit), so every row is written once.
+  var starts = [Int](repeating: 0, count: count + 1)
+  for i in indices { starts[i + 1] += 1 }
+  for i in 0..<count { starts[i + 1] += starts[i] }
+  var slotsByRow = [Int](repeating: 0, count: slots)
+  var fill = starts
+  for (s, i) in indices.enumerated() {
+    slotsByRow[fill[i]] = s
+    fill[i] += 1
+  }
+  let out = Tensor(uninitializedShape: [count, width])
   let o = out.storage.base, y = ys.basePointer, w = ws.basePointer
-  let chunk = 64
-  let chunks = (width + chunk - 1) / chunk
-  indices.withUnsafeBufferPointer { index in
-    Runtime.parallelFor(chunks, grain: 1) { range in
-      for c in range {
-        let lo = c * chunk, hi = Swift.min(width, lo + chunk)
-        for s in 0..<slots {
-          let destination = o + index[s] * width, source = y + s * width, weight = w[s]
-          for j in lo..<hi { destination[j] += weight * source[j] }
+  starts.withUnsafeBufferPointer { starts in
+    slotsByRow.withUnsafeBufferPointer { slotsByRow in
+      Runtime.parallelFor(count, grain: Swift.max(1, 4096 / Swift.max(width, 1))) { range in
+        for i in range {
+          let destination = o + i * width
+          let (first, end) = (starts[i], starts[i + 1])
+          guard first < end else {
+            destination.update(repeating: 0, count: width)
+            continue
+          }
+          let (source, weight) = (y + slotsByRow[first] * width, w[slotsByRow[first]])
+          for j in 0..<width { destination[j] = 0 + weight * source[j] }
+          for k in (first + 1)..<end {
+            let (source, weight) = (y + slotsByRow[k] * width, w[slotsByRow[k]])
+            for j in 0..<width { destination[j] += weight * source[j] }
+          }
         }
       }
     }
@@ -44,15 +62,33 @@ public func weightedScatterAdd(_ rows: Tensor, weights: Tensor, indices: [Int], 
             let target = dy.storage.base + s * width, weight = w[s]
             for j in 0..<width { target[j] = weight * source[j] }
           }
-          if let dw {
-            var total: Float = 0
-            for j in 0..<width { total += source[j] * row[j] }
-            dw.storage.base[s] = total
-          }
+          if let dw { dw.storage.base[s] = orderedDot(source, row, count: width) }
         }
       }
     }
     withExtendedLifetime((gs, ys, ws)) {}
     return [dy, dw]
   }
+}
+
+/// `⟨a, b⟩` over `count` floats in a fixed order on every machine: sixteen lanes of products summed
+/// along the vector (lane l takes elements l, l + 16, …; multiply, then add), the lanes added in
+/// order, then the tail.
+@inline(__always)
+func orderedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+  var lanes = SIMD16<Float>()
+  var j = 0
+  while j + 16 <= count {
+    let x = UnsafeRawPointer(a + j).loadUnaligned(as: SIMD16<Float>.self)
+    let z = UnsafeRawPointer(b + j).loadUnaligned(as: SIMD16<Float>.self)
+    lanes = lanes + x * z
+    j += 16
+  }
+  var total: Float = 0
+  for l in 0..<16 { total += lanes[l] }
+  while j < count {
+    total += a[j] * b[j]
+    j += 1
+  }
+  return total
 }

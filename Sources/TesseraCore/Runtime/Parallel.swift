@@ -78,24 +78,19 @@ public enum Runtime {
   }
 
   /// Runs `body(i)` for every `i` in `0..<costs.count`, the items spread over the threads so
-  /// that their summed costs are close (largest first, each to the least loaded thread). For
-  /// items of uneven size, such as a mixture's experts; `body` must make each item's result
-  /// depend on the item alone.
+  /// that their loads come out close: the items are claimed one at a time, largest cost first, by
+  /// whichever thread is free (measured cost is what balances, so a slow item — its operands not in
+  /// cache — does not hold the others back). For items of uneven size, such as a mixture's experts;
+  /// `body` must make each item's result depend on the item alone.
   static func balancedFor(costs: [Int], _ body: (Int) -> Void) {
     let threads = Swift.min(threadCount, costs.count)
     guard threads > 1 else {
       for i in costs.indices { body(i) }
       return
     }
-    var lists = [[Int]](repeating: [], count: threads)
-    var load = [Int](repeating: 0, count: threads)
-    for i in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
-      let t = load.indices.min { load[$0] < load[$1] }!
-      lists[t].append(i)
-      load[t] += costs[i]
-    }
-    lists.withUnsafeBufferPointer { lists in
-      parallelFor(threads, grain: 1) { range in for t in range { for i in lists[t] { body(i) } } }
+    let order = costs.indices.sorted { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }
+    order.withUnsafeBufferPointer { order in
+      WorkerPool.shared.run(order.count, threads: threads) { body(order[$0]) }
     }
   }
 }
