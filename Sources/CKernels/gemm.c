@@ -340,9 +340,11 @@ static float *thread_buffer(int slot, size_t count) {
 /// One register tile at the edge of C (`rows` < MR or `cols` < NR): through a full-size copy.
 static void edge_tile(const VariantShape *v, const float *ap, const float *bp, ptrdiff_t kc, const TileTask *t,
                       ptrdiff_t rows, ptrdiff_t cols) {
+    // The kernel reads `w` only when the chains continue and `c` only when it adds to it; the rows
+    // and columns past the edge are zeroed then (their lanes are discarded, but stay finite).
     float w[MR512 * NR512], c[MR512 * NR512];
-    memset(w, 0, sizeof(float) * (size_t)(v->mr * v->nr));
-    memset(c, 0, sizeof(float) * (size_t)(v->mr * v->nr));
+    if (!t->start) memset(w, 0, sizeof(float) * (size_t)(v->mr * v->nr));
+    if (t->finish && t->accumulate) memset(c, 0, sizeof(float) * (size_t)(v->mr * v->nr));
     for (ptrdiff_t r = 0; r < rows; r++) {
         if (!t->start) memcpy(w + r * v->nr, t->w + r * t->ldw, sizeof(float) * (size_t)cols);
         if (t->finish && t->accumulate) memcpy(c + r * v->nr, t->c + r * t->ldc, sizeof(float) * (size_t)cols);

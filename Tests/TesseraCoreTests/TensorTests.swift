@@ -126,6 +126,34 @@ struct TensorTests {
     #expect(top.indices.values == [1, 3, 2, 3])
   }
 
+  /// indexAdding against a plain loop that adds each source slice in index order (bit for bit):
+  /// along a middle axis (several outer slices), with repeated, missing and single indices; on 1
+  /// and 2 threads; and indexSelect's gradient equals zeros + indexAdding, bit for bit.
+  @Test("indexAdding equals adding slices in index order; indexSelect's gradient is zeros + indexAdding")
+  func indexAddingInOrder() {
+    let indices = [4, 0, 4, 2, 4, 0, 6]
+    let base = RandomTensors.make([3, 8, 37], seed: 21), source = RandomTensors.make([3, indices.count, 37], seed: 22)
+    var expected = base.scalars
+    let s = source.scalars
+    for o in 0..<3 {
+      for (i, d) in indices.enumerated() {
+        for r in 0..<37 { expected[(o * 8 + d) * 37 + r] += s[(o * indices.count + i) * 37 + r] }
+      }
+    }
+    for threads in [1, 2] {
+      let added = Runtime.withThreadCount(threads) {
+        base.indexAdding(axis: 1, indices: IndexTensor(indices), source: source)
+      }
+      let differing = zip(added.scalars, expected).filter { $0.bitPattern != $1.bitPattern }.count
+      #expect(differing == 0, "threads \(threads): \(differing) of \(expected.count) elements differ")
+    }
+    let g = RandomTensors.make([3, indices.count, 37], seed: 23)
+    let viaSelect = gradient(at: [base]) { t in (t[0].indexSelect(axis: 1, indices: IndexTensor(indices)) * g).sum() }
+    let viaZeros = Tensor.zeros([3, 8, 37]).indexAdding(axis: 1, indices: IndexTensor(indices), source: g)
+    let differing = zip(viaSelect[0].scalars, viaZeros.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+    #expect(differing == 0, "\(differing) gradient elements differ")
+  }
+
   @Test("normalisations and cross-entropy agree with their compositions")
   func fusedAgreeWithComposed() {
     let x = RandomTensors.make([5, 7], seed: 8), w = RandomTensors.make([7], seed: 9),

@@ -90,7 +90,7 @@ extension Tensor {
     }
     let source = shape
     return Tensor.record(out, op: "indexSelect", input: self) { g in
-      Tensor.zeros(source).indexAdding(axis: a, indices: indices, source: g).detached()
+      Tensor.indexSum(shape: source, axis: a, indices: indices, source: g)
     }
   }
 
@@ -99,34 +99,19 @@ extension Tensor {
   /// `shape[..<axis] + indices.shape + shape[(axis+1)...]`. Repeats accumulate in index order.
   public func indexAdding(axis: Int, indices: IndexTensor, source: Tensor) -> Tensor {
     let a = Shape.axis(axis, rank: rank, op: "indexAdd")
-    let n = shape[a]
-    let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
-    let expected = Array(shape[..<a]) + indices.shape + Array(shape[(a + 1)...])
-    check(
-      source.shape == expected,
-      "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
     let base = contiguousCopy()
-    let src = source.contiguousUntraced()
-    let o = base.storage.base, p = src.basePointer
-    let count = indices.count
-    let chunk = 64
-    let chunks = (inner + chunk - 1) / chunk
-    indices.values.withUnsafeBufferPointer { q in
-      for i in q { check(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)") }
-      // Parallel over (outer, column chunk); each output element sums in index order.
-      Runtime.parallelFor(outer * chunks, grain: 1) { range in
-        for t in range {
-          let oi = t / chunks, lo = (t % chunks) * chunk, hi = Swift.min(inner, lo + chunk)
-          for i in 0..<count {
-            let dst = o + (oi * n + q[i]) * inner, s = p + (oi * count + i) * inner
-            for r in lo..<hi { dst[r] += s[r] }
-          }
-        }
-      }
-    }
+    IndexKernels.addSlices(into: base, axis: a, indices: indices, source: source, fromZero: false)
     return Tensor.record(base, op: "indexAdd", inputs: [self, source]) { g, needs in
       [needs[0] ? g : nil, needs[1] ? g.indexSelect(axis: a, indices: indices).detached() : nil]
     }
+  }
+
+  /// `Tensor.zeros(shape).indexAdding(axis:indices:source:)`, bit for bit, without the zero tensor:
+  /// every slice is written once (indexSelect's gradient).
+  static func indexSum(shape: [Int], axis a: Int, indices: IndexTensor, source: Tensor) -> Tensor {
+    let out = Tensor(uninitializedShape: shape)
+    IndexKernels.addSlices(into: out, axis: a, indices: indices, source: source, fromZero: true)
+    return out
   }
 
   private func checkAlongAxis(_ other: [Int], axis: Int, op: String) {
@@ -154,6 +139,62 @@ public func oneHot(_ indices: IndexTensor, classes: Int) -> Tensor {
 }
 
 enum IndexKernels {
+  /// `out[o, idx[i], r] += source[o, i, r]` for every `i`, in index order: each destination slice is
+  /// built by one task from its sources in ascending `i` (so any split over the threads gives the
+  /// same bits) and written once. `fromZero`: `out` holds nothing yet, and each slice is the sum
+  /// `0 + s₁ + s₂ …` of its sources (0 where it has none), as if `out` had been zero.
+  static func addSlices(into out: Tensor, axis a: Int, indices: IndexTensor, source: Tensor, fromZero: Bool) {
+    let shape = out.shape
+    let n = shape[a]
+    let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+    let expected = Array(shape[..<a]) + indices.shape + Array(shape[(a + 1)...])
+    check(
+      source.shape == expected,
+      "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
+    let count = indices.count
+    var starts = [Int](repeating: 0, count: n + 1)
+    for i in indices.values {
+      check(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)")
+      starts[i + 1] += 1
+    }
+    for d in 0..<n { starts[d + 1] += starts[d] }
+    var bySlice = [Int](repeating: 0, count: count)
+    var fill = starts
+    for (i, d) in indices.values.enumerated() {
+      bySlice[fill[d]] = i
+      fill[d] += 1
+    }
+    let src = source.contiguousUntraced()
+    let o = out.storage.base, p = src.basePointer
+    starts.withUnsafeBufferPointer { starts in
+      bySlice.withUnsafeBufferPointer { bySlice in
+        let grain = Swift.max(1, 4096 / Swift.max(inner * Swift.max(1, count / Swift.max(n, 1)), 1))
+        Runtime.parallelFor(outer * n, grain: grain) { range in
+          for t in range {
+            let oi = t / n, d = t % n
+            let dst = o + t * inner
+            var k = starts[d]
+            if fromZero {
+              guard k < starts[d + 1] else {
+                dst.update(repeating: 0, count: inner)
+                continue
+              }
+              let s = p + (oi * count + bySlice[k]) * inner
+              for r in 0..<inner { dst[r] = 0 + s[r] }
+              k += 1
+            }
+            while k < starts[d + 1] {
+              let s = p + (oi * count + bySlice[k]) * inner
+              for r in 0..<inner { dst[r] += s[r] }
+              k += 1
+            }
+          }
+        }
+      }
+    }
+    withExtendedLifetime(src) {}
+  }
+
   /// Index values with `axis` moved last, row-major: `[outer, n, inner] → [outer, inner, n]`.
   static func movingAxisToEnd(_ idx: IndexTensor, axis: Int) -> [Int] {
     if axis == idx.rank - 1 { return idx.values }
