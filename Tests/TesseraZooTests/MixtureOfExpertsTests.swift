@@ -374,6 +374,34 @@ struct MixtureOfExpertsTests {
   /// parallel logits (1e-5 relative RMS). (With a capacity, a sequence's tokens compete for slots
   /// that a token decoded alone never lacks: there decoding equals the parallel form only where
   /// nothing was dropped.)
+  /// The one-pass row statistics against their definitions: each row normalised, its entropy in
+  /// nats averaged over rows (1e-12 relative), and the first highest column (exactly, with ties
+  /// planted); the same on 1 and 2 threads.
+  @Test("router row statistics: mean entropy of the normalised rows and each row's top expert")
+  func routerRowStatisticsMatchDefinitions() {
+    var rng = RandomGenerator(seed: 31)
+    var values = rng.uniform([300, 13], low: 0, high: 1).scalars
+    for n in stride(from: 0, to: 300, by: 7) { values[n * 13 + 9] = values[n * 13 + 2] + 1 }  // ties: 2 and 9 …
+    for n in stride(from: 0, to: 300, by: 7) { values[n * 13 + 2] = values[n * 13 + 9] }  // … equal, both top
+    for n in stride(from: 3, to: 300, by: 11) { values[n * 13 + 4] = 0 }  // zeros carry no entropy
+    let scores = Tensor(values, shape: [300, 13])
+    var entropy = 0.0
+    var top: [Int] = []
+    for n in 0..<300 {
+      let row = Array(values[(n * 13)..<(n * 13 + 13)])
+      let sum = row.reduce(0, +)
+      for q in row.map({ $0 / sum }) where q > 0 { entropy -= Double(q) * Foundation.log(Double(q)) }
+      top.append(row.firstIndex(of: row.max()!)!)
+    }
+    entropy /= 300
+    for threads in [1, 2] {
+      let (meanEntropy, picks) = Runtime.withThreadCount(threads) { routerRowStatistics(scores) }
+      #expect(abs(meanEntropy - entropy) <= 1e-12 * entropy, "threads \(threads)")
+      #expect(picks == top, "threads \(threads)")
+    }
+    #expect(top.filter { $0 == 2 }.count >= 40)
+  }
+
   @Test("a model with token-choice mixtures decodes token by token as its parallel logits")
   func decoding() throws {
     for channel in ["moe-topk", "moe-deepseek"] {

@@ -119,10 +119,10 @@ public class MixtureOfExpertsLayer: Module, TrainingStepListener, SparselyActiva
     context.record("expert_load", load.map(Double.init))
     context.record("dropped_token_rate", [Double(decision.dropped) / Double(Swift.max(1, chosen))])
     context.record("unrouted_token_rate", [Double(decision.routing.unroutedTokens) / Double(Swift.max(1, rows))])
-    let distribution = withoutGradients { decision.scores / decision.scores.sum(axis: 1, keepDimensions: true) }
-    context.record("router_entropy", [meanEntropy(distribution)])
+    let (entropy, top) = withoutGradients { routerRowStatistics(decision.scores) }
+    context.record("router_entropy", [entropy])
     context.record("max_load_violation", [mean > 0 ? Double(load.max() ?? 0) / mean - 1 : 0])
-    context.record("top_expert", withoutGradients { topColumns(decision.scores, 1) }.map(Double.init))
+    context.record("top_expert", top.map(Double.init))
   }
 
   /// Moves the selection bias toward balance with the loads of the training passes since the

@@ -37,13 +37,38 @@ public func routerZLoss(logits: Tensor) -> Tensor {
   return (lse * lse).mean()
 }
 
-/// Mean entropy (nats) of the rows of `distribution` `[N, E]` (each row sums to 1). Untraced.
-func meanEntropy(_ distribution: Tensor) -> Double {
-  let rows = distribution.shape[0], experts = distribution.shape[1]
-  guard rows > 0 else { return 0 }
-  return distribution.withScalars { p in
-    var total = 0.0
-    for i in 0..<(rows * experts) where p[i] > 0 { total -= Double(p[i]) * Foundation.log(Double(p[i])) }
-    return total / Double(rows)
+/// Per-row statistics of a router's scores `[N, E]` (nonnegative: probabilities, or sigmoid
+/// affinities), in one pass over the rows, untraced: the mean entropy (nats) of each row
+/// normalised to sum 1, and each row's highest-scoring column (the first of equals). Rows run in
+/// parallel; their entropies are summed in row order, so any thread count gives the same value.
+public func routerRowStatistics(_ scores: Tensor) -> (meanEntropy: Double, top: [Int]) {
+  let rows = scores.shape[0], experts = scores.shape[1]
+  guard rows > 0, experts > 0 else { return (0, [Int](repeating: 0, count: rows)) }
+  var entropies = [Double](repeating: 0, count: rows)
+  var top = [Int](repeating: 0, count: rows)
+  scores.contiguous().withScalars { p in
+    entropies.withUnsafeMutableBufferPointer { entropies in
+      top.withUnsafeMutableBufferPointer { top in
+        Runtime.parallelFor(rows, grain: Swift.max(1, 2048 / experts)) { range in
+          for n in range {
+            let row = p.baseAddress! + n * experts
+            var sum: Float = 0
+            var best = 0
+            for e in 0..<experts {
+              sum += row[e]
+              if row[e] > row[best] { best = e }
+            }
+            var entropy = 0.0
+            for e in 0..<experts {
+              let q = row[e] / sum
+              if q > 0 { entropy -= Double(q) * Foundation.log(Double(q)) }
+            }
+            entropies[n] = entropy
+            top[n] = best
+          }
+        }
+      }
+    }
   }
+  return (entropies.reduce(0, +) / Double(rows), top)
 }
