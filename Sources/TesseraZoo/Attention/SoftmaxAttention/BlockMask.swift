@@ -23,7 +23,8 @@ public struct BlockMask: Sendable {
   var tileStart: [Int]
   /// The key tile of each live tile.
   var tileKey: [Int32]
-  /// Offset of each live tile's 0/1 mask in `masks` (rows × cols, row-major); −1 when full.
+  /// Offset of each live tile's 0/1 mask in `masks` (rows × cols, row-major); −1 when each of its
+  /// computed rows (below) sees all of its keys.
   var tileMask: [Int]
   var masks: [UInt8]
   /// The rows of a partial tile that see some key of it, as offsets in the query tile:
@@ -161,9 +162,17 @@ public struct BlockMask: Sendable {
       tileRowCount.append(Int32(rows))
       return
     }
-    tileMask.append(masks.count)
-    masks.append(contentsOf: mask)
     let active = (0..<rows).filter { i in mask[(i * cols)..<((i + 1) * cols)].contains(1) }
+    // A block-granular selection (MoBA's, NSA's, a top-k over blocks) leaves each row seeing all of
+    // a tile or none of it: then the rows alone say what to compute, and no element mask is kept
+    // (at T 16k, blocks of 128, the masks would take gigabytes).
+    let rowsWhole = active.allSatisfy { i in !mask[(i * cols)..<((i + 1) * cols)].contains(0) }
+    if rowsWhole {
+      tileMask.append(-1)
+    } else {
+      tileMask.append(masks.count)
+      masks.append(contentsOf: mask)
+    }
     if active.count == rows {
       tileRowStart.append(-1)
     } else {
@@ -195,7 +204,13 @@ public struct BlockMask: Sendable {
     let (qt, kt) = (t / queryBlock, s / keyBlock)
     for index in tiles(slice: slice, queryTile: qt) where Int(tileKey[index]) == kt {
       let offset = tileMask[index]
-      if offset < 0 { return true }
+      if offset < 0 {
+        // Every row of the tile, or (rows seeing all of it or nothing) the active ones.
+        let start = tileRowStart[index]
+        if start < 0 { return true }
+        let r = Int32(t - qt * queryBlock)
+        return activeRows[start..<(start + Int(tileRowCount[index]))].contains(r)
+      }
       let cols = min(keyBlock, keyTime - kt * keyBlock)
       return masks[offset + (t - qt * queryBlock) * cols + (s - kt * keyBlock)] != 0
     }
@@ -213,7 +228,8 @@ public struct BlockMask: Sendable {
 
   /// What the tiles cost, summed over the slices.
   public struct Visits: Sendable, Equatable {
-    /// Live tiles, and those among them that are masked element by element.
+    /// Live tiles, and those among them that are masked element by element (a tile whose rows each
+    /// see all of it or none is computed for its active rows, unmasked, and not counted here).
     public var tiles = 0, partialTiles = 0
     /// Scores the kernel computes: per live tile, its columns times the rows that see some key
     /// of it (rows that see none are not computed).
@@ -262,7 +278,7 @@ public struct BlockMask: Sendable {
     var kinds = [TileKind](repeating: .empty, count: queryTiles * keyTiles)
     for qt in 0..<queryTiles {
       for index in tiles(slice: slice, queryTile: qt) {
-        kinds[qt * keyTiles + Int(tileKey[index])] = tileMask[index] < 0 ? .full : .partial
+        kinds[qt * keyTiles + Int(tileKey[index])] = tileMask[index] < 0 && tileRowStart[index] < 0 ? .full : .partial
       }
     }
     return kinds
