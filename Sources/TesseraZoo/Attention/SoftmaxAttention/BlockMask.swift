@@ -110,10 +110,41 @@ public struct BlockMask: Sendable {
     self.init(
       time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: sliceBatches,
       sliceHeads: sliceHeads)
-    visible = [Int32](repeating: 0, count: slices * time)
+    guard slices > 1 else {
+      compile(slices: 0..<slices, keyRanges: keyRanges)
+      return
+    }
+    // Each slice compiled on its own (in parallel), then the slices' tiles joined in order.
+    var parts = [BlockMask?](repeating: nil, count: slices)
+    parts.withUnsafeMutableBufferPointer { parts in
+      Runtime.parallelFor(slices, grain: 1) { range in
+        for slice in range {
+          var part = BlockMask(
+            time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: 1, sliceHeads: 1)
+          part.compile(slices: 0..<1) { _, t in keyRanges(slice, t) }
+          parts[slice] = part
+        }
+      }
+    }
+    for part in parts.map({ $0! }) {
+      let (tiles, maskBase, rowBase) = (tileKey.count, masks.count, activeRows.count)
+      tileStart.append(contentsOf: part.tileStart.dropFirst().map { $0 + tiles })
+      tileKey.append(contentsOf: part.tileKey)
+      tileMask.append(contentsOf: part.tileMask.map { $0 < 0 ? $0 : $0 + maskBase })
+      masks.append(contentsOf: part.masks)
+      tileRowStart.append(contentsOf: part.tileRowStart.map { $0 < 0 ? $0 : $0 + rowBase })
+      tileRowCount.append(contentsOf: part.tileRowCount)
+      activeRows.append(contentsOf: part.activeRows)
+      visible.append(contentsOf: part.visible)
+    }
+  }
+
+  /// Compiles `slices` (all of this mask's, in order) from the keys each query sees.
+  private mutating func compile(slices: Range<Int>, keyRanges: (_ slice: Int, _ query: Int) -> [Range<Int>]) {
+    visible = [Int32](repeating: 0, count: slices.count * time)
     var touched = [Bool](repeating: false, count: keyTiles)
     var tile = [UInt8]()
-    for slice in 0..<slices {
+    for slice in slices {
       for qt in 0..<queryTiles {
         let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
         let ranges = (0..<rows).map { i in

@@ -67,13 +67,17 @@ func mobaSelection(_ q: Tensor, _ k: Tensor, block: Int, topK: Int) -> KeySelect
   let gates = matmul(queries, means.permuted(0, 2, 1, 3).expandingDimensions(at: 2).transposed()).scalars
   // gates: [B, H, G, T, NB] = [B, HQ, T, NB]
   var selection = KeySelection(batch: b, heads: hq, time: t, width: topK)
-  for batch in 0..<b {
-    for head in 0..<hq {
-      for query in 0..<t {
-        let own = (query + offset) / block
-        let row = ((batch * hq + head) * t + query) * blocks
-        let past = rankedDescending(0..<own) { gates[row + $0] }
-        selection.set(batch, head, query, [own] + past.prefix(topK - 1))
+  // Each (batch, head) on its own: its queries' ids are its own stretch of `ids`.
+  selection.ids.withUnsafeMutableBufferPointer { ids in
+    Runtime.parallelFor(b * hq, grain: 1) { range in
+      for slice in range {
+        for query in 0..<t {
+          let own = (query + offset) / block
+          let row = (slice * t + query) * blocks
+          let past = rankedDescending(0..<own) { gates[row + $0] }
+          let chosen = ([own] + past.prefix(topK - 1)).sorted()
+          for (i, id) in chosen.enumerated() { ids[(slice * t + query) * topK + i] = Int32(id) }
+        }
       }
     }
   }
