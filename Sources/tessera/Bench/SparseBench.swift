@@ -61,7 +61,8 @@ struct SparseBench {
         let r = nativeSparseAttention(
           q, k, v, compressedGate: gate, selectedGate: gate, windowGate: gate, block: 64, selectedBlocks: 16,
           window: 512,
-          form: .tiled(queryBlock: tile, keyBlock: tile))
+          // Key tiles of NSA's block: each row then sees all of a selected tile or none of it.
+          form: .tiled(queryBlock: tile, keyBlock: 64))
         let scores = r.blockMasks.reduce(0) { $0 + $1.visits.scores * h / $1.slices }
         let selected = r.blockMasks[1]
         return (scores, selected.attendedFraction)
