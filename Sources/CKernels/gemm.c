@@ -31,7 +31,8 @@
 #if defined(__x86_64__)
 /// Eight rows of a strided block transposed into panel order, eight columns at a time (AVX):
 /// `out[p·width + q] = src[q·ld + p]` for `q < 8`, `p < kc`; `next`, when not NULL, is the next
-/// eight rows' start, fetched while these are copied.
+/// eight rows' start, fetched while these are copied (rows of a few hundred floats are too short
+/// for the hardware prefetcher to ramp up). Returns the columns done (a multiple of 8).
 __attribute__((target("avx"))) NO_MEMCPY static ptrdiff_t pack_transposing_8(const float *src, ptrdiff_t ld,
                                                                               ptrdiff_t kc, ptrdiff_t width,
                                                                               const float *next, float *restrict out) {
@@ -66,8 +67,9 @@ __attribute__((target("avx"))) NO_MEMCPY static ptrdiff_t pack_transposing_8(con
 #endif
 
 /// `out[p·width + r] = src[r·ld + p]` for `r < rows`, `p < kc`, and zero for `rows ≤ r < width`: a
-/// strided block transposed into panel order, four rows by four columns at a time (SSE, which
-/// every x86-64 has). Data movement only: the bits do not depend on how it is done.
+/// strided block transposed into panel order, eight rows by eight columns at a time where the CPU
+/// has AVX, the rest four by four (SSE, which every x86-64 has). Data movement only: the bits do
+/// not depend on how it is done.
 NO_MEMCPY static void pack_transposing(const float *src, ptrdiff_t ld, ptrdiff_t rows, ptrdiff_t kc, ptrdiff_t width,
                              float *restrict out) {
     ptrdiff_t r0 = 0;
@@ -83,17 +85,8 @@ NO_MEMCPY static void pack_transposing(const float *src, ptrdiff_t ld, ptrdiff_t
     }
     for (; r0 + 4 <= rows; r0 += 4) {
         const float *s0 = src + r0 * ld, *s1 = s0 + ld, *s2 = s1 + ld, *s3 = s2 + ld;
-        // The next four rows on their way while these are transposed: rows of a few hundred floats
-        // are too short for the hardware prefetcher to ramp up.
-        const float *ahead = r0 + 8 <= rows ? s0 + 4 * ld : NULL;
         ptrdiff_t p = 0;
         for (; p + 4 <= kc; p += 4) {
-            if (ahead && (p & 15) == 0) {
-                __builtin_prefetch(ahead + p, 0, 3);
-                __builtin_prefetch(ahead + ld + p, 0, 3);
-                __builtin_prefetch(ahead + 2 * ld + p, 0, 3);
-                __builtin_prefetch(ahead + 3 * ld + p, 0, 3);
-            }
             __m128 x0 = _mm_loadu_ps(s0 + p), x1 = _mm_loadu_ps(s1 + p), x2 = _mm_loadu_ps(s2 + p),
                    x3 = _mm_loadu_ps(s3 + p);
             _MM_TRANSPOSE4_PS(x0, x1, x2, x3);

@@ -139,6 +139,22 @@ public func oneHot(_ indices: IndexTensor, classes: Int) -> Tensor {
 }
 
 enum IndexKernels {
+  /// Which sources go to each destination, in ascending source order (a stable counting sort):
+  /// destination `d`'s sources are `order[starts[d] ..< starts[d + 1]]`, for `destination[i]` of
+  /// source `i` in `0 ..< destinations` (checked by the caller).
+  static func sourcesByDestination(_ destination: [Int], destinations: Int) -> (starts: [Int], order: [Int]) {
+    var starts = [Int](repeating: 0, count: destinations + 1)
+    for d in destination { starts[d + 1] += 1 }
+    for d in 0..<destinations { starts[d + 1] += starts[d] }
+    var order = [Int](repeating: 0, count: destination.count)
+    var fill = starts
+    for (i, d) in destination.enumerated() {
+      order[fill[d]] = i
+      fill[d] += 1
+    }
+    return (starts, order)
+  }
+
   /// `out[o, idx[i], r] += source[o, i, r]` for every `i`, in index order: each destination slice is
   /// built by one task from its sources in ascending `i` (so any split over the threads gives the
   /// same bits) and written once. `fromZero`: `out` holds nothing yet, and each slice is the sum
@@ -152,18 +168,8 @@ enum IndexKernels {
       source.shape == expected,
       "indexAdd: source \(source.shape.shapeDescription) should be \(expected.shapeDescription)")
     let count = indices.count
-    var starts = [Int](repeating: 0, count: n + 1)
-    for i in indices.values {
-      check(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)")
-      starts[i + 1] += 1
-    }
-    for d in 0..<n { starts[d + 1] += starts[d] }
-    var bySlice = [Int](repeating: 0, count: count)
-    var fill = starts
-    for (i, d) in indices.values.enumerated() {
-      bySlice[fill[d]] = i
-      fill[d] += 1
-    }
+    for i in indices.values { check(i >= 0 && i < n, "indexAdd: index \(i) out of range for axis \(a) of size \(n)") }
+    let (starts, bySlice) = sourcesByDestination(indices.values, destinations: n)
     let src = source.contiguousUntraced()
     let o = out.storage.base, p = src.basePointer
     starts.withUnsafeBufferPointer { starts in

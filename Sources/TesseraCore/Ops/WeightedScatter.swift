@@ -17,15 +17,7 @@ public func weightedScatterAdd(_ rows: Tensor, weights: Tensor, indices: [Int], 
   let ys = rows.contiguousUntraced(), ws = weights.contiguousUntraced()
   // Each destination row built whole from its slots in slot order (0 + w·y, then + w·y for the
   // rest: the sums of adding into zero rows, bit for bit), so every row is written once.
-  var starts = [Int](repeating: 0, count: count + 1)
-  for i in indices { starts[i + 1] += 1 }
-  for i in 0..<count { starts[i + 1] += starts[i] }
-  var slotsByRow = [Int](repeating: 0, count: slots)
-  var fill = starts
-  for (s, i) in indices.enumerated() {
-    slotsByRow[fill[i]] = s
-    fill[i] += 1
-  }
+  let (starts, slotsByRow) = IndexKernels.sourcesByDestination(indices, destinations: count)
   let out = Tensor(uninitializedShape: [count, width])
   let o = out.storage.base, y = ys.basePointer, w = ws.basePointer
   starts.withUnsafeBufferPointer { starts in
