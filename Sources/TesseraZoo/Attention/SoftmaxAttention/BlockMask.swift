@@ -67,6 +67,7 @@ public struct BlockMask: Sendable {
     let offset = keyTime - time
     var rowVisible = [Int32](repeating: 0, count: time)
     var tile = [UInt8]()
+    var rowCounts = [Int32]()
     for qt in 0..<queryTiles {
       let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
       let queries = (r0 + offset)..<(r0 + offset + rows)
@@ -75,11 +76,11 @@ public struct BlockMask: Sendable {
         switch mask.classify(queries: queries, keys: c0..<(c0 + cols)) {
         case .empty: continue
         case .full:
-          appendTile(kt, mask: nil, rows: rows, cols: cols)
+          appendFullTile(kt, rows: rows)
           for i in 0..<rows { rowVisible[r0 + i] += Int32(cols) }
         case .partial:
           tile.removeAll(keepingCapacity: true)
-          var ones = 0
+          rowCounts.removeAll(keepingCapacity: true)
           for i in 0..<rows {
             var count: Int32 = 0
             for j in 0..<cols {
@@ -88,10 +89,10 @@ public struct BlockMask: Sendable {
               if seen { count += 1 }
             }
             rowVisible[r0 + i] += count
-            ones += Int(count)
+            rowCounts.append(count)
           }
-          if ones == 0 { continue }
-          appendTile(kt, mask: ones == rows * cols ? nil : tile, rows: rows, cols: cols)
+          if rowCounts.allSatisfy({ $0 == 0 }) { continue }
+          appendTile(kt, mask: tile, rowCounts: rowCounts, cols: cols)
         }
       }
       tileStart.append(tileKey.count)
@@ -144,6 +145,7 @@ public struct BlockMask: Sendable {
     visible = [Int32](repeating: 0, count: slices.count * time)
     var touched = [Bool](repeating: false, count: keyTiles)
     var tile = [UInt8]()
+    var rowCounts = [Int32]()
     for slice in slices {
       for qt in 0..<queryTiles {
         let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
@@ -171,40 +173,43 @@ public struct BlockMask: Sendable {
               if lo < hi { for j in lo..<hi { tile[i * cols + j - c0] = 1 } }
             }
           }
-          var ones = 0
+          rowCounts.removeAll(keepingCapacity: true)
           for i in 0..<rows {
             var count: Int32 = 0
             for j in 0..<cols where tile[i * cols + j] != 0 { count += 1 }
             visible[slice * time + r0 + i] += count
-            ones += Int(count)
+            rowCounts.append(count)
           }
-          appendTile(kt, mask: ones == rows * cols ? nil : tile, rows: rows, cols: cols)
+          appendTile(kt, mask: tile, rowCounts: rowCounts, cols: cols)
         }
         tileStart.append(tileKey.count)
       }
     }
   }
 
-  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?, rows: Int, cols: Int) {
+  /// A tile every row of which sees every key.
+  private mutating func appendFullTile(_ keyTile: Int, rows: Int) {
     tileKey.append(Int32(keyTile))
-    guard let mask else {
-      tileMask.append(-1)
-      tileRowStart.append(-1)
-      tileRowCount.append(Int32(rows))
-      return
-    }
-    let active = (0..<rows).filter { i in mask[(i * cols)..<((i + 1) * cols)].contains(1) }
+    tileMask.append(-1)
+    tileRowStart.append(-1)
+    tileRowCount.append(Int32(rows))
+  }
+
+  /// A tile from its 0/1 `mask` (rows × `cols`) and the keys each row sees in it (`rowCounts`):
+  /// the kernel computes only the rows that see some key.
+  private mutating func appendTile(_ keyTile: Int, mask: [UInt8], rowCounts: [Int32], cols: Int) {
+    let active = rowCounts.indices.filter { rowCounts[$0] > 0 }
+    tileKey.append(Int32(keyTile))
     // A block-granular selection (MoBA's, NSA's, a top-k over blocks) leaves each row seeing all of
     // a tile or none of it: then the rows alone say what to compute, and no element mask is kept
     // (at T 16k, blocks of 128, the masks would take gigabytes).
-    let rowsWhole = active.allSatisfy { i in !mask[(i * cols)..<((i + 1) * cols)].contains(0) }
-    if rowsWhole {
+    if active.allSatisfy({ rowCounts[$0] == cols }) {
       tileMask.append(-1)
     } else {
       tileMask.append(masks.count)
       masks.append(contentsOf: mask)
     }
-    if active.count == rows {
+    if active.count == rowCounts.count {
       tileRowStart.append(-1)
     } else {
       tileRowStart.append(activeRows.count)

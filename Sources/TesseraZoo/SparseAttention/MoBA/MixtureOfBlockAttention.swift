@@ -75,8 +75,7 @@ func mobaSelection(_ q: Tensor, _ k: Tensor, block: Int, topK: Int) -> KeySelect
           let own = (query + offset) / block
           let row = (slice * t + query) * blocks
           let past = rankedDescending(0..<own) { gates[row + $0] }
-          let chosen = ([own] + past.prefix(topK - 1)).sorted()
-          for (i, id) in chosen.enumerated() { ids[(slice * t + query) * topK + i] = Int32(id) }
+          KeySelection.store([own] + past.prefix(topK - 1), into: ids, at: (slice * t + query) * topK)
         }
       }
     }

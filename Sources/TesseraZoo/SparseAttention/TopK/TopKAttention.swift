@@ -77,6 +77,12 @@ public struct KeySelection: Sendable, Equatable {
 
   mutating func set(_ b: Int, _ h: Int, _ t: Int, _ chosen: [Int]) {
     let base = ((b * heads + h) * time + t) * width
+    ids.withUnsafeMutableBufferPointer { Self.store(chosen, into: $0, at: base) }
+  }
+
+  /// Writes one query's chosen ids, ascending, at `base` of a selection's `ids` (for threads that
+  /// each fill their own queries).
+  static func store(_ chosen: [Int], into ids: UnsafeMutableBufferPointer<Int32>, at base: Int) {
     for (i, id) in chosen.sorted().enumerated() { ids[base + i] = Int32(id) }
   }
 
