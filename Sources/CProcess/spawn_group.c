@@ -273,7 +273,10 @@ static void supervise(const char *path, char *const argv[], char *const envp[], 
     for (;;) {
         int signal = 0;
         if (sigwait(&watched, &signal) != 0) continue;
-        if (signal != SIGCHLD) end_group();
+        if (signal != SIGCHLD) {
+            write_report(report_fd, 2, signal);
+            end_group();
+        }
         int status;
         pid_t done = waitpid(program, &status, WNOHANG);
         if (done == program && (WIFEXITED(status) || WIFSIGNALED(status))) {

@@ -149,6 +149,37 @@ struct StoppingTests {
     #expect(try NotebookHarness.validate(path).valid)
   }
 
+  @Test(
+    "scancel's order: SIGTERM reaches the run's processes 0.3 s before the runner; cell 3 is still interrupted",
+    arguments: ["supervisor first", "program first"])
+  func jobWideSignalReachingTheRunFirst(order: String) throws {
+    let h = try NotebookHarness()
+    let ready = h.folder + "/ready"
+    let path = try Self.fiveCells(h, ready: ready)
+    let run = try BackgroundRun(h, ["run", path])
+    let started = run.wait(upTo: 240) { FileManager.default.fileExists(atPath: ready) || !run.process.isRunning }
+    #expect(started && run.process.isRunning, "cell 3 never ran: \(run.errorText)")
+    let others = run.processes(includingRunner: false)
+    let supervisor = others.filter { $0.hasSuffix(" tessera-group") }
+    let rest = others.filter { !$0.hasSuffix(" tessera-group") }
+    #expect(supervisor.count == 1, "\(others)")
+    let pids = (order == "supervisor first" ? supervisor + rest : rest + supervisor).compactMap {
+      Int32($0.split(separator: " ")[0])
+    }
+    for pid in pids { kill(pid, SIGTERM) }
+    usleep(300_000)
+    kill(run.pid, SIGTERM)
+    let status = run.finish(within: 60)
+    #expect(status == 128 + SIGTERM, "exit status \(String(describing: status)): \(run.errorText)")
+    #expect(run.leftovers() == [], "processes of the run are left")
+    let result = h.readBack(path, [], status: status ?? -1, stderr: run.errorText)
+    #expect(result.text("c2") == "two\n")
+    let error = try #require(result.error("c3"), "no error on cell 3")
+    #expect(error["ename"]?.stringValue == "Interrupted", "\(error)")
+    #expect(error["evalue"]?.stringValue?.contains("SIGTERM") == true, "\(error)")
+    #expect(result.notebook?.metadata["tessera"]?["status"]?.stringValue == "interrupted")
+  }
+
   @Test("SIGKILL of the runner during a cell: the program and its subprocess die too; the notebook is untouched")
   func killedRunnerDuringCell() throws {
     let h = try NotebookHarness()

@@ -5,7 +5,8 @@
 
 /// What a supervisor reports about the program it ran, through its report pipe.
 typedef struct {
-    /// 0: `value` is the program's wait status; 1: `value` is the errno of a failed exec.
+    /// 0: `value` is the program's wait status; 1: `value` is the errno of a failed exec;
+    /// 2: the supervisor received stop signal `value` (SIGTERM, SIGINT, SIGHUP) and stopped the run.
     int kind;
     int value;
 } tessera_child_report;
@@ -21,7 +22,8 @@ typedef struct {
 /// in any process group or session, `swift-frontend` under a compiler driver) and exits when:
 /// - the program exits: it first writes one `tessera_child_report` to `report_fd`;
 /// - this process dies, however it dies (even by SIGKILL): Linux's parent-death signal;
-/// - it receives SIGTERM, SIGINT or SIGHUP: `kill(pid, SIGTERM)` stops the whole run.
+/// - it receives SIGTERM, SIGINT or SIGHUP: `kill(pid, SIGTERM)` stops the whole run; it first
+///   writes a report of kind 2 naming the signal.
 pid_t tessera_spawn_group(const char *path, char *const argv[], char *const envp[], const int *fds, int count,
                           int report_fd);
 

@@ -164,11 +164,21 @@ public enum ChildProcess {
     if interrupted != 0 { return .interrupted(interrupted) }
     if got == size && report.kind == 1 { throw failure("cannot start \(argv[0])", report.value) }
     if got == size && report.kind == 0 { status = report.value }
-    // A signal that reached this process and the child together (Slurm's scancel signals every
-    // process of a job) may end the child before the loop saw the flag.
+    // A signal sent to every process of a job (Slurm's scancel, Ctrl-C to a terminal's foreground
+    // group) may reach the run, and end it, before it reaches this process: give this process's
+    // copy a moment to arrive, so that the cell is reported as interrupted, not as crashed.
+    let stoppedFromOutside =
+      got == size
+      && ((report.kind == 2 && !killed)
+        || (report.kind == 0 && [SIGTERM, SIGINT, SIGHUP].contains(report.value & 0x7F)))
+    if stoppedFromOutside {
+      for _ in 0..<40 where tessera_stop_signal() == 0 { usleep(50_000) }
+    }
     if !(got == size && report.kind == 0 && status == 0), case let late = tessera_stop_signal(), late != 0 {
       return .interrupted(late)
     }
+    // Only the run was stopped (its group signalled from outside), not this process.
+    if got == size && report.kind == 2 && !killed { return .signaled(report.value) }
     let signal = status & 0x7F
     return signal == 0 ? .exited((status >> 8) & 0xFF) : .signaled(signal)
   }
