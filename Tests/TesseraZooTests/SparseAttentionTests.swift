@@ -207,6 +207,105 @@ struct SparseAttentionTests {
     }
   }
 
+  /// The two tile walks of the kernel (query tile by query tile, key tile by key tile) give the
+  /// same bits: outputs and every gradient, for static patterns with element-masked tiles,
+  /// MoBA's and NSA's selections (per-head slices, a few rows per tile) and a mask from
+  /// overlapping, unsorted key ranges; grouped heads, awkward lengths, several tile shapes.
+  @Test("key-tile walk = query-tile walk, bit for bit: outputs and gradients", arguments: [1, 7, 65, 130, 300])
+  func tileWalksAgree(_ time: Int) {
+    let seed = UInt64(time * 10 + 3)
+    let q = RandomTensors.make([2, time, 4, 8], seed: seed)
+    let k = RandomTensors.make([2, time, 2, 8], seed: seed + 1)
+    let v = RandomTensors.make([2, time, 2, 8], seed: seed + 2)
+    let dO = RandomTensors.make([2, time, 4, 8], seed: seed + 3)
+    var rng = RandomGenerator(seed: seed + 4)
+    let draws = rng.uniform([time * 6]).scalars.map { Int($0 * Float(time)) }
+    for (qb, kb) in [(16, 16), (8, 32), (64, 16)] {
+      var masks: [(String, BlockMask)] = Self.patterns.map {
+        ($0.name, BlockMask($0.mask, time: time, queryBlock: qb, keyBlock: kb))
+      }
+      let moba = mixtureOfBlockAttentionWithSelection(
+        q, k, v, block: 8, topK: 3, form: .tiled(queryBlock: qb, keyBlock: kb))
+      masks.append(("MoBA 8 × 3", moba.blockMask!))
+      let gate = Tensor.ones([2, time, 4]) * 0.5
+      let nsa = nativeSparseAttention(
+        q, k, v, compressedGate: gate, selectedGate: gate, windowGate: gate, block: 8, selectedBlocks: 3, window: 5,
+        form: .tiled(queryBlock: qb, keyBlock: kb))
+      masks.append(("NSA selection", nsa.blockMasks[1]))
+      // Per query: two ranges ending at or before it (overlapping, in either order) and its own key.
+      let ranges = BlockMask(
+        time: time, keyTime: time, queryBlock: qb, keyBlock: kb, sliceBatches: 1, sliceHeads: 2
+      ) { slice, t in
+        let a = draws[(slice * time + t) * 3 % draws.count] % (t + 1)
+        let b = draws[(slice * time + t) * 3 % draws.count + 1] % (t + 1)
+        return [b..<(b + 3 + slice), a..<min(t + 1, a + 5), t..<(t + 1)]
+      }
+      masks.append(("ranges", ranges))
+      for (name, mask) in masks {
+        var byQuery = mask, byKey = mask
+        byQuery.tileOrder = .byQueryTile
+        byKey.tileOrder = .byKeyTile
+        let a = sparseOutputAndGradients(q, k, v, dO: dO) { x in blockSparseAttention(x[0], x[1], x[2], mask: byQuery) }
+        let b = sparseOutputAndGradients(q, k, v, dO: dO) { x in blockSparseAttention(x[0], x[1], x[2], mask: byKey) }
+        for (i, label) in ["o", "dq", "dk", "dv"].enumerated() {
+          #expect(a[i].scalars == b[i].scalars, "\(name) T \(time) \(qb)×\(kb): \(label) differs between the walks")
+        }
+      }
+    }
+  }
+
+  /// A mask compiled from key ranges that overlap, touch, repeat and come unsorted holds exactly
+  /// their union.
+  @Test("a block mask from overlapping, unsorted key ranges holds exactly their union")
+  func compiledRanges() {
+    let (time, keyTime) = (37, 50)
+    let rangesOf = { (slice: Int, t: Int) -> [Range<Int>] in
+      [(t + 7)..<(t + 13), (t % 5)..<(t % 5 + 4), (t + 9)..<(t + 10), (t + 13)..<(t + 15), 60..<70, 3..<3]
+        .map { slice == 0 ? $0 : $0.lowerBound / 2..<$0.upperBound / 2 }
+    }
+    let mask = BlockMask(
+      time: time, keyTime: keyTime, queryBlock: 8, keyBlock: 16, sliceBatches: 1, sliceHeads: 2, keyRanges: rangesOf)
+    for slice in 0..<2 {
+      var dense = [Float](repeating: 0, count: time * keyTime)
+      for t in 0..<time {
+        for range in rangesOf(slice, t) {
+          for s in range where s < keyTime { dense[t * keyTime + s] = 1 }
+        }
+        let seen = (0..<keyTime).filter { dense[t * keyTime + $0] == 1 }.count
+        #expect(mask.visibleKeys(slice: slice, query: t) == seen, "slice \(slice) query \(t)")
+      }
+      #expect(mask.dense(slice: slice) == dense, "slice \(slice): compiled pairs differ")
+    }
+  }
+
+  /// MoBA's and NSA's gates with planted ties (identical key blocks give identical block means,
+  /// so identical gates): both keep the lower blocks, as a stable sort by descending gate would.
+  @Test("MoBA's and NSA's block selections break ties toward the lower block, in both forms")
+  func blockSelectionTies() {
+    let (block, blocks, d) = (4, 8, 4)
+    let one = RandomTensors.make([1, block, 1, d], seed: 9)
+    let k = concatenate(Array(repeating: one, count: blocks), axis: 1)
+    let q = RandomTensors.make([1, block * blocks, 1, d], seed: 10),
+      v = RandomTensors.make([1, block * blocks, 1, d], seed: 11)
+    let gate = Tensor.ones([1, block * blocks, 1])
+    for form in [Form.reference, .tiled(queryBlock: 8, keyBlock: 4)] {
+      let moba = mixtureOfBlockAttentionWithSelection(q, k, v, block: block, topK: 3, form: form).selection
+      let nsa = nativeSparseAttention(
+        q, k, v, compressedGate: gate, selectedGate: gate, windowGate: gate, block: block, selectedBlocks: 5, window: 2,
+        form: form
+      ).selection
+      for t in 0..<(block * blocks) {
+        let own = t / block
+        #expect(moba.chosen(0, 0, t) == Array(Set([0, 1].filter { $0 < own } + [own])).sorted(), "\(form) MoBA t \(t)")
+        // NSA: 0, own, own − 1 forced, then the lowest other complete blocks.
+        let complete = (t + 1) / block
+        let forced = Set([0, own, own - 1].filter { $0 >= 0 })
+        let rest = (0..<complete).filter { !forced.contains($0) }.prefix(5 - forced.count)
+        #expect(nsa.chosen(0, 0, t) == (Array(forced) + rest).sorted(), "\(form) NSA t \(t)")
+      }
+    }
+  }
+
   /// Small blocks, windows and budgets, so that the patterns are sparse over 40 tokens: every
   /// sparse layer decodes from its cache exactly what its parallel (tiled) form computes.
   @Test("decoding from a cache reproduces the parallel form, every sparse layer, sparse settings")

@@ -17,8 +17,11 @@ struct SparseBench {
   let quick: Bool
   let filter: String?
 
-  /// A case runs when the filter is part of "<shape> <pattern>" (`T16384`, `sliding`, `T4096 moba`).
-  func wanted(_ shape: String, _ pattern: String) -> Bool { filter.map { "\(shape) \(pattern)".contains($0) } ?? true }
+  /// A case runs when each word of the filter is part of "<shape> <pattern>" (`T16384`, `sliding`,
+  /// `T4096 moba`).
+  func wanted(_ shape: String, _ pattern: String) -> Bool {
+    filter.map { $0.split(separator: " ").allSatisfy { "\(shape) \(pattern)".contains($0) } } ?? true
+  }
 
   /// A pattern: its name, a preparation outside the timed region (compiling a static mask, as
   /// FlexAttention's `create_block_mask` is done once per shape), and a run that returns the
@@ -80,6 +83,9 @@ struct SparseBench {
     let lengths = quick ? [2048, 4096] : [4096, 16384, 32768]
     var rng = RandomGenerator(seed: 0)
     for t in lengths {
+      let name = "B1 T\(t) H\(heads) D\(dimension)"
+      guard wanted(name, "dense causal") || Self.cases.contains(where: { wanted(name, $0.name) && t <= $0.maxTime })
+      else { continue }
       let q = rng.normal([1, t, heads, dimension]), k = rng.normal([1, t, heads, dimension])
       let v = rng.normal([1, t, heads, dimension])
       let denseScores = BlockMask(.causal, time: t, queryBlock: Self.tile, keyBlock: Self.tile).visits.scores * heads
@@ -89,7 +95,6 @@ struct SparseBench {
         }
       }
       let rounds = quick ? 3 : (t >= 32768 ? 3 : 5)
-      let name = "B1 T\(t) H\(heads) D\(dimension)"
       if wanted(name, "dense causal") {
         let dense = (0..<rounds).map { _ in timeDense() }.sorted()[rounds / 2]
         BenchReport.emit(

@@ -35,6 +35,8 @@ public struct BlockMask: Sendable {
   var activeRows: [Int32]
   /// Keys each query sees, `[slices, time]`.
   var visible: [Int32]
+  /// The order the kernel visits the live tiles in (the same bits either way).
+  public var tileOrder: TileOrder = .automatic
 
   public var queryTiles: Int { (time + queryBlock - 1) / queryBlock }
   public var keyTiles: Int { (keyTime + keyBlock - 1) / keyBlock }
@@ -110,6 +112,18 @@ public struct BlockMask: Sendable {
   ) {
     self.init(
       time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: sliceBatches,
+      sliceHeads: sliceHeads
+    ) { slice, query, ranges in ranges.append(contentsOf: keyRanges(slice, query)) }
+  }
+
+  /// As ``init(time:keyTime:queryBlock:keyBlock:sliceBatches:sliceHeads:keyRanges:)``, with the
+  /// ranges appended to an array the compiler reuses (no array per query).
+  init(
+    time: Int, keyTime: Int, queryBlock: Int, keyBlock: Int, sliceBatches: Int, sliceHeads: Int,
+    appendingKeyRanges keyRanges: (_ slice: Int, _ query: Int, _ ranges: inout [Range<Int>]) -> Void
+  ) {
+    self.init(
+      time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: sliceBatches,
       sliceHeads: sliceHeads)
     guard slices > 1 else {
       compile(slices: 0..<slices, keyRanges: keyRanges)
@@ -122,7 +136,7 @@ public struct BlockMask: Sendable {
         for slice in range {
           var part = BlockMask(
             time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: 1, sliceHeads: 1)
-          part.compile(slices: 0..<1) { _, t in keyRanges(slice, t) }
+          part.compile(slices: 0..<1) { _, t, ranges in keyRanges(slice, t, &ranges) }
           parts[slice] = part
         }
       }
@@ -140,24 +154,43 @@ public struct BlockMask: Sendable {
     }
   }
 
-  /// Compiles `slices` (all of this mask's, in order) from the keys each query sees.
-  private mutating func compile(slices: Range<Int>, keyRanges: (_ slice: Int, _ query: Int) -> [Range<Int>]) {
+  /// Compiles `slices` (all of this mask's, in order) from the keys each query sees. Per query
+  /// tile, each row's ranges are merged, the keys each row sees in each key tile counted from
+  /// them, and a 0/1 tile built only for a tile some row sees part of (a block-granular selection
+  /// builds none).
+  private mutating func compile(
+    slices: Range<Int>, keyRanges: (_ slice: Int, _ query: Int, _ ranges: inout [Range<Int>]) -> Void
+  ) {
     visible = [Int32](repeating: 0, count: slices.count * time)
     var touched = [Bool](repeating: false, count: keyTiles)
+    var counts = [Int32](repeating: 0, count: keyTiles * queryBlock)
     var tile = [UInt8]()
-    var rowCounts = [Int32]()
+    // The query tile's rows' merged ranges: row i's are all[first[i] ..< first[i + 1]].
+    var all: [Range<Int>] = [], first = [Int](repeating: 0, count: queryBlock + 1), scratch: [Range<Int>] = []
+    var live: [Int] = []
     for slice in slices {
       for qt in 0..<queryTiles {
         let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
-        let ranges = (0..<rows).map { i in
-          keyRanges(slice, r0 + i).map { $0.clamped(to: 0..<keyTime) }.filter { !$0.isEmpty }
+        all.removeAll(keepingCapacity: true)
+        for i in 0..<rows {
+          scratch.removeAll(keepingCapacity: true)
+          keyRanges(slice, r0 + i, &scratch)
+          Self.merge(&scratch, within: 0..<keyTime)
+          first[i] = all.count
+          all.append(contentsOf: scratch)
         }
-        var live: [Int] = []
-        for row in ranges {
+        first[rows] = all.count
+        let ranges = (0..<rows).lazy.map { all[first[$0]..<first[$0 + 1]] }
+        live.removeAll(keepingCapacity: true)
+        for (i, row) in ranges.enumerated() {
           for range in row {
-            for kt in (range.lowerBound / keyBlock)...((range.upperBound - 1) / keyBlock) where !touched[kt] {
-              touched[kt] = true
-              live.append(kt)
+            for kt in (range.lowerBound / keyBlock)...((range.upperBound - 1) / keyBlock) {
+              if !touched[kt] {
+                touched[kt] = true
+                live.append(kt)
+              }
+              let c0 = kt * keyBlock
+              counts[kt * queryBlock + i] += Int32(min(range.upperBound, c0 + keyBlock) - max(range.lowerBound, c0))
             }
           }
         }
@@ -165,6 +198,15 @@ public struct BlockMask: Sendable {
         for kt in live {
           touched[kt] = false
           let c0 = kt * keyBlock, cols = min(keyBlock, keyTime - c0)
+          let rowCounts = Array(counts[(kt * queryBlock)..<(kt * queryBlock + rows)])
+          for i in 0..<rows {
+            counts[kt * queryBlock + i] = 0
+            visible[slice * time + r0 + i] += rowCounts[i]
+          }
+          if rowCounts.allSatisfy({ $0 == 0 || $0 == Int32(cols) }) {
+            appendTile(kt, mask: nil, rowCounts: rowCounts, cols: cols)
+            continue
+          }
           tile.removeAll(keepingCapacity: true)
           tile.append(contentsOf: repeatElement(0, count: rows * cols))
           for (i, row) in ranges.enumerated() {
@@ -173,18 +215,38 @@ public struct BlockMask: Sendable {
               if lo < hi { for j in lo..<hi { tile[i * cols + j - c0] = 1 } }
             }
           }
-          rowCounts.removeAll(keepingCapacity: true)
-          for i in 0..<rows {
-            var count: Int32 = 0
-            for j in 0..<cols where tile[i * cols + j] != 0 { count += 1 }
-            visible[slice * time + r0 + i] += count
-            rowCounts.append(count)
-          }
           appendTile(kt, mask: tile, rowCounts: rowCounts, cols: cols)
         }
         tileStart.append(tileKey.count)
       }
     }
+  }
+
+  /// `ranges` clipped to `bounds`, sorted and merged in place into disjoint ranges (touching ones
+  /// joined).
+  static func merge(_ ranges: inout [Range<Int>], within bounds: Range<Int>) {
+    var n = 0
+    var sorted = true
+    for range in ranges {
+      let clipped = range.clamped(to: bounds)
+      if clipped.isEmpty { continue }
+      if n > 0 && clipped.lowerBound < ranges[n - 1].lowerBound { sorted = false }
+      ranges[n] = clipped
+      n += 1
+    }
+    ranges.removeLast(ranges.count - n)
+    if !sorted { ranges.sort { $0.lowerBound < $1.lowerBound } }
+    var out = 0
+    for i in 0..<n {
+      let range = ranges[i]
+      if out > 0 && range.lowerBound <= ranges[out - 1].upperBound {
+        ranges[out - 1] = ranges[out - 1].lowerBound..<max(ranges[out - 1].upperBound, range.upperBound)
+      } else {
+        ranges[out] = range
+        out += 1
+      }
+    }
+    ranges.removeLast(n - out)
   }
 
   /// A tile every row of which sees every key.
@@ -197,7 +259,8 @@ public struct BlockMask: Sendable {
 
   /// A tile from its 0/1 `mask` (rows × `cols`) and the keys each row sees in it (`rowCounts`):
   /// the kernel computes only the rows that see some key.
-  private mutating func appendTile(_ keyTile: Int, mask: [UInt8], rowCounts: [Int32], cols: Int) {
+  /// `mask` may be nil when every row sees all of the tile or none of it.
+  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?, rowCounts: [Int32], cols: Int) {
     let active = rowCounts.indices.filter { rowCounts[$0] > 0 }
     tileKey.append(Int32(keyTile))
     // A block-granular selection (MoBA's, NSA's, a top-k over blocks) leaves each row seeing all of
@@ -207,7 +270,7 @@ public struct BlockMask: Sendable {
       tileMask.append(-1)
     } else {
       tileMask.append(masks.count)
-      masks.append(contentsOf: mask)
+      masks.append(contentsOf: mask!)
     }
     if active.count == rowCounts.count {
       tileRowStart.append(-1)

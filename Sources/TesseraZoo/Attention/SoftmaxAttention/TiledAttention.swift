@@ -21,7 +21,9 @@ import TesseraCore
 ///
 /// Memory beyond inputs and outputs: `O(T)` statistics plus one tile per thread. Work is split
 /// over (batch, key/value head) pairs with a fixed order of accumulation, so results do not
-/// depend on the thread count. Layout and head grouping as in ``naiveAttention``.
+/// depend on the thread count. Tiles are walked query tile by query tile, or (a dynamic selection
+/// of a few rows per tile) key tile by key tile, with the same bits (``BlockMask/TileOrder``,
+/// `TiledAttentionByKeyTile.swift`). Layout and head grouping as in ``naiveAttention``.
 func tiledAttention(
   _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: AttentionMask = .causal, scale: Float? = nil,
   queryBlock: Int = 128, keyBlock: Int = 128
@@ -102,6 +104,7 @@ struct AttentionGeometry {
   var offset: Int { keyTime - time }
 
   func forward(_ q: Tensor, _ k: Tensor, _ v: Tensor, bias: Tensor? = nil) -> (Tensor, Tensor) {
+    if walksByKeyTile(hasBias: bias != nil) { return forwardByKeyTile(q, k, v) }
     Runtime.prepareBLAS()
     let gemm = GEMMKernel.current  // read here: the worker threads below do not see task-local values
     let (D, Br, Bc) = (dimension, queryBlock, keyBlock)
@@ -256,6 +259,10 @@ struct AttentionGeometry {
           }
         }
       }
+    }
+    if walksByKeyTile(hasBias: hasBias) {
+      let (dq, dk, dv) = backwardByKeyTile(q, k, v, logSumExp: logSumExp, delta: delta[0], dO: dO)
+      return (dq, dk, dv, Tensor.zeros(biasValues.shape))
     }
     var grads = [Tensor.zeros(q.shape), Tensor.zeros(k.shape), Tensor.zeros(v.shape), Tensor.zeros(biasValues.shape)]
     Tensor.withScalars(of: [q, k, v, dO, logSumExp, delta[0], biasValues]) { inputs in

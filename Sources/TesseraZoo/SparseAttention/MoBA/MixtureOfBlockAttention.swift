@@ -64,18 +64,22 @@ func mobaSelection(_ q: Tensor, _ k: Tensor, block: Int, topK: Int) -> KeySelect
   let blocks = (s + block - 1) / block
   let means = blockMeans(k, block: block).contiguous()  // [B, NB, H, D]
   let queries = q.permuted(0, 2, 1, 3).reshaped(b, h, hq / h, t, d)
-  let gates = matmul(queries, means.permuted(0, 2, 1, 3).expandingDimensions(at: 2).transposed()).scalars
+  let gates = matmul(queries, means.permuted(0, 2, 1, 3).expandingDimensions(at: 2).transposed())
   // gates: [B, H, G, T, NB] = [B, HQ, T, NB]
   var selection = KeySelection(batch: b, heads: hq, time: t, width: topK)
   // Each (batch, head) on its own: its queries' ids are its own stretch of `ids`.
-  selection.ids.withUnsafeMutableBufferPointer { ids in
-    Runtime.parallelFor(b * hq, grain: 1) { range in
-      for slice in range {
-        for query in 0..<t {
-          let own = (query + offset) / block
-          let row = (slice * t + query) * blocks
-          let past = rankedDescending(0..<own) { gates[row + $0] }
-          KeySelection.store([own] + past.prefix(topK - 1), into: ids, at: (slice * t + query) * topK)
+  gates.withScalars { gates in
+    selection.ids.withUnsafeMutableBufferPointer { ids in
+      Runtime.parallelFor(b * hq, grain: 1) { range in
+        var best = [Int](repeating: 0, count: topK)
+        for slice in range {
+          for query in 0..<t {
+            let own = (query + offset) / block
+            let row = gates.baseAddress! + (slice * t + query) * blocks
+            let kept = bestDescending(0..<own, count: topK - 1, into: &best) { row[$0] }
+            best[kept] = own
+            KeySelection.store(best[0...kept], into: ids, at: (slice * t + query) * topK)
+          }
         }
       }
     }

@@ -121,34 +121,50 @@ func nsaSelection(
   let group = hq / h
   let queries = q.permuted(0, 2, 1, 3).reshaped(b, h, group, t, d)
   let keys = compressedKeys.permuted(0, 2, 1, 3).expandingDimensions(at: 2)
-  let scores = (matmul(queries, keys.transposed()) * (scale ?? 1 / Float(d).squareRoot())).scalars  // [B,H,G,T,NB]
+  let scores = matmul(queries, keys.transposed()) * (scale ?? 1 / Float(d).squareRoot())  // [B, H, G, T, NB]
   var selection = KeySelection(batch: b, heads: h, time: t, width: selectedBlocks)
-  var importance = [Float](repeating: 0, count: blocks)
-  for batch in 0..<b {
-    for head in 0..<h {
-      for query in 0..<t {
-        let position = query + offset
-        let complete = min(blocks, (position + 1) / block)
-        for c in 0..<blocks { importance[c] = 0 }
-        if complete > 0 {
-          for g in 0..<group {
-            let row = (((batch * h + head) * group + g) * t + query) * blocks
-            var m = -Float.infinity
-            for c in 0..<complete { m = max(m, scores[row + c]) }
-            var sum: Float = 0
-            var p = [Float](repeating: 0, count: complete)
-            for c in 0..<complete {
-              p[c] = Foundation.exp(scores[row + c] - m)
-              sum += p[c]
+  // Each (batch, key/value head) on its own: its queries' ids are its own stretch of `ids`.
+  scores.withScalars { scores in
+    selection.ids.withUnsafeMutableBufferPointer { ids in
+      Runtime.parallelFor(b * h, grain: 1) { range in
+        var importance = [Float](repeating: 0, count: blocks)
+        var p = [Float](repeating: 0, count: blocks)
+        var chosen = [Int](repeating: 0, count: selectedBlocks + 3)
+        for slice in range {
+          for query in 0..<t {
+            let position = query + offset
+            let complete = min(blocks, (position + 1) / block)
+            for c in 0..<blocks { importance[c] = 0 }
+            if complete > 0 {
+              for g in 0..<group {
+                let row = scores.baseAddress! + ((slice * group + g) * t + query) * blocks
+                var m = -Float.infinity
+                for c in 0..<complete { m = max(m, row[c]) }
+                var sum: Float = 0
+                for c in 0..<complete {
+                  p[c] = Foundation.exp(row[c] - m)
+                  sum += p[c]
+                }
+                for c in 0..<complete { importance[c] += p[c] / sum / Float(group) }
+              }
             }
-            for c in 0..<complete { importance[c] += p[c] / sum / Float(group) }
+            // Forced: block 0, the own block and the one before (each once), then the best others.
+            let own = position / block
+            var forced = 0
+            for c in [0, own, own - 1] where c >= 0 && !chosen[0..<forced].contains(c) {
+              chosen[forced] = c
+              forced += 1
+            }
+            let taken = min(forced, selectedBlocks)
+            var best = [Int](repeating: 0, count: max(0, selectedBlocks - taken))
+            let ranked = bestDescending(
+              (0..<complete).lazy.filter { !chosen[0..<forced].contains($0) }, count: selectedBlocks - taken,
+              into: &best
+            ) { importance[$0] }
+            KeySelection.store(
+              chosen[0..<taken] + best[0..<ranked], into: ids, at: (slice * t + query) * selectedBlocks)
           }
         }
-        let own = position / block
-        var forced = [0, own, own - 1].filter { $0 >= 0 }
-        forced = forced.enumerated().filter { !forced.prefix($0.offset).contains($0.element) }.map(\.element)
-        let ranked = rankedDescending((0..<complete).filter { !forced.contains($0) }) { importance[$0] }
-        selection.set(batch, head, query, Array((forced + ranked).prefix(selectedBlocks)))
       }
     }
   }

@@ -82,7 +82,7 @@ public struct KeySelection: Sendable, Equatable {
 
   /// Writes one query's chosen ids, ascending, at `base` of a selection's `ids` (for threads that
   /// each fill their own queries).
-  static func store(_ chosen: [Int], into ids: UnsafeMutableBufferPointer<Int32>, at base: Int) {
+  static func store<C: Collection<Int>>(_ chosen: C, into ids: UnsafeMutableBufferPointer<Int32>, at base: Int) {
     for (i, id) in chosen.sorted().enumerated() { ids[base + i] = Int32(id) }
   }
 
@@ -95,15 +95,17 @@ public struct KeySelection: Sendable, Equatable {
     keyTime: Int, queryBlock: Int, keyBlock: Int, keys: (_ id: Int) -> Range<Int>,
     limit: ((_ query: Int) -> Int)? = nil
   ) -> BlockMask {
-    BlockMask(
-      time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: batch,
-      sliceHeads: heads
-    ) { slice, t in
-      let (b, h) = (slice / heads, slice % heads)
-      let end = limit?(t) ?? keyTime
-      return chosen(b, h, t).map { id in
-        let r = keys(id)
-        return r.lowerBound..<min(r.upperBound, end)
+    ids.withUnsafeBufferPointer { ids in
+      BlockMask(
+        time: time, keyTime: keyTime, queryBlock: queryBlock, keyBlock: keyBlock, sliceBatches: batch,
+        sliceHeads: heads
+      ) { slice, t, ranges in
+        let end = limit?(t) ?? keyTime
+        let base = (slice * time + t) * width
+        for i in 0..<width where ids[base + i] >= 0 {
+          let r = keys(Int(ids[base + i]))
+          ranges.append(r.lowerBound..<max(r.lowerBound, min(r.upperBound, end)))
+        }
       }
     }
   }
@@ -249,4 +251,41 @@ func rankedDescending<S: Sequence<Int>>(_ candidates: S, by value: (Int) -> Floa
   let scored: [(index: Int, value: Float)] = candidates.map { ($0, value($0)) }
   let ordered = scored.sorted { a, b in a.value > b.value || (a.value == b.value && a.index < b.index) }
   return ordered.map(\.index)
+}
+
+/// The first `count` of ``rankedDescending(_:by:)``'s order over `candidates` (ascending), written
+/// to `best[0..<n]`; returns `n = min(count, candidates.count)`. One pass keeping the best so far
+/// (insertion): a later candidate displaces a kept one only when strictly larger, so ties go to
+/// the lower index. `best` must hold `count` ids. (Values are compared as `>`: a NaN is never
+/// preferred to a kept value.)
+@inline(__always)
+func bestDescending<S: Sequence<Int>>(_ candidates: S, count: Int, into best: inout [Int], by value: (Int) -> Float)
+  -> Int
+{
+  var kept = 0
+  best.withUnsafeMutableBufferPointer { best in
+    var values = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+    withUnsafeMutableBytes(of: &values) { raw in
+      let small = count <= 8
+      let heap = small ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count)
+      defer { heap?.deallocate() }
+      let kv = small ? raw.baseAddress!.assumingMemoryBound(to: Float.self) : heap!
+      for candidate in candidates {
+        let v = value(candidate)
+        if kept == count {
+          if count == 0 || !(v > kv[count - 1]) { continue }
+        }
+        var j = Swift.min(kept, count - 1)
+        while j > 0 && v > kv[j - 1] {
+          kv[j] = kv[j - 1]
+          best[j] = best[j - 1]
+          j -= 1
+        }
+        kv[j] = v
+        best[j] = candidate
+        if kept < count { kept += 1 }
+      }
+    }
+  }
+  return kept
 }
