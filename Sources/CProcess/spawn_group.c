@@ -203,6 +203,10 @@ static void supervise(const char *path, char *const argv[], char *const envp[], 
                       int report_fd, pid_t parent) {
     setpgid(0, 0);
     prctl(PR_SET_NAME, "tessera-group");
+    // A report written after the parent died meets a pipe with no reader: that must fail with
+    // EPIPE, not end the supervisor before it has stopped the program (the program gets the
+    // default disposition back before exec).
+    signal(SIGPIPE, SIG_IGN);
     // Keep only this group's descriptors: a concurrent spawn's pipes must not stay open here.
     int keep[17];
     for (int i = 0; i < count; i++) keep[i] = fds[i];

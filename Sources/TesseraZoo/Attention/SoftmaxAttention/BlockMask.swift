@@ -168,6 +168,8 @@ public struct BlockMask: Sendable {
     // The query tile's rows' merged ranges: row i's are all[first[i] ..< first[i + 1]].
     var all: [Range<Int>] = [], first = [Int](repeating: 0, count: queryBlock + 1), scratch: [Range<Int>] = []
     var live: [Int] = []
+    // Per key tile, the rows of the current query tile that see some key of it.
+    var rowsOf = [[Int32]](repeating: [], count: keyTiles)
     for slice in slices {
       for qt in 0..<queryTiles {
         let r0 = qt * queryBlock, rows = min(queryBlock, time - r0)
@@ -190,6 +192,7 @@ public struct BlockMask: Sendable {
                 live.append(kt)
               }
               let c0 = kt * keyBlock
+              if counts[kt * queryBlock + i] == 0 { rowsOf[kt].append(Int32(i)) }
               counts[kt * queryBlock + i] += Int32(min(range.upperBound, c0 + keyBlock) - max(range.lowerBound, c0))
             }
           }
@@ -198,15 +201,22 @@ public struct BlockMask: Sendable {
         for kt in live {
           touched[kt] = false
           let c0 = kt * keyBlock, cols = min(keyBlock, keyTime - c0)
-          let rowCounts = Array(counts[(kt * queryBlock)..<(kt * queryBlock + rows)])
-          for i in 0..<rows {
-            counts[kt * queryBlock + i] = 0
-            visible[slice * time + r0 + i] += rowCounts[i]
+          // The rows that see some key of the tile (ascending), and whether each sees all of it.
+          var whole = true
+          for i in rowsOf[kt] {
+            let count = counts[kt * queryBlock + Int(i)]
+            visible[slice * time + r0 + Int(i)] += count
+            if count != Int32(cols) { whole = false }
           }
-          if rowCounts.allSatisfy({ $0 == 0 || $0 == Int32(cols) }) {
-            appendTile(kt, mask: nil, rowCounts: rowCounts, cols: cols)
+          defer {
+            for i in rowsOf[kt] { counts[kt * queryBlock + Int(i)] = 0 }
+            rowsOf[kt].removeAll(keepingCapacity: true)
+          }
+          if whole {
+            appendWholeRowsTile(kt, rows: rowsOf[kt], of: rows)
             continue
           }
+          let rowCounts = (0..<rows).map { counts[kt * queryBlock + $0] }
           tile.removeAll(keepingCapacity: true)
           tile.append(contentsOf: repeatElement(0, count: rows * cols))
           for (i, row) in ranges.enumerated() {
@@ -249,6 +259,20 @@ public struct BlockMask: Sendable {
     ranges.removeLast(n - out)
   }
 
+  /// A tile whose `active` rows (ascending offsets, of `rows`) each see all of its keys and whose
+  /// other rows see none.
+  private mutating func appendWholeRowsTile(_ keyTile: Int, rows active: [Int32], of rows: Int) {
+    tileKey.append(Int32(keyTile))
+    tileMask.append(-1)
+    if active.count == rows {
+      tileRowStart.append(-1)
+    } else {
+      tileRowStart.append(activeRows.count)
+      activeRows.append(contentsOf: active)
+    }
+    tileRowCount.append(Int32(active.count))
+  }
+
   /// A tile every row of which sees every key.
   private mutating func appendFullTile(_ keyTile: Int, rows: Int) {
     tileKey.append(Int32(keyTile))
@@ -259,8 +283,7 @@ public struct BlockMask: Sendable {
 
   /// A tile from its 0/1 `mask` (rows × `cols`) and the keys each row sees in it (`rowCounts`):
   /// the kernel computes only the rows that see some key.
-  /// `mask` may be nil when every row sees all of the tile or none of it.
-  private mutating func appendTile(_ keyTile: Int, mask: [UInt8]?, rowCounts: [Int32], cols: Int) {
+  private mutating func appendTile(_ keyTile: Int, mask: [UInt8], rowCounts: [Int32], cols: Int) {
     let active = rowCounts.indices.filter { rowCounts[$0] > 0 }
     tileKey.append(Int32(keyTile))
     // A block-granular selection (MoBA's, NSA's, a top-k over blocks) leaves each row seeing all of
@@ -270,7 +293,7 @@ public struct BlockMask: Sendable {
       tileMask.append(-1)
     } else {
       tileMask.append(masks.count)
-      masks.append(contentsOf: mask!)
+      masks.append(contentsOf: mask)
     }
     if active.count == rowCounts.count {
       tileRowStart.append(-1)
