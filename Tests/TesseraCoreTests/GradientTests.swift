@@ -129,6 +129,10 @@ let gradientCases: [GradientCase] = [
   GradientCase("rmsNorm", [[4, 6], [6]]) { rmsNorm($0[0], weight: $0[1]) },
   GradientCase("rmsNorm (no weight)", [[2, 3, 5]]) { rmsNorm($0[0]) },
   GradientCase("crossEntropy", [[4, 5]]) { crossEntropy($0[0], targets: IndexTensor([1, 4, 0, 2])) },
+  GradientCase("weightedCrossEntropySum", [[2, 3, 5]]) { xs in
+    weightedCrossEntropySum(
+      xs[0], targets: IndexTensor([[1, 9, 0], [2, 4, 3]]), weights: [0.5, 0, 2, 1.25, -0.75, 0.1])
+  },
   GradientCase("crossEntropy ignoreIndex", [[2, 3, 5]]) { xs in
     crossEntropy(xs[0], targets: IndexTensor([[1, -100, 0], [2, 4, -100]]), ignoreIndex: -100)
   },

@@ -14,7 +14,9 @@ import _TestSupport
 /// file's cotangent `d_o` applies to, and every input's gradient of `sum(o * d_o)` is checked
 /// against `grad_<input>`. Outputs named in `exact` (discrete choices: selected blocks) must
 /// match bit for bit. Outputs named in `addedLosses` (a router's auxiliary loss) are added to
-/// `sum(o * d_o)` with cotangent 1 before the gradients are taken, as the file's are.
+/// `sum(o * d_o)` with cotangent 1 before the gradients are taken, as the file's are. A file
+/// whose first output is a scalar loss holds no `d_o` (`lossFile`): its gradients are the loss's
+/// own. A form with no `inputs` (a sampler: discrete outputs only) takes no gradient.
 struct GoldenForm: Sendable, CustomStringConvertible {
   let name: String
   let inputs: [String]
@@ -22,11 +24,12 @@ struct GoldenForm: Sendable, CustomStringConvertible {
   let outputs: [String]
   let exact: Set<String>
   let addedLosses: [String]
+  let lossFile: Bool
   let run: @Sendable ([Tensor]) -> [Tensor]
 
   init(
     _ name: String, inputs: [String], constants: [String] = [], outputs: [String] = ["o"], exact: Set<String> = [],
-    addedLosses: [String] = [], _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
+    addedLosses: [String] = [], lossFile: Bool = false, _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
   ) {
     self.name = name
     self.inputs = inputs
@@ -34,8 +37,12 @@ struct GoldenForm: Sendable, CustomStringConvertible {
     self.outputs = outputs
     self.exact = exact
     self.addedLosses = addedLosses
+    self.lossFile = lossFile
     self.run = run
   }
+
+  /// Whether the file holds a cotangent `d_o` for the first output.
+  var hasCotangent: Bool { !lossFile && !inputs.isEmpty }
 
   var description: String { name }
 }
@@ -156,13 +163,118 @@ let goldenImplementations: [String: [GoldenForm]] = [
   "ssd": recurrenceForms(inputs: ["X", "A", "B", "C"]) { x, form in
     stateSpaceDuality(x[0], logDecay: x[1], B: x[2], C: x[3], form: form)
   },
+  // Masked-diffusion losses: p from t by LLaDA's schedule (checked against the stored p_mask), the
+  // mask read from the noisy tokens as LLaDA's training loop does (checked against the stored one).
+  "llada_loss": [
+    GoldenForm(
+      "reference", inputs: ["logits"], constants: ["input_ids", "t", "p_mask", "mask", "noisy_input_ids", "mask_id"],
+      outputs: ["loss"], lossFile: true
+    ) { x in
+      let masked = goldenMask(noisy: x[5], maskID: x[6], stored: x[4])
+      let p = MaskedDiffusion.maskProbability(t: x[2].scalars)
+      expectClose(p, x[3].scalars, "llada_loss: p_mask from t")
+      return [lladaLoss(logits: x[0], targets: goldenIndices(x[1]), masked: masked, maskProbability: p).reshaped(1)]
+    }
+  ],
+  "llada_sft_loss": [
+    GoldenForm(
+      "reference", inputs: ["logits"],
+      constants: ["input_ids", "prompt_lengths", "t", "p_mask", "mask", "noisy_input_ids", "mask_id"],
+      outputs: ["loss"], lossFile: true
+    ) { x in
+      let masked = goldenMask(noisy: x[6], maskID: x[7], stored: x[5])
+      let p = MaskedDiffusion.maskProbability(t: x[3].scalars)
+      expectClose(p, x[4].scalars, "llada_sft_loss: p_mask from t")
+      return [
+        lladaSFTLoss(
+          logits: x[0], targets: goldenIndices(x[1]), masked: masked, maskProbability: p,
+          promptLengths: goldenIndices(x[2]).values
+        ).reshaped(1)
+      ]
+    }
+  ],
+  // MDLM's weight dσ/expm1(σ) under the log-linear schedule is 1/t: taken from t, checked against the
+  // stored weight.
+  "mdlm_loss": [
+    GoldenForm(
+      "reference", inputs: ["logits"],
+      constants: ["input_ids", "attention_mask", "t", "weight", "mask", "noisy_input_ids", "mask_id"],
+      outputs: ["loss"], lossFile: true
+    ) { x in
+      let masked = goldenMask(noisy: x[6], maskID: x[7], stored: x[5])
+      let weights = x[3].scalars.map { 1 / $0 }
+      expectClose(weights, x[4].scalars, "mdlm_loss: weight 1/t")
+      return [
+        mdlmLoss(
+          logits: x[0], targets: goldenIndices(x[1]), masked: masked, weights: weights, attentionMask: x[2],
+          maskID: Int(x[7].scalars[0])
+        ).reshaped(1)
+      ]
+    }
+  ],
+  "llada_transfer": [goldenSampler(.lowConfidence)],
+  "llada_transfer_random": [goldenSampler(.random)],
 ]
+
+/// Token ids stored as floats (losses are stored with shape [1]).
+func goldenIndices(_ x: Tensor) -> IndexTensor {
+  IndexTensor(x.contiguous().scalars.map { Int($0.rounded()) }, shape: x.shape)
+}
+
+/// The mask of a masked-diffusion file read from its noisy tokens (`noisy == mask_id`), expected
+/// to equal the stored mask.
+func goldenMask(noisy: Tensor, maskID: Tensor, stored: Tensor) -> Tensor {
+  let id = maskID.scalars[0]
+  let mask = Tensor(noisy.contiguous().scalars.map { $0 == id ? 1 : 0 }, shape: noisy.shape)
+  #expect(
+    mask.scalars == stored.contiguous().scalars, "the mask read from the noisy tokens differs from the stored one")
+  return mask
+}
+
+/// Per-sequence quantities recomputed from their definition, within float32 rounding of the stored ones.
+func expectClose(_ computed: [Float], _ stored: [Float], _ label: String) {
+  #expect(computed.count == stored.count, "\(label): \(computed.count) values, \(stored.count) stored")
+  for (a, b) in zip(computed, stored) { #expect(abs(a - b) <= 1e-6 * max(1, abs(b)), "\(label): \(a) vs \(b)") }
+}
+
+/// One LLaDA sampler run on the stored logits of each step (and, for random remasking, the stored
+/// draws): every step's tokens before and after, the transfer counts and the final tokens, exactly.
+func goldenSampler(_ remasking: MaskedDiffusionSampler.Remasking) -> GoldenForm {
+  let random = remasking == .random
+  return GoldenForm(
+    "\(remasking)", inputs: [],
+    constants: ["prompt", "logits", "steps", "gen_length", "block_length", "mask_id"] + (random ? ["rand"] : []),
+    outputs: ["o", "x_in", "x_out", "num_transfer_tokens"], exact: ["o", "x_in", "x_out", "num_transfer_tokens"]
+  ) { x in
+    let prompt = goldenIndices(x[0]), logits = x[1]
+    let sampler = MaskedDiffusionSampler(
+      steps: Int(x[2].scalars[0]), generationLength: Int(x[3].scalars[0]), blockLength: Int(x[4].scalars[0]),
+      maskID: Int(x[5].scalars[0]), remasking: remasking)
+    var (step, drawStep) = (0, 0)
+    let trace = sampler.generate(
+      prompt: prompt,
+      logits: { tokens in
+        defer { step += 1 }
+        return logits.select(axis: 0, index: step)
+      },
+      uniforms: { shape in
+        precondition(random && shape.count == 2, "the stored run draws only remasking ranks")
+        defer { drawStep += 1 }
+        return x[6].select(axis: 0, index: drawStep).contiguous().scalars
+      })
+    let floats = { (t: IndexTensor) in Tensor(t.values.map(Float.init), shape: t.shape) }
+    let counts = trace.transferCounts.flatMap { $0.flatMap { $0 } }.map(Float.init)
+    return [
+      floats(trace.output), stack(trace.before.map(floats), axis: 0), stack(trace.after.map(floats), axis: 0),
+      Tensor(counts, shape: [sampler.blocks, prompt.shape[0], sampler.stepsPerBlock]),
+    ]
+  }
+}
 
 /// The golden ops the zoo does not implement yet, by name. Their files are listed as held back
 /// by every run — neither checked nor passed — and an op that lands in ``goldenImplementations``
 /// must leave this set (the suite fails while it is in both).
 let notYetImplemented: Set<String> = [
-  "llada_loss", "llada_sft_loss", "llada_transfer", "llada_transfer_random", "mdlm_loss",
   "dynamic_chunking", "hnet_dynamic_chunking", "gumbel_gate",
   "gcn", "gat", "kd_loss", "early_exit_confidence",
 ]
@@ -228,24 +340,32 @@ struct GoldenTests {
     func tensor(_ name: String) throws -> Tensor {
       try #require(tensors[name], "\(file.name) has no tensor \(name) (form \(form.name))")
     }
-    let used = Set(form.inputs + form.constants + ["d_o"] + form.outputs + form.inputs.map { "grad_" + $0 })
+    let used = Set(
+      form.inputs + form.constants + (form.hasCotangent ? ["d_o"] : []) + form.outputs
+        + form.inputs.map { "grad_" + $0 })
     let unused = tensors.keys.filter { !used.contains($0) }.sorted()
     #expect(unused.isEmpty, "\(file.name): tensors \(unused) are not checked by form \(form.name)")
 
     let inputs = try form.inputs.map(tensor)
     let constants = try form.constants.map(tensor)
-    let cotangent = try tensor("d_o")
+    let cotangent = form.hasCotangent ? try tensor("d_o") : nil
     let added = try form.addedLosses.map { name in
       try #require(form.outputs.firstIndex(of: name), "form \(form.name) adds \(name), which it does not output")
     }
     var traced: Tensor?
-    let gradients = gradient(at: inputs) { x in
-      let outputs = form.run(x + constants)
-      traced = outputs[0]
-      return added.reduce((outputs[0] * cotangent).sum()) { $0 + outputs[$1] }
-    }
-    let o = traced!.detached()
-    let outputs = [o] + withoutGradients { form.run(inputs + constants).dropFirst() }
+    let gradients =
+      inputs.isEmpty
+      ? []
+      : gradient(at: inputs) { x in
+        let outputs = form.run(x + constants)
+        traced = outputs[0]
+        let objective = cotangent.map { (outputs[0] * $0).sum() } ?? outputs[0].sum()
+        return added.reduce(objective) { $0 + outputs[$1] }
+      }
+    let outputs =
+      inputs.isEmpty
+      ? withoutGradients { form.run(constants) }
+      : [traced!.detached()] + withoutGradients { form.run(inputs + constants).dropFirst() }
     try #require(outputs.count == form.outputs.count, "form \(form.name) returns \(outputs.count) outputs")
     var checks: [(name: String, value: Tensor, bound: Float)] = []
     for (name, value) in zip(form.outputs, outputs) { checks.append((name, value, 1e-5)) }
