@@ -66,6 +66,11 @@ public func train(
       "train: frozenParameters: \"\(prefix)\" is the prefix of no parameter of \(model.label) (they are named like \"\(names.first ?? "")\")"
     )
   }
+  if case .maskedDiffusion(let diffusion) = objective {
+    do { try diffusion.check(model, taskVocabulary: task.vocabularySize) } catch {
+      checkFailed("train: a masked-diffusion objective: \(error)")
+    }
+  }
   let frozen = Set(names.filter { name in settings.frozenParameters.contains { name.hasPrefix($0) } })
   optimizer.isFrozen = { frozen.contains($0) }
   let schedule = WarmupCosineSchedule(
@@ -81,7 +86,7 @@ public func train(
     let batch = task.batch(step, size: settings.batchSize)
     var statistics: [LayerStatistic] = []
     var (loss, gradients) = valueAndGradient(of: model) {
-      let pass = objective.loss($0, inputs: batch.inputs, targets: batch.targets)
+      let pass = objective.loss($0, inputs: batch.inputs, targets: batch.targets, step: step)
       statistics = pass.output.statistics
       return pass.total
     }
@@ -95,7 +100,8 @@ public func train(
     let done = step + 1
     var reached = false
     if done % settings.evaluateEvery == 0 || done == settings.steps {
-      let evaluation = evaluate(model, on: task, batches: settings.evaluationBatches, size: settings.batchSize)
+      let evaluation = evaluate(
+        model, on: task, batches: settings.evaluationBatches, size: settings.batchSize, objective: objective)
       result.evaluations.append(.init(step: done, loss: evaluation.loss, accuracy: evaluation.accuracy))
       if !statistics.isEmpty {
         result.statistics.append(
@@ -117,11 +123,16 @@ public func train(
   return result
 }
 
-/// Mean loss and answer accuracy of `model` over `batches` held-out batches of `task`.
-public func evaluate(_ model: LanguageModel, on task: SequenceTask, batches: Int, size: Int) -> (
-  loss: Double, accuracy: Double
-) {
-  withoutGradients {
+/// Mean loss and answer accuracy of `model` over `batches` held-out batches of `task`. For a
+/// masked-diffusion objective: every answer token masked at once (the rest of the sequence seen),
+/// one forward pass, the cross-entropy and arg-max accuracy of the answers.
+public func evaluate(
+  _ model: LanguageModel, on task: SequenceTask, batches: Int, size: Int, objective: Objective = .nextToken
+) -> (loss: Double, accuracy: Double) {
+  if case .maskedDiffusion(let diffusion) = objective {
+    return evaluateMaskedAnswers(model, on: task, batches: batches, size: size, maskID: diffusion.maskID)
+  }
+  return withoutGradients {
     var loss = 0.0, correct = 0.0, total = 0.0
     for i in 0..<batches {
       let batch = task.evaluationBatch(i, size: size)
@@ -132,6 +143,34 @@ public func evaluate(_ model: LanguageModel, on task: SequenceTask, batches: Int
       total += scored
     }
     return (loss / Double(max(1, batches)), total > 0 ? correct / total : 0)
+  }
+}
+
+/// ``evaluate(_:on:batches:size:objective:)`` for a masked-diffusion model.
+func evaluateMaskedAnswers(_ model: LanguageModel, on task: SequenceTask, batches: Int, size: Int, maskID: Int) -> (
+  loss: Double, accuracy: Double
+) {
+  withoutGradients {
+    var loss = 0.0, correct = 0, total = 0
+    for i in 0..<batches {
+      let batch = task.evaluationBatch(i, size: size)
+      let answers = MaskedDiffusionObjective.answers(targets: batch.targets)
+      var masked = MaskedDiffusionObjective.cleanSequence(inputs: batch.inputs, targets: batch.targets).values
+      var targets = [Int](repeating: Objective.ignoredTarget, count: masked.count)
+      for (index, isAnswer) in answers.enumerated() where isAnswer {
+        targets[index] = masked[index]
+        masked[index] = maskID
+      }
+      let logits = model(IndexTensor(masked, shape: batch.inputs.shape))
+      let scored = IndexTensor(targets, shape: batch.inputs.shape)
+      let counted = targets.filter { $0 != Objective.ignoredTarget }.count
+      loss += Double(crossEntropy(logits, targets: scored, ignoreIndex: Objective.ignoredTarget).scalar)
+      for (p, t) in zip(logits.argmax(axis: -1).values, targets) where t != Objective.ignoredTarget && p == t {
+        correct += 1
+      }
+      total += counted
+    }
+    return (loss / Double(max(1, batches)), total > 0 ? Double(correct) / Double(total) : 0)
   }
 }
 

@@ -5,21 +5,133 @@ import TesseraCore
 public enum Objective: Sendable, Equatable {
   /// Cross-entropy of each next token where the target is not ``ignoredTarget``.
   case nextToken
+  /// A masked-diffusion language model (a bidirectional model): the batch's `inputs` are the clean
+  /// sequences, corrupted afresh at every step, and the model predicts the masked tokens (see
+  /// ``MaskedDiffusionObjective``).
+  case maskedDiffusion(MaskedDiffusionObjective)
 
   /// A target that does not count in the loss.
   public static let ignoredTarget = -100
 
   /// The training loss of `model` on `inputs` `[B, T]` against `targets` `[B, T]` (a training
-  /// pass: see ``ForwardOptions/training``).
-  public func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor) -> (
+  /// pass: see ``ForwardOptions/training``) at optimizer step `step` (the masked-diffusion
+  /// corruption of each step is its own stream of the objective's seed).
+  public func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int = 0) -> (
     total: Tensor, objective: Tensor, output: ModelOutput
   ) {
+    let output: ModelOutput
+    let objective: Tensor
     switch self {
     case .nextToken:
-      let output = model.forward(inputs, options: ForwardOptions(training: true))
-      let objective = crossEntropy(output.logits, targets: targets, ignoreIndex: Self.ignoredTarget)
-      let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
-      return (total, objective, output)
+      output = model.forward(inputs, options: ForwardOptions(training: true))
+      objective = crossEntropy(output.logits, targets: targets, ignoreIndex: Self.ignoredTarget)
+    case .maskedDiffusion(let diffusion):
+      (objective, output) = diffusion.loss(model, inputs: inputs, targets: targets, step: step)
+    }
+    let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
+    return (total, objective, output)
+  }
+}
+
+/// The masked-diffusion objective: LLaDA's loss (every token maskable), LLaDA's SFT loss (only
+/// answer tokens maskable, the rest a prompt that is always seen) or MDLM's SUBS loss. A task's
+/// batches are next-token batches; the clean sequence (``cleanSequence(inputs:targets:)``) is the
+/// inputs with each scored next-token target written at the position it predicts: position `p ≥ 1`
+/// holds `targets[p − 1]` where that target is scored (an *answer*: the tokens the evaluation
+/// fills in), `inputs[p]` elsewhere. For language modelling that is the inputs themselves; for a
+/// recall task it puts each answer where the input has only a placeholder.
+///
+/// `maskID` is the `[MASK]` token: a token of the model's vocabulary that the task never uses
+/// (a vocabulary of `task + 1`, the mask last). The model must be bidirectional.
+public struct MaskedDiffusionObjective: Sendable, Equatable, Codable {
+  public enum Loss: String, Sendable, Equatable, Codable {
+    case llada, lladaSFT, mdlm
+  }
+
+  public var loss: Loss
+  public var maskID: Int
+  /// The corruption's stream: step `n` draws from `RandomGenerator(seed).fork("masked-diffusion").fork(n)`.
+  public var seed: UInt64
+
+  public init(loss: Loss = .llada, maskID: Int, seed: UInt64 = 0) {
+    (self.loss, self.maskID, self.seed) = (loss, maskID, seed)
+  }
+
+  /// The clean sequences `[B, T]` of a next-token batch (see the type's description).
+  public static func cleanSequence(inputs: IndexTensor, targets: IndexTensor) -> IndexTensor {
+    let (b, t) = (inputs.shape[0], inputs.shape[1])
+    var out = inputs.values
+    for row in 0..<b {
+      for p in 1..<max(1, t) where targets.values[row * t + p - 1] != Objective.ignoredTarget {
+        out[row * t + p] = targets.values[row * t + p - 1]
+      }
+    }
+    return IndexTensor(out, shape: inputs.shape)
+  }
+
+  /// Which positions of the clean sequence are answers (see the type's description).
+  public static func answers(targets: IndexTensor) -> [Bool] {
+    let (b, t) = (targets.shape[0], targets.shape[1])
+    var out = [Bool](repeating: false, count: b * t)
+    for row in 0..<b {
+      for p in 1..<max(1, t) where targets.values[row * t + p - 1] != Objective.ignoredTarget {
+        out[row * t + p] = true
+      }
+    }
+    return out
+  }
+
+  /// Checks that `model` can be trained with this objective: bidirectional, with `maskID` in its
+  /// vocabulary and outside the task's tokens (`taskVocabulary`).
+  public func check(_ model: LanguageModel, taskVocabulary: Int) throws {
+    if model.spec.direction != .bidirectional {
+      throw ModelSpecError(
+        "direction",
+        "is causal, but a masked-diffusion model predicts each masked token from both sides: build it with "
+          + "direction .bidirectional")
+    }
+    if maskID < taskVocabulary || maskID >= model.spec.vocabulary {
+      throw ModelSpecError(
+        "vocabulary",
+        "\(model.spec.vocabulary) must hold the [MASK] token \(maskID) beside the task's \(taskVocabulary) tokens "
+          + "(e.g. a vocabulary of \(taskVocabulary + 1) with the mask last)")
+    }
+  }
+
+  func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int) -> (Tensor, ModelOutput) {
+    let (b, t) = (inputs.shape[0], inputs.shape[1])
+    let clean = Self.cleanSequence(inputs: inputs, targets: targets)
+    var generator = RandomGenerator(seed: seed).fork("masked-diffusion").fork(step)
+    let corruptible = loss == .lladaSFT ? Self.answers(targets: targets) : nil
+    let tValues = generator.uniform([b]).scalars
+    let draws = generator.uniform([b, t]).scalars
+    // LLaDA's p = (1 − ε)t + ε; MDLM's move chance (1 − ε)t with weight 1/t, t = (1 − ε)u + ε.
+    let times = loss == .mdlm ? tValues.map { (1 - MaskedDiffusion.epsilon) * $0 + MaskedDiffusion.epsilon } : tValues
+    let rates =
+      loss == .mdlm ? times.map { (1 - MaskedDiffusion.epsilon) * $0 } : MaskedDiffusion.maskProbability(t: times)
+    var noisy = clean.values
+    var masked = [Float](repeating: 0, count: b * t)
+    for i in 0..<(b * t) where draws[i] < rates[i / t] && (corruptible?[i] ?? true) {
+      noisy[i] = maskID
+      masked[i] = 1
+    }
+    let output = model.forward(IndexTensor(noisy, shape: [b, t]), options: ForwardOptions(training: true))
+    let mask = Tensor(masked, shape: [b, t])
+    switch loss {
+    case .llada:
+      return (lladaLoss(logits: output.logits, targets: clean, masked: mask, maskProbability: rates), output)
+    case .mdlm:
+      return (
+        mdlmLoss(logits: output.logits, targets: clean, masked: mask, weights: times.map { 1 / $0 }, maskID: maskID),
+        output
+      )
+    case .lladaSFT:
+      // Each sequence divided by its own answer count (LLaDA's L − prompt length), then by B.
+      let answerCounts = (0..<b).map { row in max(1, (0..<t).filter { corruptible![row * t + $0] }.count) }
+      let weights = (0..<(b * t)).map { i in
+        masked[i] == 0 ? 0 : 1 / rates[i / t] / Float(answerCounts[i / t]) / Float(b)
+      }
+      return (weightedCrossEntropySum(output.logits, targets: clean, weights: weights), output)
     }
   }
 }
