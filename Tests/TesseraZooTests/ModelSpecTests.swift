@@ -90,9 +90,18 @@ struct ModelSpecTests {
       "stages[0].blocks[0].mixer.options.form", "not one of this layer's forms"
     ),
     (
-      "parallel branches before hybrids exist",
-      oneBlock(#"{"mixer": {"parallel": [{"kind": "attn"}, {"kind": "mamba2"}], "combine": "mean"}}"#),
-      "stages[0].blocks[0].mixer", "not available yet"
+      "a parallel branch with a bad option",
+      oneBlock(
+        #"{"mixer": {"parallel": [{"kind": "attn", "options": {"heads": 2}}, {"kind": "gla", "options": {"heads": 3}}], "combine": "mean"}}"#
+      ),
+      "stages[0].blocks[0].mixer.parallel[1].options.heads", "not a multiple of 3"
+    ),
+    (
+      "parallel branches in a channel slot",
+      oneBlock(
+        #"{"mixer": {"kind": "attn", "options": {"heads": 2}}, "channel": {"parallel": [{"kind": "mlp"}, {"kind": "swiglu"}]}}"#
+      ),
+      "stages[0].blocks[0].channel", "sequence slot"
     ),
     (
       "a resampling stage before chunking exists",
@@ -120,6 +129,11 @@ struct ModelSpecTests {
     #expect(specError(oneBlock(#"{"mixer": {"kind": "attn", "options": {"heads": 2}}, "norm": "rmsNorm"}"#)) == nil)
     #expect(
       specError(oneBlock(#"{"mixer": {"kind": "attn", "options": {"heads": 2}}}"#, direction: "bidirectional")) == nil)
+    #expect(
+      specError(
+        oneBlock(
+          #"{"mixer": {"parallel": [{"kind": "attn", "options": {"heads": 2}}, {"kind": "gla", "options": {"heads": 2}}], "combine": "mean"}}"#
+        )) == nil)
   }
 
   @Test("decoding a model whose mixer has no recurrent form is refused, naming the block")

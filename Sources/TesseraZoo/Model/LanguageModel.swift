@@ -131,10 +131,18 @@ public final class LanguageModel: Module {
   static func build(
     _ spec: MixerSpec, path: String, width: Int, _ registry: FamilyRegistry, _ generator: inout RandomGenerator
   ) throws -> any LayerFamily {
-    guard case .layer(let kind, let options) = spec, let entry = registry[kind] else {
-      throw ModelSpecError(path, "cannot be built")  // validate() has named the problem already
+    switch spec {
+    case .parallel(let branches, let combine):
+      let built = try branches.enumerated().map { i, branch in
+        try build(branch, path: "\(path).parallel[\(i)]", width: width, registry, &generator)
+      }
+      return ParallelMixer(branches: built, combine: combine, width: width, generator: &generator)
+    case .layer(let kind, let options):
+      guard let entry = registry[kind] else {
+        throw ModelSpecError(path, "cannot be built")  // validate() has named the problem already
+      }
+      return try entry.build(options, width, path, &generator)
     }
-    return try entry.build(options, width, path, &generator)
   }
 
   /// The spec's layer pattern, or `"model"` where it has none.
@@ -183,6 +191,12 @@ public final class LanguageModel: Module {
   public func decodingState(batch: Int) throws -> DecodingState {
     var decoders: [any LayerDecoder] = []
     for (i, block) in layers.enumerated() {
+      if let parallel = block.mixer as? ParallelMixer, let branch = parallel.firstNonRecurrentBranch {
+        throw ModelSpecError(
+          blockPaths[i] + ".mixer.parallel[\(branch)]",
+          "\"\(type(of: parallel.branches[branch]).kind)\" has no recurrent form: decode with the parallel form instead"
+        )
+      }
       guard let recurrent = block.mixer as? any RecurrentLayer else {
         throw ModelSpecError(
           blockPaths[i] + ".mixer",

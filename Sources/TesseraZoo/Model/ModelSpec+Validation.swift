@@ -29,8 +29,14 @@ extension ModelSpec {
 
   func check(_ spec: MixerSpec, slot: LayerSlot, path: String, registry: FamilyRegistry) throws {
     switch spec {
-    case .parallel:
-      throw ModelSpecError(path, "parallel branches (intra-layer hybrids) are not available yet")
+    case .parallel(let branches, _):
+      if slot != .sequence {
+        throw ModelSpecError(path, "parallel branches fill a sequence slot (an intra-layer hybrid of mixers)")
+      }
+      if branches.isEmpty { throw ModelSpecError("\(path).parallel", "needs at least one branch") }
+      for (i, branch) in branches.enumerated() {
+        try check(branch, slot: slot, path: "\(path).parallel[\(i)]", registry: registry)
+      }
     case .layer(let kind, let options):
       let entry = try Self.entry(kind, slot: slot, path: path, registry: registry)
       let needed: LayerCapabilities = direction == .causal ? .causal : .bidirectional
