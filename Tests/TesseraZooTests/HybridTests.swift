@@ -10,15 +10,8 @@ import _TestSupport
 @Suite("Hybrids")
 struct HybridTests {
   static func model(_ pattern: String, combine: MixerSpec.Combine, seed: UInt64 = 3) throws -> LanguageModel {
-    var spec = try ModelSpec(pattern: pattern, vocabulary: 16, width: 16, options: ["heads": 2])
-    // The pattern's parallel blocks take the combination under test.
-    for s in spec.stages.indices {
-      for b in spec.stages[s].blocks.indices {
-        if case .parallel(let branches, _) = spec.stages[s].blocks[b].mixer {
-          spec.stages[s].blocks[b].mixer = .parallel(branches, combine: combine)
-        }
-      }
-    }
+    let spec = try ModelSpec(pattern: pattern, vocabulary: 16, width: 16, options: ["heads": 2])
+      .combiningParallelBranches(combine)
     var rng = RandomGenerator(seed: seed)
     return try LanguageModel(spec, generator: &rng)
   }

@@ -46,9 +46,15 @@ extension ModelSpec {
     vocabulary: Int, width: Int, blocks: Int = 4, heads: Int = 4, combine: MixerSpec.Combine = .learned
   ) throws -> ModelSpec {
     try checkPreset("hymba", blocks >= 1, "blocks must be at least 1")
-    var spec = try ModelSpec(
+    return try ModelSpec(
       pattern: Array(repeating: "(attn+mamba2)|swiglu", count: blocks).joined(separator: ","), vocabulary: vocabulary,
-      width: width, norm: .rmsNorm, options: ["heads": .number(Double(heads))])
+      width: width, norm: .rmsNorm, options: ["heads": .number(Double(heads))]
+    ).combiningParallelBranches(combine)
+  }
+
+  /// This spec with every parallel block combined by `combine` (a pattern's `"(a+b)"` is `.learned`).
+  public func combiningParallelBranches(_ combine: MixerSpec.Combine) -> ModelSpec {
+    var spec = self
     for s in spec.stages.indices {
       for b in spec.stages[s].blocks.indices {
         if case .parallel(let branches, _) = spec.stages[s].blocks[b].mixer {

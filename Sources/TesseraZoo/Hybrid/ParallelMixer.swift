@@ -68,8 +68,8 @@ public final class ParallelMixer: RecurrentLayer, TrainingStepListener {
       return normalised.dropFirst().reduce(normalised[0], +) * (1 / n)
     case .learned:
       let weights = branchWeights!
-      return normalised.enumerated().map { i, y in y * weights.select(axis: 0, index: i) }.dropFirst()
-        .reduce(normalised[0] * weights.select(axis: 0, index: 0), +)
+      let terms = normalised.enumerated().map { i, y in y * weights.select(axis: 0, index: i) }
+      return terms.dropFirst().reduce(terms[0], +)
     case .concat:
       let joined = concatenate(normalised, axis: normalised[0].rank - 1)
       return matmul(joined, combineWeight!.transposed())

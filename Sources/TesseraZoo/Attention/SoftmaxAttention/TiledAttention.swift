@@ -174,20 +174,8 @@ struct AttentionGeometry {
                       let t = r0 + r + offset
                       if hasBias { addBias(s, cHead, query: t, keys: c0..<(c0 + cols)) }
                       if tileMask >= 0 { maskRow(s, masks + tileMask + r * cols, cols) }
-                      let m = Swift.max(rowMax[r], Dense.maximumWithoutNaN(s, cols))
-                      if m == -.infinity {
-                        for j in 0..<cols { s[j] = 0 }
-                        continue
-                      }
-                      let correction = VectorMath.exp(rowMax[r] - m)
-                      VectorMath.exponentiate(s, cols, subtracting: m, variant: gemm.variant)
-                      let sum = Dense.sum(s, cols)
-                      rowSum[r] = rowSum[r] * correction + sum
-                      rowMax[r] = m
-                      if correction != 1 {
-                        let a = acc + r * queryStride
-                        for d in 0..<D { a[d] *= correction }
-                      }
+                      onlineSoftmaxStep(
+                        s, cols, max: &rowMax[r], sum: &rowSum[r], output: acc + r * queryStride, variant: gemm.variant)
                     }
                     // A += P V_j (gathered rows: P V_j into a block, then added row by row — the same
                     // sums, since the product adds C after its chains)
@@ -207,11 +195,8 @@ struct AttentionGeometry {
                     }
                   }
                   for i in 0..<rows {
-                    let a = acc + i * queryStride
-                    let l = rowSum[i]
-                    let inverse: Float = l > 0 ? 1 / l : 0
-                    for d in 0..<D { a[d] *= inverse }
-                    lp[(b * queryHeads + hq) * time + r0 + i] = l > 0 ? rowMax[i] + Foundation.log(l) : -.infinity
+                    lp[(b * queryHeads + hq) * time + r0 + i] = finishRow(
+                      acc + i * queryStride, max: rowMax[i], sum: rowSum[i])
                   }
                 }
               }
@@ -228,6 +213,63 @@ struct AttentionGeometry {
   func addBias(_ s: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, query t: Int, keys: Range<Int>) {
     let ct = c[t]
     for (j, key) in keys.enumerated() { s[j] += ct - c[key] }
+  }
+
+  /// One row's online-softmax step over a tile's scores `s` (masked already): the running maximum
+  /// and normaliser advance, `s` becomes `exp(s − m')` (all 0 while the row has seen no key), and the
+  /// unnormalised output `a` is rescaled by `e^{m − m'}`. Both tile walks call this, which is what
+  /// keeps their bits equal.
+  @inline(__always)
+  func onlineSoftmaxStep(
+    _ s: UnsafeMutablePointer<Float>, _ cols: Int, max rowMax: inout Float, sum rowSum: inout Float,
+    output a: UnsafeMutablePointer<Float>, variant: GEMMKernel.Variant
+  ) {
+    let m = Swift.max(rowMax, Dense.maximumWithoutNaN(s, cols))
+    if m == -.infinity {
+      for j in 0..<cols { s[j] = 0 }
+      return
+    }
+    let correction = VectorMath.exp(rowMax - m)
+    VectorMath.exponentiate(s, cols, subtracting: m, variant: variant)
+    let sum = Dense.sum(s, cols)
+    rowSum = rowSum * correction + sum
+    rowMax = m
+    if correction != 1 { for d in 0..<dimension { a[d] *= correction } }
+  }
+
+  /// A finished row: the output divided by the normaliser (0 for a row that saw no key); returns its
+  /// log-sum-exp (−∞ for such a row).
+  @inline(__always)
+  func finishRow(_ a: UnsafeMutablePointer<Float>, max rowMax: Float, sum l: Float) -> Float {
+    let inverse: Float = l > 0 ? 1 / l : 0
+    for d in 0..<dimension { a[d] *= inverse }
+    return l > 0 ? rowMax + Foundation.log(l) : -.infinity
+  }
+
+  /// A tile row's probabilities recomputed from the row's log-sum-exp `l` (all 0 when it is −∞).
+  @inline(__always)
+  func recomputeProbabilities(
+    _ s: UnsafeMutablePointer<Float>, _ cols: Int, logSumExp l: Float, variant: GEMMKernel.Variant
+  ) {
+    if l == -.infinity {
+      for j in 0..<cols { s[j] = 0 }
+      return
+    }
+    VectorMath.exponentiate(s, cols, subtracting: l, variant: variant)
+  }
+
+  /// `dS = P ∘ (dP − Δ)` into `ds` for one row; a row that sees a single key has P = 1 and no
+  /// gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding difference of two
+  /// dot products, sgemm's and Δ's, where the answer is zero).
+  @inline(__always)
+  func scoreGradients(
+    _ p: UnsafePointer<Float>, _ ds: UnsafeMutablePointer<Float>, _ cols: Int, delta d0: Float, singleKey: Bool
+  ) {
+    if singleKey {
+      for j in 0..<cols { ds[j] = 0 }
+      return
+    }
+    for j in 0..<cols { ds[j] = p[j] * (ds[j] - d0) }
   }
 
   /// Sets the scores of keys a partial tile's row hides (`seen[j] == 0`) to −∞.
@@ -333,12 +375,7 @@ struct AttentionGeometry {
                         let s = p + i * cols
                         if hasBias { addBias(s, cHead, query: r0 + r + offset, keys: c0..<(c0 + cols)) }
                         if tileMask >= 0 { maskRow(s, masks + tileMask + r * cols, cols) }
-                        let l = lse[r0 + r]
-                        if l == -.infinity {
-                          for j in 0..<cols { s[j] = 0 }
-                          continue
-                        }
-                        VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
+                        recomputeProbabilities(s, cols, logSumExp: lse[r0 + r], variant: gemm.variant)
                       }
                       // dV_j += Pᵀ dO_i
                       gemm.sgemm(
@@ -348,18 +385,12 @@ struct AttentionGeometry {
                       gemm.sgemm(
                         transA: false, transB: true, m: computed, n: cols, k: D, alpha: 1, a: outputGrads, lda: lead,
                         b: vHead + c0 * keyStride, ldb: keyStride, beta: 0, c: dp, ldc: cols)
-                      // dS = P ∘ (dP − Δ), into dp. A row that sees a single key has P = 1 and no
-                      // gradient through its scores: dS = 0 exactly (dP − Δ would leave the rounding
-                      // difference of two dot products, sgemm's and Δ's, where the answer is zero).
+                      // dS = P ∘ (dP − Δ), into dp
                       for i in 0..<computed {
-                        let r = row(i)
-                        let s = p + i * cols, ds = dp + i * cols
-                        if mask.visibleKeys(slice: slice, query: r0 + r) == 1 {
-                          for j in 0..<cols { ds[j] = 0 }
-                          continue
-                        }
-                        let d0 = del[r0 + r]
-                        for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                        let r = r0 + row(i)
+                        scoreGradients(
+                          p + i * cols, dp + i * cols, cols, delta: del[r],
+                          singleKey: mask.visibleKeys(slice: slice, query: r) == 1)
                       }
                       // The bias c_t − c_s: dc_t += rowsum dS, dc_s −= colsum dS.
                       if hasBias {

@@ -80,15 +80,7 @@ extension AttentionGeometry {
                   var next = order.start[keyTile]
                   let end = order.start[keyTile + 1]
                   while next < end {
-                    // Gather the rows of as many of this key tile's query tiles as fit.
-                    rows.removeAll()
-                    while next < end {
-                      let tile = Int(order.tiles[next]), queryTile = Int(order.queryTiles[next])
-                      let count = Int(mask.tileRowCount[tile])
-                      if rows.count > 0 && rows.count + count > M { break }
-                      rows.append(tile: tile, queryTile: queryTile, mask: mask, activeRows: activeRows)
-                      next += 1
-                    }
+                    rows.gather(order, from: &next, to: end, limit: M, mask: mask, activeRows: activeRows)
                     let m = rows.count
                     for i in 0..<m {
                       (gathered + i * D).update(from: qHead + Int(rows.row[i]) * queryStride, count: D)
@@ -102,20 +94,9 @@ extension AttentionGeometry {
                       let s = scores + i * cols
                       let tileMask = mask.tileMask[Int(rows.tile[i])]
                       if tileMask >= 0 { maskRow(s, masks + tileMask + Int(rows.local[i]) * cols, cols) }
-                      let mx = Swift.max(rowMax[r], Dense.maximumWithoutNaN(s, cols))
-                      if mx == -.infinity {
-                        for j in 0..<cols { s[j] = 0 }
-                        continue
-                      }
-                      let correction = VectorMath.exp(rowMax[r] - mx)
-                      VectorMath.exponentiate(s, cols, subtracting: mx, variant: gemm.variant)
-                      let sum = Dense.sum(s, cols)
-                      rowSum[r] = rowSum[r] * correction + sum
-                      rowMax[r] = mx
-                      if correction != 1 {
-                        let a = oHead + r * queryStride
-                        for d in 0..<D { a[d] *= correction }
-                      }
+                      onlineSoftmaxStep(
+                        s, cols, max: &rowMax[r], sum: &rowSum[r], output: oHead + r * queryStride,
+                        variant: gemm.variant)
                     }
                     // A += P V_j, into a block, then added row by row
                     let product = gathered + M * D
@@ -129,11 +110,8 @@ extension AttentionGeometry {
                   }
                 }
                 for t in 0..<time {
-                  let a = oHead + t * queryStride
-                  let l = rowSum[t]
-                  let inverse: Float = l > 0 ? 1 / l : 0
-                  for d in 0..<D { a[d] *= inverse }
-                  lp[(b * queryHeads + hq) * time + t] = l > 0 ? rowMax[t] + Foundation.log(l) : -.infinity
+                  lp[(b * queryHeads + hq) * time + t] = finishRow(
+                    oHead + t * queryStride, max: rowMax[t], sum: rowSum[t])
                 }
               }
             }
@@ -191,14 +169,7 @@ extension AttentionGeometry {
                     var next = order.start[keyTile]
                     let end = order.start[keyTile + 1]
                     while next < end {
-                      rows.removeAll()
-                      while next < end {
-                        let tile = Int(order.tiles[next]), queryTile = Int(order.queryTiles[next])
-                        let count = Int(mask.tileRowCount[tile])
-                        if rows.count > 0 && rows.count + count > M { break }
-                        rows.append(tile: tile, queryTile: queryTile, mask: mask, activeRows: activeRows)
-                        next += 1
-                      }
+                      rows.gather(order, from: &next, to: end, limit: M, mask: mask, activeRows: activeRows)
                       let m = rows.count
                       let (queries, outputGrads, product) = (gathered, gathered + M * D, gathered + 2 * M * D)
                       for i in 0..<m {
@@ -215,12 +186,7 @@ extension AttentionGeometry {
                         let s = p + i * cols
                         let tileMask = mask.tileMask[Int(rows.tile[i])]
                         if tileMask >= 0 { maskRow(s, masks + tileMask + Int(rows.local[i]) * cols, cols) }
-                        let l = lse[r]
-                        if l == -.infinity {
-                          for j in 0..<cols { s[j] = 0 }
-                          continue
-                        }
-                        VectorMath.exponentiate(s, cols, subtracting: l, variant: gemm.variant)
+                        recomputeProbabilities(s, cols, logSumExp: lse[r], variant: gemm.variant)
                       }
                       // dV_j += Pᵀ dO, one product per query tile (the query-tile walk's sums)
                       for (first, count) in rows.tileSpans {
@@ -233,16 +199,12 @@ extension AttentionGeometry {
                       gemm.sgemm(
                         transA: false, transB: true, m: m, n: cols, k: D, alpha: 1, a: outputGrads, lda: D,
                         b: vHead + c0 * keyStride, ldb: keyStride, beta: 0, c: dp, ldc: cols)
-                      // dS = P ∘ (dP − Δ); a row that sees a single key has dS = 0 exactly
+                      // dS = P ∘ (dP − Δ)
                       for i in 0..<m {
                         let r = Int(rows.row[i])
-                        let s = p + i * cols, ds = dp + i * cols
-                        if mask.visibleKeys(slice: slice, query: r) == 1 {
-                          for j in 0..<cols { ds[j] = 0 }
-                          continue
-                        }
-                        let d0 = del[r]
-                        for j in 0..<cols { ds[j] = s[j] * (ds[j] - d0) }
+                        scoreGradients(
+                          p + i * cols, dp + i * cols, cols, delta: del[r],
+                          singleKey: mask.visibleKeys(slice: slice, query: r) == 1)
                       }
                       // dQ += dS K_j · scale, into a block, then added row by row
                       gemm.sgemm(
@@ -290,6 +252,21 @@ struct GatheredRows {
     local.removeAll(keepingCapacity: true)
     tile.removeAll(keepingCapacity: true)
     tileSpans.removeAll(keepingCapacity: true)
+  }
+
+  /// Starts afresh with the rows of `order`'s tiles from `next` on (advancing it, not past `end`),
+  /// as many whole tiles as fit in `limit` rows (at least one).
+  mutating func gather(
+    _ order: (start: [Int], tiles: [Int32], queryTiles: [Int32]), from next: inout Int, to end: Int, limit: Int,
+    mask: BlockMask, activeRows: UnsafePointer<Int32>
+  ) {
+    removeAll()
+    while next < end {
+      let tile = Int(order.tiles[next]), queryTile = Int(order.queryTiles[next])
+      if count > 0 && count + Int(mask.tileRowCount[tile]) > limit { break }
+      append(tile: tile, queryTile: queryTile, mask: mask, activeRows: activeRows)
+      next += 1
+    }
   }
 
   /// The computed rows of live tile `tile` (of query tile `queryTile`).

@@ -24,8 +24,8 @@ public struct RouterDecision {
 }
 
 /// Each row's `k` best columns of `values` `[N, E]` (plus `bias[e]` when given), best first, ties
-/// to the lower column (``rankedDescending(_:by:)``'s order). One pass per row keeping the best `k`
-/// so far (insertion), rows spread over the threads.
+/// to the lower column (``rankedDescending(_:by:)``'s order): ``bestDescending(_:count:into:by:)``
+/// per row, rows spread over the threads.
 func topColumns(_ values: Tensor, _ k: Int, bias: [Float]? = nil) -> [Int] {
   let (rows, columns) = (values.shape[0], values.shape[1])
   precondition(k <= columns)
@@ -36,24 +36,11 @@ func topColumns(_ values: Tensor, _ k: Int, bias: [Float]? = nil) -> [Int] {
       let picks = picks.baseAddress!
       bias.withUnsafeBufferPointerIfPresent { b in
         Runtime.parallelFor(rows, grain: Swift.max(1, 4096 / Swift.max(1, columns))) { range in
-          var best = [Float](repeating: 0, count: k)
+          var best = [Int](repeating: 0, count: k)
           for n in range {
-            let row = p.baseAddress! + n * columns, chosen = picks + n * k
-            var count = 0
-            for e in 0..<columns {
-              let v = row[e] + (b?[e] ?? 0)
-              // Strictly better than the k-th kept: a later column never displaces an equal earlier one.
-              if count == k && !(v > best[k - 1]) { continue }
-              var j = Swift.min(count, k - 1)
-              while j > 0 && v > best[j - 1] {
-                best[j] = best[j - 1]
-                chosen[j] = chosen[j - 1]
-                j -= 1
-              }
-              best[j] = v
-              chosen[j] = e
-              if count < k { count += 1 }
-            }
+            let row = p.baseAddress! + n * columns
+            _ = bestDescending(0..<columns, count: k, into: &best) { row[$0] + (b?[$0] ?? 0) }
+            for j in 0..<k { picks[n * k + j] = best[j] }
           }
         }
       }

@@ -130,6 +130,7 @@ func nsaSelection(
         var importance = [Float](repeating: 0, count: blocks)
         var p = [Float](repeating: 0, count: blocks)
         var chosen = [Int](repeating: 0, count: selectedBlocks + 3)
+        var best = [Int](repeating: 0, count: selectedBlocks)
         for slice in range {
           for query in 0..<t {
             let position = query + offset
@@ -156,7 +157,6 @@ func nsaSelection(
               forced += 1
             }
             let taken = min(forced, selectedBlocks)
-            var best = [Int](repeating: 0, count: max(0, selectedBlocks - taken))
             let ranked = bestDescending(
               (0..<complete).lazy.filter { !chosen[0..<forced].contains($0) }, count: selectedBlocks - taken,
               into: &best
