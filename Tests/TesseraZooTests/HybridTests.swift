@@ -114,10 +114,17 @@ struct HybridTests {
     #expect(channels.enumerated().allSatisfy { ($0.offset % 2 == 1) == ($0.element == "moe-topk") }, "\(channels)")
     let genesis = try ModelSpec.glaFoxTTT(vocabulary: 16, width: 16, blocks: 6, heads: 2)
     #expect(genesis.pattern() == "gla|swiglu,fox|swiglu,ttt-linear|swiglu,gla|swiglu,fox|swiglu,ttt-linear|swiglu")
+    // Global attention in the first, middle and last blocks; sliding windows elsewhere.
+    let hymba = try ModelSpec.hymba(vocabulary: 16, width: 16, blocks: 6, heads: 2, window: 8)
+    #expect(
+      hymba.pattern()
+        == "(attn+mamba2)|swiglu,(swa:8+mamba2)|swiglu,(swa:8+mamba2)|swiglu,(attn+mamba2)|swiglu,(swa:8+mamba2)|swiglu,(attn+mamba2)|swiglu",
+      "\(hymba.pattern() ?? "")")
     for (label, spec) in [
       ("jamba", try ModelSpec.jamba(vocabulary: 16, width: 16, blocks: 4, attentionEvery: 2, experts: 4, heads: 2)),
       ("gla+fox+ttt", try ModelSpec.glaFoxTTT(vocabulary: 16, width: 16, blocks: 3, heads: 2)),
       ("hymba", try ModelSpec.hymba(vocabulary: 16, width: 16, blocks: 2, heads: 2)),
+      ("hymba, windows of 3", try ModelSpec.hymba(vocabulary: 16, width: 16, blocks: 5, heads: 2, window: 3)),
     ] {
       var rng = RandomGenerator(seed: 5)
       let model = try LanguageModel(spec, generator: &rng)

@@ -216,13 +216,14 @@ struct LayerCostTests {
       let flops = attentionProjections(R, D) + B * H * tiledCore(scores: scores, rowTiles: rowTiles, T: T, d: d)
       return HandCount(
         options: ["window": 20, "form": json(.tiled(queryBlock: 16, keyBlock: 16))], flops: flops,
-        activationBytes: 4 * (B * H * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+        // The decoding cache keeps the last window − 1 = 19 tokens' keys and values.
+        activationBytes: 4 * (B * H * T + R * 4 * D), stateBytes: 4 * 2 * B * 19 * D)
     }
     // The reference form, window 3: all T × T scores, scaled, masked, softmax, times V.
     let core = T * T * (4 * d + 2 * a) + softmax(T, T)
     return HandCount(
       options: ["window": 3, "form": json(.reference)], flops: attentionProjections(R, D) + B * H * core,
-      activationBytes: 4 * (B * H * T * T + R * 4 * D), stateBytes: 4 * 2 * B * T * D)
+      activationBytes: 4 * (B * H * T * T + R * 4 * D), stateBytes: 4 * 2 * B * 2 * D)  // the last 2 tokens
   }
 
   /// The reference form at T 7: all T × T scores, scaled, masked, softmax, times V.
@@ -707,5 +708,29 @@ struct LayerCostTests {
         + swigluExpert(R, D, 8) + R * D * a,
       activationBytes: 4 * R * 4 * 2 + 4 * 2 * R * D * 2 + load.reduce(0) { $0 + 4 * $1 * 8 * 3 } + 4 * R * 8 * 3,
       stateBytes: 0)
+  }
+}
+
+/// The counted decoding state (`stateBytes`) against the bytes a decoder really holds: a one-block
+/// model of every family that decodes token by token, stepped through T tokens, its state walked
+/// tensor by tensor (``LanguageModel/DecodingState/bytes``).
+@Suite("Counted decoding state")
+struct DecodingStateBytesTests {
+  static let decoding = Zoo.families.kinds(in: .sequence).filter {
+    Zoo.families[$0]!.capabilities.contains(.recurrentDecoding)
+  }
+
+  @Test("after T tokens a decoder holds the bytes cost(batch:time:) counts", arguments: decoding + ["(attn+gla)"])
+  func measuredEqualsCounted(_ kind: String) throws {
+    // Past the sliding window's 4 tokens, so that its cache stops growing.
+    for (batch, time) in [(2, 3), (2, 7), (1, 13)] {
+      let spec = try ModelSpec(pattern: kind == "swa" ? "swa:4" : kind, vocabulary: 11, width: 16, options: ["heads": 2])
+      var generator = RandomGenerator(seed: 5)
+      let model = try LanguageModel(spec, generator: &generator)
+      var state = try model.decodingState(batch: batch)
+      for t in 0..<time { _ = model.step(IndexTensor(Array(repeating: t % 11, count: batch), shape: [batch]), &state) }
+      let counted = model.cost(batch: batch, time: time).stateBytes
+      #expect(state.bytes == counted, "\(kind), B \(batch), T \(time): holds \(state.bytes) bytes, counted \(counted)")
+    }
   }
 }

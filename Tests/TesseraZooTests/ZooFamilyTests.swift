@@ -136,6 +136,29 @@ struct ZooFamilyTests {
     }
   }
 
+  /// Windows shorter than the sequence, so that the cache drops keys: each step's output against the
+  /// parallel form, and the cache never holding more than window − 1 tokens.
+  @Test("a sliding window's decoding cache stops at window − 1 tokens and still equals the parallel form")
+  func slidingWindowCache() throws {
+    for (window, kvHeads) in [(1, 2), (2, 2), (5, 1), (5, 2)] {
+      var rng = RandomGenerator(seed: 4)
+      let layer = try Zoo.families["swa"]!.make(
+        ["window": .number(Double(window)), "heads": 2, "keyValueHeads": .number(Double(kvHeads))], width: 16,
+        generator: &rng)
+      let x = rng.normal([2, 13, 16], standardDeviation: 0.5)
+      let parallel = layer(x)
+      let attention = try #require(layer as? SlidingWindowAttentionLayer)
+      var cache = attention.initialState(batch: 2)
+      for t in 0..<13 {
+        let y = attention.step(x.select(axis: 1, index: t), &cache)
+        let error = y.relativeError(to: parallel.select(axis: 1, index: t))
+        #expect(error < 1e-5, "window \(window), \(kvHeads) kv heads, token \(t): \(error)")
+        #expect(cache.length == min(t + 1, window - 1), "window \(window) after token \(t): \(cache.length) held")
+        #expect(cache.position == t + 1)
+      }
+    }
+  }
+
   @Test("a language model decodes token by token as its parallel logits", arguments: Self.sequenceKinds)
   func modelDecoding(_ kind: String) throws {
     var rng = RandomGenerator(seed: 2)

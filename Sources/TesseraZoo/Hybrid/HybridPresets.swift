@@ -41,14 +41,23 @@ extension ModelSpec {
 
   /// A Hymba-style model (Dong et al., 2024): every block an intra-layer hybrid of attention and
   /// Mamba-2 heads reading the same input (``ParallelMixer``, learned per-channel combination),
-  /// followed by SwiGLU.
+  /// followed by SwiGLU. As in the paper, only the first, middle and last blocks attend globally;
+  /// the others attend over a sliding window of `window` tokens (the paper: 1,024), so their KV
+  /// caches stop growing. `window: nil` gives every block global attention. (The paper's meta
+  /// tokens and cross-layer KV sharing are not modelled.)
   public static func hymba(
-    vocabulary: Int, width: Int, blocks: Int = 4, heads: Int = 4, combine: MixerSpec.Combine = .learned
+    vocabulary: Int, width: Int, blocks: Int = 4, heads: Int = 4, window: Int? = 1024,
+    combine: MixerSpec.Combine = .learned
   ) throws -> ModelSpec {
     try checkPreset("hymba", blocks >= 1, "blocks must be at least 1")
+    try checkPreset("hymba", window.map { $0 >= 1 } ?? true, "window must be at least 1")
+    let global: Set = [0, blocks / 2, blocks - 1]
+    let pattern = (0..<blocks).map { i -> String in
+      let attention = global.contains(i) ? "attn" : window.map { "swa:\($0)" } ?? "attn"
+      return "(\(attention)+mamba2)|swiglu"
+    }.joined(separator: ",")
     return try ModelSpec(
-      pattern: Array(repeating: "(attn+mamba2)|swiglu", count: blocks).joined(separator: ","), vocabulary: vocabulary,
-      width: width, norm: .rmsNorm, options: ["heads": .number(Double(heads))]
+      pattern: pattern, vocabulary: vocabulary, width: width, norm: .rmsNorm, options: ["heads": .number(Double(heads))]
     ).combiningParallelBranches(combine)
   }
 

@@ -184,6 +184,11 @@ public final class LanguageModel: Module {
     var layers: [any LayerDecoder]
     /// Tokens decoded so far.
     public internal(set) var position = 0
+
+    /// Bytes the state holds now, measured: every tensor of every layer's state (KV caches,
+    /// recurrent states, convolution windows) found by walking the states themselves, not computed
+    /// from a formula. ``cost(batch:time:)``'s `stateBytes` counts the same bytes for `time` tokens.
+    public var bytes: Int { layers.reduce(0) { $0 + $1.stateBytes } }
   }
 
   /// A fresh decoding state for `batch` sequences. Fails, naming the block's path, when a mixer
@@ -219,6 +224,8 @@ public final class LanguageModel: Module {
 /// One layer's decoding: its typed state, advanced a token at a time.
 protocol LayerDecoder: AnyObject {
   func step(_ x: Tensor) -> Tensor
+  /// Bytes of the tensors the state holds now.
+  var stateBytes: Int { get }
 }
 
 final class RecurrentDecoder<Layer: RecurrentLayer>: LayerDecoder {
@@ -231,6 +238,17 @@ final class RecurrentDecoder<Layer: RecurrentLayer>: LayerDecoder {
   }
 
   func step(_ x: Tensor) -> Tensor { layer.step(x, &state) }
+
+  var stateBytes: Int { heldBytes(state) }
+}
+
+/// Bytes of the tensors `value` holds: a tensor's scalars, a nested decoder's state, and for any
+/// other value (structs, optionals, arrays, tuples) the sum over its stored properties.
+func heldBytes(_ value: Any) -> Int {
+  if let tensor = value as? Tensor { return MemoryLayout<Float>.stride * tensor.count }
+  if let scalars = value as? [Float] { return MemoryLayout<Float>.stride * scalars.count }
+  if let decoder = value as? any LayerDecoder { return decoder.stateBytes }
+  return Mirror(reflecting: value).children.reduce(0) { $0 + heldBytes($1.value) }
 }
 
 func makeDecoder<Layer: RecurrentLayer>(_ layer: Layer, batch: Int) -> any LayerDecoder {

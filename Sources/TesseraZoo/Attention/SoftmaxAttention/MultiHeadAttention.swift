@@ -86,24 +86,52 @@ public class MultiHeadAttention: Module {
     self(x, mask: direction == .causal ? mask : .none)
   }
 
-  /// Keys and values of the tokens seen so far, `[B, S, H, D]` each.
+  /// Keys and values `[B, S, H, D]` of the tokens a later query can still see: every token seen so
+  /// far, or under a sliding window of `w` only the last `w − 1` (older keys are dropped, so the
+  /// cache stops growing).
   public struct KeyValueCache {
     public var keys: Tensor?
     public var values: Tensor?
+    /// Tokens decoded so far: the next token's position (rotary embedding).
+    public var position = 0
+    /// Tokens whose keys are held.
     public var length: Int { keys?.shape[1] ?? 0 }
+
+    /// Appends one step's keys and values `[B, 1, H, D]`; returns what the step attends over.
+    mutating func append(_ k: Tensor, _ v: Tensor) -> (keys: Tensor, values: Tensor) {
+      let all = (keys.map { concatenate([$0, k], axis: 1) } ?? k, values.map { concatenate([$0, v], axis: 1) } ?? v)
+      keys = all.0
+      values = all.1
+      position += 1
+      return all
+    }
+
+    /// Drops keys no later query can see: the next query's window of `window` tokens holds itself
+    /// and the last `window − 1`.
+    mutating func keepLast(_ window: Int) {
+      guard let held = keys, let heldValues = values, held.shape[1] > window - 1 else { return }
+      let kept = (held.shape[1] - (window - 1))..<held.shape[1]
+      keys = held.slice(axis: 1, kept).contiguous()
+      values = heldValues.slice(axis: 1, kept).contiguous()
+    }
   }
 
   public func initialState(batch: Int) -> KeyValueCache { KeyValueCache() }
 
+  /// Keys a decoding step keeps after `time` tokens: all of them, or under a sliding window of `w`
+  /// the last `w − 1`.
+  func cachedTokens(afterTokens time: Int, mask: AttentionMask) -> Int {
+    if case .slidingWindow(let w) = mask { return min(time, w - 1) }
+    return time
+  }
+
   /// Decodes one token `[B, D]`: appends its key and value to the cache and attends over it.
   public func step(_ x: Tensor, _ cache: inout KeyValueCache) -> Tensor {
     let b = x.shape[0]
-    let (q, k, v) = heads(x.reshaped(b, 1, x.shape[1]), offset: cache.length)
-    let keys = cache.keys.map { concatenate([$0, k], axis: 1) } ?? k
-    let values = cache.values.map { concatenate([$0, v], axis: 1) } ?? v
-    cache.keys = keys
-    cache.values = values
+    let (q, k, v) = heads(x.reshaped(b, 1, x.shape[1]), offset: cache.position)
+    let (keys, values) = cache.append(k, v)
     let out = attend(q, keys, values, mask: mask, form: .reference).output  // one query row: nothing to tile
+    if case .slidingWindow(let w) = mask { cache.keepLast(w) }
     return oProj(out.reshaped(b, queryHeads * headDimension))
   }
 
@@ -130,7 +158,7 @@ public class MultiHeadAttention: Module {
     let activations = 4 * (saved + batch * time * (2 * queryHeads + 2 * keyValueHeads) * headDimension)
     return LayerCost(
       flops: projections + rotation + attention, activationBytes: activations,
-      stateBytes: 4 * 2 * batch * time * keyValueHeads * headDimension)
+      stateBytes: 4 * 2 * batch * cachedTokens(afterTokens: time, mask: mask) * keyValueHeads * headDimension)
   }
 }
 

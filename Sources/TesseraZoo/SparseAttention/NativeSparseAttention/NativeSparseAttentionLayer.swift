@@ -133,11 +133,8 @@ public final class NativeSparseAttentionLayer: MultiHeadAttention, RecurrentLaye
   public override func step(_ x: Tensor, _ cache: inout KeyValueCache) -> Tensor {
     let b = x.shape[0]
     let token = x.reshaped(b, 1, x.shape[1])
-    let (q, k, v) = heads(token, offset: cache.length)
-    let keys = cache.keys.map { concatenate([$0, k], axis: 1) } ?? k
-    let values = cache.values.map { concatenate([$0, v], axis: 1) } ?? v
-    cache.keys = keys
-    cache.values = values
+    let (q, k, v) = heads(token, offset: cache.position)
+    let (keys, values) = cache.append(k, v)
     let out = core(q, keys, values, gatesFrom: token, form: .reference).output
     return oProj(out.reshaped(b, queryHeads * headDimension))
   }
