@@ -724,7 +724,8 @@ struct DecodingStateBytesTests {
   func measuredEqualsCounted(_ kind: String) throws {
     // Past the sliding window's 4 tokens, so that its cache stops growing.
     for (batch, time) in [(2, 3), (2, 7), (1, 13)] {
-      let spec = try ModelSpec(pattern: kind == "swa" ? "swa:4" : kind, vocabulary: 11, width: 16, options: ["heads": 2])
+      let spec = try ModelSpec(
+        pattern: kind == "swa" ? "swa:4" : kind, vocabulary: 11, width: 16, options: ["heads": 2])
       var generator = RandomGenerator(seed: 5)
       let model = try LanguageModel(spec, generator: &generator)
       var state = try model.decodingState(batch: batch)
