@@ -81,6 +81,9 @@ let gradientCases: [GradientCase] = [
   GradientCase("cumulativeSum axis 0 reverse", [[3, 4]]) { $0[0].cumulativeSum(axis: 0, reverse: true) },
   GradientCase("cumulativeProduct axis 1", [[3, 4]]) { $0[0].cumulativeProduct(axis: 1) },
   GradientCase("cumulativeProduct axis 0 of rank 3", [[3, 2, 2]]) { $0[0].cumulativeProduct(axis: 0) },
+  GradientCase("exponentialMovingAverage", [[2, 5, 3], [2, 5]]) {
+    exponentialMovingAverage($0[0], rates: $0[1].sigmoid())
+  },
   // Matrix products
   GradientCase("matmul", [[3, 4], [4, 5]]) { matmul($0[0], $0[1]) },
   GradientCase("matmul batched × shared", [[2, 3, 4], [4, 5]]) { matmul($0[0], $0[1]) },

@@ -16,7 +16,17 @@ import _TestSupport
 /// match bit for bit. Outputs named in `addedLosses` (a router's auxiliary loss) are added to
 /// `sum(o * d_o)` with cotangent 1 before the gradients are taken, as the file's are. A file
 /// whose first output is a scalar loss holds no `d_o` (`lossFile`): its gradients are the loss's
-/// own. A form with no `inputs` (a sampler: discrete outputs only) takes no gradient.
+/// own. A form with no `inputs` (a sampler: discrete outputs only) takes no gradient. A file with
+/// several gradient sets (of the output and of an auxiliary loss, or of several outputs) names
+/// them in `objectives`, each checked on its own.
+/// One gradient set of a golden file: the gradient of `sum(output * cotangent)` (or of the scalar
+/// `output` when `cotangent` is nil) with respect to every input, stored as `gradientName(input)`.
+struct GoldenObjective: Sendable {
+  let output: String
+  let cotangent: String?
+  let gradientName: @Sendable (String) -> String
+}
+
 struct GoldenForm: Sendable, CustomStringConvertible {
   let name: String
   let inputs: [String]
@@ -25,11 +35,13 @@ struct GoldenForm: Sendable, CustomStringConvertible {
   let exact: Set<String>
   let addedLosses: [String]
   let lossFile: Bool
+  let objectives: [GoldenObjective]?
   let run: @Sendable ([Tensor]) -> [Tensor]
 
   init(
     _ name: String, inputs: [String], constants: [String] = [], outputs: [String] = ["o"], exact: Set<String> = [],
-    addedLosses: [String] = [], lossFile: Bool = false, _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
+    addedLosses: [String] = [], lossFile: Bool = false, objectives: [GoldenObjective]? = nil,
+    _ run: @escaping @Sendable ([Tensor]) -> [Tensor]
   ) {
     self.name = name
     self.inputs = inputs
@@ -38,6 +50,7 @@ struct GoldenForm: Sendable, CustomStringConvertible {
     self.exact = exact
     self.addedLosses = addedLosses
     self.lossFile = lossFile
+    self.objectives = objectives
     self.run = run
   }
 
@@ -212,9 +225,64 @@ let goldenImplementations: [String: [GoldenForm]] = [
       ]
     }
   ],
+  // Conditional compute. Boundaries, concept counts and hard gates exactly.
+  "dynamic_chunking": [goldenChunking(.conceptMoE)],
+  "hnet_dynamic_chunking": [goldenChunking(.hNet)],
+  "gumbel_gate": [
+    GoldenForm(
+      "reference", inputs: ["logits"], constants: ["gumbel", "tau", "target_sparsity"],
+      outputs: ["y_soft", "y_hard", "sparsity", "loss_l2", "loss_l1"], exact: ["y_hard"],
+      objectives: [
+        GoldenObjective(output: "y_soft", cotangent: "d_soft") { "grad_\($0)_soft" },
+        GoldenObjective(output: "y_hard", cotangent: "d_hard") { "grad_\($0)_hard" },
+        GoldenObjective(output: "loss_l2", cotangent: nil) { "grad_\($0)_l2" },
+        GoldenObjective(output: "loss_l1", cotangent: nil) { "grad_\($0)_l1" },
+      ]
+    ) { x in
+      let soft = GumbelGate.soft(logits: x[0], noise: x[1], temperature: x[2].scalars[0])
+      let hard = GumbelGate.hard(soft)
+      let sparsity = GumbelGate.sparsity(hard)
+      let target = x[3].scalars[0]
+      return [
+        soft, hard, sparsity.reshaped(1),
+        GumbelGate.sparsityLoss(sparsity, target: target, penalty: .squared).reshaped(1),
+        GumbelGate.sparsityLoss(sparsity, target: target, penalty: .absolute).reshaped(1),
+      ]
+    }
+  ],
   "llada_transfer": [goldenSampler(.lowConfidence)],
   "llada_transfer_random": [goldenSampler(.random)],
 ]
+
+/// A chunk / dechunk round trip with the identity as the inner network, under `rule`: the boundary
+/// probabilities and decisions, the concepts, their smoothed spread back to the tokens, the output
+/// and the ratio loss; gradients of the output (`grad_*`) and of the ratio loss (`grad_aux_*`).
+func goldenChunking(_ rule: DynamicChunking.Rule) -> GoldenForm {
+  let hNet = rule == .hNet
+  return GoldenForm(
+    "reference", inputs: ["x", "wq", "wk"], constants: hNet ? ["mask", "ratio"] : ["ratio"],
+    outputs: [
+      "o", "p", "boundary", "selected_probs", hNet ? "chunk_mask" : "num_chunks", "chunked", "dechunked", "aux_loss",
+    ],
+    exact: ["boundary", "chunk_mask", "num_chunks"],
+    objectives: [
+      GoldenObjective(output: "o", cotangent: "d_o") { "grad_" + $0 },
+      GoldenObjective(output: "aux_loss", cotangent: nil) { "grad_aux_" + $0 },
+    ]
+  ) { x in
+    let (input, wq, wk) = (x[0], x[1], x[2])
+    let boundaries = DynamicChunking.boundaries(
+      queries: linear(input, weight: wq), keys: linear(input, weight: wk), rule: rule, mask: hNet ? x[3] : nil)
+    let concepts = DynamicChunking.chunk(input, boundaries)
+    let spread = DynamicChunking.spread(DynamicChunking.smooth(concepts, boundaries), boundaries)
+    let counts = hNet ? boundaries.conceptMask : Tensor(boundaries.conceptCounts.map(Float.init))
+    return [
+      DynamicChunking.dechunk(concepts, boundaries, residual: input), boundaries.probabilities, boundaries.boundaryMask,
+      boundaries.selectedProbabilities, counts, concepts, spread,
+      DynamicChunking.ratioLoss(boundaries, ratio: Double(x.last!.scalars[0])).reshaped(1),
+    ]
+  }
+}
 
 /// Token ids stored as floats (losses are stored with shape [1]).
 func goldenIndices(_ x: Tensor) -> IndexTensor {
@@ -275,7 +343,6 @@ func goldenSampler(_ remasking: MaskedDiffusionSampler.Remasking) -> GoldenForm 
 /// by every run — neither checked nor passed — and an op that lands in ``goldenImplementations``
 /// must leave this set (the suite fails while it is in both).
 let notYetImplemented: Set<String> = [
-  "dynamic_chunking", "hnet_dynamic_chunking", "gumbel_gate",
   "gcn", "gat", "kd_loss", "early_exit_confidence",
 ]
 
@@ -340,36 +407,41 @@ struct GoldenTests {
     func tensor(_ name: String) throws -> Tensor {
       try #require(tensors[name], "\(file.name) has no tensor \(name) (form \(form.name))")
     }
+    let objectives =
+      form.objectives
+      ?? (form.inputs.isEmpty
+        ? []
+        : [
+          GoldenObjective(output: form.outputs[0], cotangent: form.hasCotangent ? "d_o" : nil) { "grad_" + $0 }
+        ])
     let used = Set(
-      form.inputs + form.constants + (form.hasCotangent ? ["d_o"] : []) + form.outputs
-        + form.inputs.map { "grad_" + $0 })
+      form.inputs + form.constants + form.outputs + objectives.compactMap(\.cotangent)
+        + objectives.flatMap { objective in form.inputs.map(objective.gradientName) })
     let unused = tensors.keys.filter { !used.contains($0) }.sorted()
     #expect(unused.isEmpty, "\(file.name): tensors \(unused) are not checked by form \(form.name)")
 
     let inputs = try form.inputs.map(tensor)
     let constants = try form.constants.map(tensor)
-    let cotangent = form.hasCotangent ? try tensor("d_o") : nil
     let added = try form.addedLosses.map { name in
       try #require(form.outputs.firstIndex(of: name), "form \(form.name) adds \(name), which it does not output")
     }
-    var traced: Tensor?
-    let gradients =
-      inputs.isEmpty
-      ? []
-      : gradient(at: inputs) { x in
+    var gradientChecks: [(name: String, value: Tensor, bound: Float)] = []
+    for objective in objectives {
+      let index = try #require(
+        form.outputs.firstIndex(of: objective.output), "form \(form.name) has no output \(objective.output)")
+      let cotangent = try objective.cotangent.map(tensor)
+      let gradients = gradient(at: inputs) { x in
         let outputs = form.run(x + constants)
-        traced = outputs[0]
-        let objective = cotangent.map { (outputs[0] * $0).sum() } ?? outputs[0].sum()
-        return added.reduce(objective) { $0 + outputs[$1] }
+        let value = cotangent.map { (outputs[index] * $0).sum() } ?? outputs[index].sum()
+        return added.reduce(value) { $0 + outputs[$1] }
       }
-    let outputs =
-      inputs.isEmpty
-      ? withoutGradients { form.run(constants) }
-      : [traced!.detached()] + withoutGradients { form.run(inputs + constants).dropFirst() }
+      for (name, g) in zip(form.inputs, gradients) { gradientChecks.append((objective.gradientName(name), g, 1e-4)) }
+    }
+    let outputs = withoutGradients { form.run(inputs + constants) }
     try #require(outputs.count == form.outputs.count, "form \(form.name) returns \(outputs.count) outputs")
     var checks: [(name: String, value: Tensor, bound: Float)] = []
     for (name, value) in zip(form.outputs, outputs) { checks.append((name, value, 1e-5)) }
-    for (name, gradient) in zip(form.inputs, gradients) { checks.append(("grad_" + name, gradient, 1e-4)) }
+    checks += gradientChecks
     for check in checks {
       let reference = try tensor(check.name)
       if form.exact.contains(check.name) {
