@@ -70,7 +70,7 @@ struct LayerCostTests {
     "ttt-linear": tttLinear, "ttt-mlp": tttMLP, "s4d": s4d, "mamba": mamba, "mamba2": mamba2, "mlp": mlp,
     "swiglu": swiglu, "longformer": longformer, "bigbird": bigBird, "topk-attn": topKAttention, "moba": moba,
     "nsa": nativeSparseAttention, "moe-topk": tokenChoice, "moe-switch": switchMixture,
-    "moe-expert-choice": expertChoice, "moe-deepseek": deepSeekMixture,
+    "moe-expert-choice": expertChoice, "moe-deepseek": deepSeekMixture, "chunk": chunking,
   ]
 
   @Test("every registered family has a hand count")
@@ -698,6 +698,21 @@ struct LayerCostTests {
   /// DeepSeekMoE: top-2 of 4 SwiGLU experts of width 8 in 2 groups (1 kept), sigmoid scores, per
   /// slot the normalisation and the route scale (3), and one shared expert of width 8 on every
   /// token with its sum.
+  /// Chunk and dechunk at ratio 2 before any forward pass: the concepts counted at ⌈T ÷ 2⌉ per
+  /// sequence. Projections q and k; both unit lengths; per token the dot product (2D), 1 − cos,
+  /// ½ and the clamp; the EMA over the concepts (3 per element); the spread times STE(s) and the
+  /// residual sum (2 per element). Decoding holds the previous key and the smoothed concept.
+  static func chunking(_ s: CostShape) -> HandCount {
+    let (B, T, D) = (s.batch, s.time, s.width)
+    let R = B * T
+    let concepts = B * ((T + 1) / 2)
+    let flops =
+      2 * linear(R, D, D, bias: false) + 2 * unitLength(R, D) + R * (2 * D + 3) + 3 * concepts * D + 2 * R * D
+    return HandCount(
+      options: ["ratio": 2], flops: flops, activationBytes: 4 * (2 * R * D + 2 * R + concepts * D),
+      stateBytes: 4 * B * 2 * D)
+  }
+
   static func deepSeekMixture(_ s: CostShape) -> HandCount {
     let (R, D) = (s.batch * s.time, s.width)
     let load = evenly(2 * R)

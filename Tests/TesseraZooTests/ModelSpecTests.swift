@@ -104,9 +104,14 @@ struct ModelSpecTests {
       "stages[0].blocks[0].channel", "sequence slot"
     ),
     (
-      "a resampling stage before chunking exists",
-      #"{"vocabulary": 16, "width": 8, "stages": [{"resample": {"kind": "chunk"}, "blocks": [{"mixer": {"kind": "attn", "options": {"heads": 2}}}]}]}"#,
-      "stages[0].resample", "not available yet"
+      "a mixer as a resampler",
+      #"{"vocabulary": 16, "width": 8, "stages": [{"resample": {"kind": "attn"}, "blocks": [{"mixer": {"kind": "attn", "options": {"heads": 2}}}]}]}"#,
+      "stages[0].resample.kind", "a resample slot takes \"chunk\""
+    ),
+    (
+      "a chunking option of the wrong type",
+      #"{"vocabulary": 16, "width": 8, "stages": [{"resample": {"kind": "chunk", "options": {"rule": "hnet"}}, "blocks": [{"mixer": {"kind": "attn", "options": {"heads": 2}}}]}]}"#,
+      "stages[0].resample.options.rule", "conceptMoE"
     ),
     ("a missing width", #"{"vocabulary": 16, "stages": []}"#, "width", "required"),
     (

@@ -80,10 +80,13 @@ struct ZooFamilyTests {
     let block =
       entry.slot == .sequence
       ? BlockSpec(mixer: .layer(kind, smallOptions(entry)), channel: .layer("swiglu", ["hidden": 24]), norm: .rmsNorm)
-      : BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer(kind, smallOptions(entry)))
+      : entry.slot == .channel
+        ? BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer(kind, smallOptions(entry)))
+        : BlockSpec(mixer: .layer("attn", ["heads": 2]))
+    let resample = entry.slot == .resample ? ResampleSpec(kind: kind, options: ["ratio": 3]) : nil
     let spec = ModelSpec(
       vocabulary: 20, width: 16, direction: entry.capabilities.contains(.causal) ? .causal : .bidirectional,
-      stages: [StageSpec(blocks: [block])], heads: [HeadSpec(tied: false)])
+      stages: [StageSpec(resample: resample, blocks: [block])], heads: [HeadSpec(tied: false)])
     let decoded = try ModelSpec.decode(json: spec.json)
     #expect(decoded == spec)
     var a = RandomGenerator(seed: 4), b = RandomGenerator(seed: 4)
@@ -91,7 +94,8 @@ struct ZooFamilyTests {
     let (p, q) = (first.namedParameters(), second.namedParameters())
     #expect(p.map(\.name) == q.map(\.name))
     for (x, y) in zip(p, q) { #expect(x.value.scalars == y.value.scalars, "\(kind): \(x.name)") }
-    #expect(p.contains { $0.name.hasPrefix(entry.slot == .sequence ? "layers.0.mixer." : "layers.0.channel.") })
+    let prefix = ["sequence": "layers.0.mixer.", "channel": "layers.0.channel.", "resample": "resamplers.0."]
+    #expect(p.contains { $0.name.hasPrefix(prefix[entry.slot.rawValue] ?? "?") }, "\(kind)")
   }
 
   /// Every form of every layer against its reference form: the output, the input gradient and

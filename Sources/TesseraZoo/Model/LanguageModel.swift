@@ -93,26 +93,54 @@ public final class LanguageModel: Module {
   public let head: Linear?
   /// The JSON path of each block's spec (`stages[0].blocks[1]`; repeated blocks share one).
   public let blockPaths: [String]
+  /// The token-to-concept modules of the stages that resample, in stage order
+  /// (``StageSpec/resample``).
+  public let resamplers: [ChunkingLayer]
+  /// Each stage's blocks (a range of `layers`) and its resampler (an index into `resamplers`).
+  let stageLayout: [(blocks: Range<Int>, resampler: Int?)]
 
   /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
   /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
-  /// block the mixer and the channel layer, then an untied head.
+  /// stage its resampler and per block the mixer and the channel layer, then an untied head.
   public init(_ spec: ModelSpec, generator: inout RandomGenerator, registry: FamilyRegistry = Zoo.families) throws {
     try spec.validate(registry: registry)
     self.spec = spec
     embedding = Embedding(spec.vocabulary, spec.width, generator: &generator)
     var blocks: [Block] = []
     var paths: [String] = []
-    for (path, block) in spec.blocks {
-      let mixer = try Self.build(block.mixer, path: path + ".mixer", width: spec.width, registry, &generator)
-      let channel = try block.channel.map {
-        try Self.build($0, path: path + ".channel", width: spec.width, registry, &generator)
+    var resamplers: [ChunkingLayer] = []
+    var layout: [(blocks: Range<Int>, resampler: Int?)] = []
+    for (s, stage) in spec.stages.enumerated() {
+      var resampler: Int?
+      if let resample = stage.resample {
+        let path = "stages[\(s)].resample"
+        let built = try Self.build(
+          .layer(kind: resample.kind, options: resample.options), path: path, width: spec.width, registry, &generator)
+        guard let chunking = built as? ChunkingLayer else {
+          throw ModelSpecError(
+            path + ".kind", "\"\(resample.kind)\" cannot resample a stage: the resampler is \"chunk\"")
+        }
+        resampler = resamplers.count
+        resamplers.append(chunking)
       }
-      blocks.append(Block(mixer: mixer, channel: channel, norm: block.norm, width: spec.width))
-      paths.append(path)
+      let first = blocks.count
+      for (b, block) in stage.blocks.enumerated() {
+        let path = "stages[\(s)].blocks[\(b)]"
+        for _ in 0..<block.repeats {
+          let mixer = try Self.build(block.mixer, path: path + ".mixer", width: spec.width, registry, &generator)
+          let channel = try block.channel.map {
+            try Self.build($0, path: path + ".channel", width: spec.width, registry, &generator)
+          }
+          blocks.append(Block(mixer: mixer, channel: channel, norm: block.norm, width: spec.width))
+          paths.append(path)
+        }
+      }
+      layout.append((first..<blocks.count, resampler))
     }
     layers = blocks
     blockPaths = paths
+    self.resamplers = resamplers
+    stageLayout = layout
     norm = Norm(spec.norm, spec.width)
     head = spec.heads[0].tied ? nil : Linear(spec.width, spec.vocabulary, bias: false, generator: &generator)
   }
@@ -158,7 +186,18 @@ public final class LanguageModel: Module {
   public func forward(_ tokens: IndexTensor, options: ForwardOptions = ForwardOptions()) -> ModelOutput {
     var context = ForwardContext(direction: spec.direction, options: options)
     var x = embedding(tokens)
-    for (i, block) in layers.enumerated() { x = block(x, &context, path: "layers.\(i)") }
+    for stage in stageLayout {
+      guard let r = stage.resampler else {
+        for i in stage.blocks { x = layers[i](x, &context, path: "layers.\(i)") }
+        continue
+      }
+      // A token-to-concept stage: the blocks run on the concepts.
+      context.layer = "resamplers.\(r)"
+      let (concepts, boundaries) = resamplers[r].chunk(x, &context)
+      var h = concepts
+      for i in stage.blocks { h = layers[i](h, &context, path: "layers.\(i)") }
+      x = resamplers[r].dechunk(h, boundaries, residual: x)
+    }
     return ModelOutput(
       logits: logits(x), auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics)
   }
@@ -176,26 +215,51 @@ public final class LanguageModel: Module {
   /// (embedding, final norm and head aside), with the blocks' total and active parameters.
   public func cost(batch: Int, time: Int) -> LayerCost {
     let context = CostContext(direction: spec.direction)
-    return layers.reduce(LayerCost.zero) { $0 + $1.cost(batch: batch, time: time, context: context) }
+    return stageLayout.reduce(LayerCost.zero) { total, stage in
+      var inner = time
+      var cost = total
+      if let r = stage.resampler {
+        cost = cost + resamplers[r].cost(batch: batch, time: time, context: context)
+        inner = resamplers[r].conceptLength(batch: batch, time: time)
+      }
+      return layers[stage.blocks].reduce(cost) { $0 + $1.cost(batch: batch, time: inner, context: context) }
+    }
   }
 
-  /// Per-layer decoding state: each mixer's typed state (KV cache, recurrent state).
+  /// Per-layer decoding state: each mixer's typed state (KV cache, recurrent state), stage by
+  /// stage; a token-to-concept stage's is one decoder for the whole stage.
   public struct DecodingState {
-    var layers: [any LayerDecoder]
+    var stages: [[any LayerDecoder]]
     /// Tokens decoded so far.
     public internal(set) var position = 0
 
     /// Bytes the state holds now, measured: every tensor of every layer's state (KV caches,
     /// recurrent states, convolution windows) found by walking the states themselves, not computed
     /// from a formula. ``cost(batch:time:)``'s `stateBytes` counts the same bytes for `time` tokens.
-    public var bytes: Int { layers.reduce(0) { $0 + $1.stateBytes } }
+    public var bytes: Int { stages.joined().reduce(0) { $0 + $1.stateBytes } }
   }
 
   /// A fresh decoding state for `batch` sequences. Fails, naming the block's path, when a mixer
   /// has no recurrent form.
   public func decodingState(batch: Int) throws -> DecodingState {
+    try DecodingState(
+      stages: stageLayout.map { stage in
+        let decoders = try blockDecoders(stage.blocks, batch: batch)
+        guard let r = stage.resampler else { return decoders }
+        return [
+          ChunkedStageDecoder(
+            chunking: resamplers[r], blocks: Array(layers[stage.blocks]), batch: batch,
+            makeRowDecoders: { try! self.blockDecoders(stage.blocks, batch: 1) })
+        ]
+      })
+  }
+
+  /// Fresh decoders of the blocks `range` for `batch` sequences; fails naming the block's path
+  /// when a mixer has no recurrent form.
+  func blockDecoders(_ range: Range<Int>, batch: Int) throws -> [any LayerDecoder] {
     var decoders: [any LayerDecoder] = []
-    for (i, block) in layers.enumerated() {
+    for i in range {
+      let block = layers[i]
       if let parallel = block.mixer as? ParallelMixer, let branch = parallel.firstNonRecurrentBranch {
         throw ModelSpecError(
           blockPaths[i] + ".mixer.parallel[\(branch)]",
@@ -209,13 +273,19 @@ public final class LanguageModel: Module {
       }
       decoders.append(makeDecoder(recurrent, batch: batch))
     }
-    return DecodingState(layers: decoders)
+    return decoders
   }
 
   /// Logits `[B, vocabulary]` for the next token after `tokens` `[B]`, extending `state`.
   public func step(_ tokens: IndexTensor, _ state: inout DecodingState) -> Tensor {
     var x = embedding(tokens)  // [B, D]
-    for (i, block) in layers.enumerated() { x = block.step(x, state.layers[i]) }
+    for (s, stage) in stageLayout.enumerated() {
+      if stage.resampler != nil {
+        x = state.stages[s][0].step(x)
+      } else {
+        for (k, i) in stage.blocks.enumerated() { x = layers[i].step(x, state.stages[s][k]) }
+      }
+    }
     state.position += 1
     return logits(x)
   }

@@ -8,10 +8,9 @@ extension ModelSpec {
     if stages.isEmpty { throw ModelSpecError("stages", "a model needs at least one stage") }
     for (s, stage) in stages.enumerated() {
       if let resample = stage.resample {
-        throw ModelSpecError(
-          "stages[\(s)].resample",
-          "no resampling family is registered under \"\(resample.kind)\" (token-to-concept stages are not available yet)"
-        )
+        try check(
+          .layer(kind: resample.kind, options: resample.options), slot: .resample, path: "stages[\(s)].resample",
+          registry: registry)
       }
       if stage.blocks.isEmpty { throw ModelSpecError("stages[\(s)].blocks", "a stage needs at least one block") }
       for (b, block) in stage.blocks.enumerated() {

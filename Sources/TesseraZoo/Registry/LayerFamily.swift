@@ -9,6 +9,8 @@ public enum LayerSlot: String, Codable, Sendable {
   case channel
   /// Wraps a whole block (early exits, gates).
   case block
+  /// Shortens the sequence before a stage and restores it after (token-to-concept chunking).
+  case resample
 }
 
 /// What a layer can do, checked when a model is built from a ``ModelSpec``.

@@ -29,5 +29,6 @@ public enum Zoo {
     SwitchLayer.self,
     ExpertChoiceLayer.self,
     DeepSeekMoELayer.self,
+    ChunkingLayer.self,
   ])
 }

@@ -188,3 +188,8 @@ public enum DynamicChunking {
     v / maximum(v.square().sum(axis: -1, keepDimensions: true).sqrt(), Tensor(1e-12))
   }
 }
+
+extension DynamicChunking.Rule {
+  /// Decoded from its name; any other string is refused with the names allowed.
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}

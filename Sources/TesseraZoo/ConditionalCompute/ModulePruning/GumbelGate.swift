@@ -56,3 +56,8 @@ public enum GumbelGate {
     }
   }
 }
+
+extension GumbelGate.SparsityPenalty {
+  /// Decoded from its name; any other string is refused with the names allowed.
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}

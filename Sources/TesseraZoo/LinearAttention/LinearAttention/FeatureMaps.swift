@@ -57,3 +57,8 @@ public func featureMapLinearAttention(
   let vd = v.shape[3]
   return o.slice(axis: 3, 0..<vd) / (o.slice(axis: 3, vd..<(vd + 1)) + epsilon)
 }
+
+extension FeatureMap {
+  /// Decoded from its name; any other string is refused with the names allowed.
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}

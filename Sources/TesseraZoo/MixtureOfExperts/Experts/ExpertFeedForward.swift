@@ -70,3 +70,8 @@ public final class ExpertFeedForward: Module {
   /// Bytes of activations kept for the backward pass over `rows` rows (float32).
   public func activationBytes(rows: Int) -> Int { 4 * rows * hiddenWidth * (activation == .swiglu ? 3 : 2) }
 }
+
+extension ExpertActivation {
+  /// Decoded from its name; any other string is refused with the names allowed.
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}

@@ -50,3 +50,8 @@ public func tokenChoiceRouting(
     routing: Routing(tokenChoices: kept, gates: gates, experts: experts), scores: scores, selection: selection,
     demand: expertCounts(choices, experts: experts), dropped: dropped)
 }
+
+extension TokenChoiceGate {
+  /// Decoded from its name; any other string is refused with the names allowed.
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}
