@@ -5,13 +5,17 @@ import TesseraCore
 public struct TokenBatch: Sendable {
   public var inputs: IndexTensor
   public var targets: IndexTensor
+  /// One context id per sequence (which task of a multi-task stream it is), where the task has
+  /// them: a gate predictor reads them.
+  public var contexts: [Int]?
 
   /// The target value of positions that are not scored.
   public static let ignored = -100
 
-  public init(inputs: IndexTensor, targets: IndexTensor) {
+  public init(inputs: IndexTensor, targets: IndexTensor, contexts: [Int]? = nil) {
     self.inputs = inputs
     self.targets = targets
+    self.contexts = contexts
   }
 
   public var batchSize: Int { inputs.shape[0] }

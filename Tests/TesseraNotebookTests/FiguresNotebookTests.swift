@@ -104,3 +104,35 @@ struct MixtureOfExpertsNotebookTests {
     }
   }
 }
+
+@Suite("The hybrids and diffusion notebooks")
+struct HybridDiffusionNotebookTests {
+  @Test("notebooks/hybrids.ipynb runs headless at toy sizes; decoding state measured = counted")
+  func hybridsNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "hybrids.ipynb",
+      [
+        "-p", "width", "16", "-p", "vocabulary", "32", "-p", "length", "32", "-p", "pairs", "4", "-p", "shortLength",
+        "16", "-p", "shortPairs", "2", "-p", "shortSteps", "4", "-p", "shortTokensPerStep", "128", "-p", "steps", "6",
+        "-p", "tokensPerStep", "128", "-p", "decodeLengths=[8, 24]", "-p", "presetWidth", "32", "-p", "presetBlocks",
+        "4",
+      ])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("hyb-8").contains("measured decoding state = counted stateBytes"), "\(run.text("hyb-8"))")
+    for name in ["hybrids-recall", "hybrids-decoding"] { #expect(h.exported(name, "png"), "\(name)") }
+  }
+
+  @Test("notebooks/diffusion-lm.ipynb runs headless at toy sizes")
+  func diffusionNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "diffusion-lm.ipynb",
+      [
+        "-p", "width", "16", "-p", "blocks", "1", "-p", "heads", "2", "-p", "steps", "4", "-p", "batchSize", "2", "-p",
+        "words", "40",
+      ])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(h.exported("diffusion-lm-order", "png"))
+  }
+}

@@ -86,7 +86,8 @@ public func train(
     let batch = task.batch(step, size: settings.batchSize)
     var statistics: [LayerStatistic] = []
     var (loss, gradients) = valueAndGradient(of: model) {
-      let pass = objective.loss($0, inputs: batch.inputs, targets: batch.targets, step: step)
+      let pass = objective.loss(
+        $0, inputs: batch.inputs, targets: batch.targets, step: step, contexts: batch.contexts)
       statistics = pass.output.statistics
       return pass.total
     }
@@ -136,7 +137,7 @@ public func evaluate(
     var loss = 0.0, correct = 0.0, total = 0.0
     for i in 0..<batches {
       let batch = task.evaluationBatch(i, size: size)
-      let logits = model(batch.inputs)
+      let logits = model.forward(batch.inputs, options: ForwardOptions(contexts: batch.contexts)).logits
       loss += Double(crossEntropy(logits, targets: batch.targets, ignoreIndex: TokenBatch.ignored).scalar)
       let scored = Double(batch.scoredCount)
       correct += answerAccuracy(logits: logits, targets: batch.targets) * scored

@@ -29,9 +29,20 @@ public struct LayerStatistic: Sendable {
 /// Per-call choices of a forward pass (later: blocks to skip, exit threshold, experts allowed).
 public struct ForwardOptions: Sendable {
   /// A training pass: router jitter is drawn, and loss-free balancing counts the experts' loads
-  /// for the update after the optimizer step. ``Objective`` sets it; evaluation leaves it off.
+  /// for the update after the optimizer step; module gates are Gumbel-softmax straight-through
+  /// gates (every module runs), not hard decisions that skip. ``Objective`` sets it; evaluation
+  /// leaves it off.
   public var training: Bool
-  public init(training: Bool = false) { self.training = training }
+  /// The optimizer step of a training pass (the gates' temperature and noise stream).
+  public var step: Int
+  /// One context id per sequence (task, language) for a gate predictor that reads them.
+  public var contexts: [Int]?
+
+  public init(training: Bool = false, step: Int = 0, contexts: [Int]? = nil) {
+    self.training = training
+    self.step = step
+    self.contexts = contexts
+  }
 }
 
 /// What a forward pass carries through the layers: the direction, per-call options, the path of

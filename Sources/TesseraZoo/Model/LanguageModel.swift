@@ -39,26 +39,50 @@ public final class Block: Module {
   }
 
   /// The block at `path` (`"layers.3"`): layers report under `path.mixer` and `path.channel`.
-  public func callAsFunction(_ x: Tensor, _ context: inout ForwardContext, path: String) -> Tensor {
+  /// A module's `gate` (module pruning) weights its output per sequence, or runs it on the kept
+  /// sequences only.
+  public func callAsFunction(
+    _ x: Tensor, _ context: inout ForwardContext, path: String, mixerGate: ModuleGate? = nil,
+    channelGate: ModuleGate? = nil
+  ) -> Tensor {
     context.layer = path + ".mixer"
-    var h = x + mixer(norm1(x), &context)
+    var h = Self.residual(x, mixerGate) { mixer(norm1($0), &context) }
     if let norm2, let channel {
       context.layer = path + ".channel"
-      h = h + channel(norm2(h), &context)
+      h = Self.residual(h, channelGate) { channel(norm2($0), &context) }
     }
     return h
   }
 
-  /// Counted cost over `batch × time` positions: the norms and residual sums around the layers,
-  /// and the layers' own costs.
-  public func cost(batch: Int, time: Int, context: CostContext) -> LayerCost {
-    let rows = batch * time, width = norm1.weight.shape[0]
-    var total = mixer.cost(batch: batch, time: time, context: context)
-    total.flops += norm1.flops(rows: rows) + rows * width * FlopCount.arithmetic
-    if let norm2, let channel {
-      total = total + channel.cost(batch: batch, time: time, context: context)
-      total.flops += norm2.flops(rows: rows) + rows * width * FlopCount.arithmetic
+  /// `x + module(x)` under `gate`: weighted per sequence, or computed on the kept sequences only
+  /// (the others keep `x`; a module no sequence keeps is not run at all).
+  static func residual(_ x: Tensor, _ gate: ModuleGate?, _ module: (Tensor) -> Tensor) -> Tensor {
+    switch gate {
+    case nil: return x + module(x)
+    case .weights(let w): return x + module(x) * w
+    case .rows(let rows):
+      if rows.count == x.shape[0] { return x + module(x) }
+      if rows.isEmpty { return x }
+      let kept = IndexTensor(rows, shape: [rows.count])
+      return x.indexAdding(axis: 0, indices: kept, source: module(x.indexSelect(axis: 0, indices: kept)))
     }
+  }
+
+  /// Counted cost over `batch × time` positions: the norms and residual sums around the layers,
+  /// and the layers' own costs; a pruned module counted over the `mixerBatch` / `channelBatch`
+  /// sequences that ran it.
+  public func cost(
+    batch: Int, time: Int, context: CostContext, mixerBatch: Int? = nil, channelBatch: Int? = nil
+  ) -> LayerCost {
+    let width = norm1.weight.shape[0]
+    func module(_ layer: any LayerFamily, _ norm: Norm, _ sequences: Int) -> LayerCost {
+      guard sequences > 0 else { return .zero }
+      var cost = layer.cost(batch: sequences, time: time, context: context)
+      cost.flops += norm.flops(rows: sequences * time) + sequences * time * width * FlopCount.arithmetic
+      return cost
+    }
+    var total = module(mixer, norm1, mixerBatch ?? batch)
+    if let norm2, let channel { total = total + module(channel, norm2, channelBatch ?? batch) }
     total.parameters = parameterCount
     total.activeParameters =
       parameterCount
@@ -77,6 +101,14 @@ public final class Block: Module {
     if let norm2, let channel { h = h + channel(norm2(h)) }
     return h
   }
+}
+
+/// How a gated module runs in one forward pass (module pruning): its output weighted per
+/// sequence by straight-through gates `[B, 1, 1]` (training), or computed only for the sequences
+/// `rows` that keep it (inference).
+public enum ModuleGate {
+  case weights(Tensor)
+  case rows([Int])
 }
 
 /// A language model built from a ``ModelSpec``: token embedding, blocks, final norm, output head
@@ -98,6 +130,13 @@ public final class LanguageModel: Module {
   public let resamplers: [ChunkingLayer]
   /// Each stage's blocks (a range of `layers`) and its resampler (an index into `resamplers`).
   let stageLayout: [(blocks: Range<Int>, resampler: Int?)]
+  /// Module pruning's gate predictor (``ModelSpec/gating``).
+  public let gatePredictor: GatePredictor?
+  /// The gated modules, in the predictor's order: `2 × block` for a block's mixer, `+ 1` for its
+  /// channel layer.
+  public let gatedModules: [Int]
+  /// Sequences that ran each gated module in the last inference pass, with its batch and time.
+  var lastGateRows: (batch: Int, time: Int, kept: [Int: Int])?
 
   /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
   /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
@@ -109,6 +148,7 @@ public final class LanguageModel: Module {
     var blocks: [Block] = []
     var paths: [String] = []
     var resamplers: [ChunkingLayer] = []
+    var gated: [Int] = []
     var layout: [(blocks: Range<Int>, resampler: Int?)] = []
     for (s, stage) in spec.stages.enumerated() {
       var resampler: Int?
@@ -127,6 +167,10 @@ public final class LanguageModel: Module {
       for (b, block) in stage.blocks.enumerated() {
         let path = "stages[\(s)].blocks[\(b)]"
         for _ in 0..<block.repeats {
+          if let gate = block.gate {
+            if gate.mixer { gated.append(2 * blocks.count) }
+            if gate.channel { gated.append(2 * blocks.count + 1) }
+          }
           let mixer = try Self.build(block.mixer, path: path + ".mixer", width: spec.width, registry, &generator)
           let channel = try block.channel.map {
             try Self.build($0, path: path + ".channel", width: spec.width, registry, &generator)
@@ -143,6 +187,10 @@ public final class LanguageModel: Module {
     stageLayout = layout
     norm = Norm(spec.norm, spec.width)
     head = spec.heads[0].tied ? nil : Linear(spec.width, spec.vocabulary, bias: false, generator: &generator)
+    gatedModules = gated
+    gatePredictor = spec.gating.map {
+      GatePredictor($0, width: spec.width, modules: gated.count, generator: &generator)
+    }
   }
 
   /// A model from a layer pattern (see ``ModelSpec/init(pattern:vocabulary:width:channel:norm:direction:options:tiedEmbeddings:registry:)``).
@@ -186,16 +234,20 @@ public final class LanguageModel: Module {
   public func forward(_ tokens: IndexTensor, options: ForwardOptions = ForwardOptions()) -> ModelOutput {
     var context = ForwardContext(direction: spec.direction, options: options)
     var x = embedding(tokens)
+    let gates = moduleGates(embeddings: x, &context)
+    func run(_ i: Int, _ h: Tensor) -> Tensor {
+      layers[i](h, &context, path: "layers.\(i)", mixerGate: gates[2 * i], channelGate: gates[2 * i + 1])
+    }
     for stage in stageLayout {
       guard let r = stage.resampler else {
-        for i in stage.blocks { x = layers[i](x, &context, path: "layers.\(i)") }
+        for i in stage.blocks { x = run(i, x) }
         continue
       }
       // A token-to-concept stage: the blocks run on the concepts.
       context.layer = "resamplers.\(r)"
       let (concepts, boundaries) = resamplers[r].chunk(x, &context)
       var h = concepts
-      for i in stage.blocks { h = layers[i](h, &context, path: "layers.\(i)") }
+      for i in stage.blocks { h = run(i, h) }
       x = resamplers[r].dechunk(h, boundaries, residual: x)
     }
     return ModelOutput(
@@ -204,6 +256,64 @@ public final class LanguageModel: Module {
 
   /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
   public func callAsFunction(_ tokens: IndexTensor) -> Tensor { forward(tokens).logits }
+
+  /// Each module's gate for this pass (nil: not gated), by `2 × block (+ 1 for the channel)`.
+  /// Training: Gumbel-softmax straight-through gates at the step's temperature, and the sparsity
+  /// loss. Inference: the logits' decisions; the statistics `kept` (the fraction of sequences
+  /// that run each gated module) and `sparsity` under `gates`.
+  func moduleGates(embeddings x: Tensor, _ context: inout ForwardContext) -> [ModuleGate?] {
+    var gates = [ModuleGate?](repeating: nil, count: 2 * layers.count)
+    guard let predictor = gatePredictor, let gating = spec.gating else { return gates }
+    let b = x.shape[0]
+    let logits = predictor.logits(embeddings: x, contexts: context.options.contexts)  // [B, modules, 2]
+    context.layer = "gates"
+    var kept: [[Bool]]  // [module][sequence]
+    if context.options.training {
+      let step = context.options.step
+      var noise = RandomGenerator(seed: gating.seed).fork("gates").fork(step)
+      let soft = GumbelGate.soft(
+        logits: logits, noise: GumbelGate.noise(logits.shape, generator: &noise),
+        temperature: gating.temperature(step: step))
+      let hard = GumbelGate.hard(soft)
+      let sparsity = GumbelGate.sparsity(hard)
+      if gating.sparsityWeight > 0 {
+        context.addLoss(
+          "gate_sparsity",
+          GumbelGate.sparsityLoss(sparsity, target: Float(gating.targetSparsity), penalty: gating.penalty),
+          weight: Float(gating.sparsityWeight))
+      }
+      let keep = hard.select(axis: 2, index: 1)  // [B, modules]
+      let values = keep.detached().contiguous().scalars
+      kept = gatedModules.indices.map { m in (0..<b).map { values[$0 * gatedModules.count + m] > 0.5 } }
+      for (m, slot) in gatedModules.enumerated() {
+        gates[slot] = .weights(keep.select(axis: 1, index: m).reshaped(b, 1, 1))
+      }
+    } else {
+      let choice = logits.detached().argmax(axis: -1).values  // [B, modules]: 1 = keep
+      kept = gatedModules.indices.map { m in (0..<b).map { choice[$0 * gatedModules.count + m] == 1 } }
+      for (m, slot) in gatedModules.enumerated() {
+        gates[slot] = .rows((0..<b).filter { kept[m][$0] })
+      }
+      lastGateRows = (
+        b, x.shape[1], Dictionary(uniqueKeysWithValues: zip(gatedModules, kept.map { $0.filter { $0 }.count }))
+      )
+    }
+    let fractions = kept.map { Double($0.filter { $0 }.count) / Double(max(b, 1)) }
+    context.record("kept", fractions)
+    context.record("sparsity", [1 - fractions.reduce(0, +) / Double(max(fractions.count, 1))])
+    return gates
+  }
+
+  /// The inference decisions of the gate predictor for `tokens` `[B, T]` and their `contexts`:
+  /// for each sequence, whether each gated module (``gatedModules``) runs.
+  public func gateDecisions(_ tokens: IndexTensor, contexts: [Int]? = nil) -> [[Bool]] {
+    guard let predictor = gatePredictor else { return [] }
+    let choice = withoutGradients {
+      predictor.logits(embeddings: embedding(tokens), contexts: contexts).argmax(axis: -1).values
+    }
+    let n = gatedModules.count
+    return (0..<tokens.shape[0]).map { row in (0..<n).map { choice[row * n + $0] == 1 } }
+  }
 
   /// Tells every layer that updates itself after an optimizer step (``TrainingStepListener``:
   /// auxiliary-loss-free balancing) that a step was taken. ``train`` calls it after each update.
@@ -222,7 +332,12 @@ public final class LanguageModel: Module {
         cost = cost + resamplers[r].cost(batch: batch, time: time, context: context)
         inner = resamplers[r].conceptLength(batch: batch, time: time)
       }
-      return layers[stage.blocks].reduce(cost) { $0 + $1.cost(batch: batch, time: inner, context: context) }
+      let gated = lastGateRows.flatMap { $0.batch == batch && $0.time == time ? $0.kept : nil } ?? [:]
+      return stage.blocks.reduce(cost) { total, i in
+        total
+          + layers[i].cost(
+            batch: batch, time: inner, context: context, mixerBatch: gated[2 * i], channelBatch: gated[2 * i + 1])
+      }
     }
   }
 
@@ -242,7 +357,10 @@ public final class LanguageModel: Module {
   /// A fresh decoding state for `batch` sequences. Fails, naming the block's path, when a mixer
   /// has no recurrent form.
   public func decodingState(batch: Int) throws -> DecodingState {
-    try DecodingState(
+    if spec.gating != nil {
+      throw ModelSpecError("gating", "a model with module gates decodes only in its parallel form (forward)")
+    }
+    return try DecodingState(
       stages: stageLayout.map { stage in
         let decoders = try blockDecoders(stage.blocks, batch: batch)
         guard let r = stage.resampler else { return decoders }

@@ -17,9 +17,27 @@ extension ModelSpec {
         let path = "stages[\(s)].blocks[\(b)]"
         if block.repeats < 1 { throw ModelSpecError("\(path).repeats", "must be at least 1, got \(block.repeats)") }
         try check(block.mixer, slot: .sequence, path: "\(path).mixer", registry: registry)
+        if let gate = block.gate {
+          if gating == nil {
+            throw ModelSpecError(
+              "\(path).gate", "a gated block needs the model's gate predictor: add \"gating\" to the model spec")
+          }
+          if !gate.mixer && !gate.channel {
+            throw ModelSpecError("\(path).gate", "gates neither the mixer nor the channel layer")
+          }
+          if gate.channel && block.channel == nil {
+            throw ModelSpecError("\(path).gate.channel", "the block has no channel layer to gate")
+          }
+        }
         if let channel = block.channel {
           try check(channel, slot: .channel, path: "\(path).channel", registry: registry)
         }
+      }
+    }
+    if let gating {
+      if let problem = gating.problems().first { throw ModelSpecError("gating.\(problem.key)", problem.message) }
+      if !stages.contains(where: { $0.blocks.contains { $0.gate != nil } }) {
+        throw ModelSpecError("gating", "no block has a gate: give the blocks to prune a \"gate\"")
       }
     }
     if heads.isEmpty { throw ModelSpecError("heads", "a model needs an output head") }

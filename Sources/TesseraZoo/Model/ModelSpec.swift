@@ -20,10 +20,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
   public var heads: [HeadSpec]
   /// The norm before the output heads.
   public var norm: NormKind
+  /// The gate predictor of module pruning: one per model, reading each sequence's context and
+  /// deciding for every module its blocks' ``BlockSpec/gate`` names whether it runs.
+  public var gating: GatingSpec?
 
   public init(
     vocabulary: Int, width: Int, direction: Direction = .causal, stages: [StageSpec],
-    heads: [HeadSpec] = [HeadSpec()], norm: NormKind = .layerNorm
+    heads: [HeadSpec] = [HeadSpec()], norm: NormKind = .layerNorm, gating: GatingSpec? = nil
   ) {
     self.vocabulary = vocabulary
     self.width = width
@@ -31,6 +34,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     self.stages = stages
     self.heads = heads
     self.norm = norm
+    self.gating = gating
   }
 
   /// Every block, repeats expanded, with its JSON path: `stages[0].blocks[2]`.
@@ -44,7 +48,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     return out
   }
 
-  enum CodingKeys: String, CodingKey, CaseIterable { case vocabulary, width, direction, stages, heads, norm }
+  enum CodingKeys: String, CodingKey, CaseIterable { case vocabulary, width, direction, stages, heads, norm, gating }
 
   public init(from decoder: Decoder) throws {
     try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -55,6 +59,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     stages = try c.decode([StageSpec].self, forKey: .stages)
     heads = try c.decodeIfPresent([HeadSpec].self, forKey: .heads) ?? [HeadSpec()]
     norm = try c.decodeIfPresent(NormKind.self, forKey: .norm) ?? .layerNorm
+    gating = try c.decodeIfPresent(GatingSpec.self, forKey: .gating)
   }
 
   /// The spec in `json`, with errors naming the JSON path.
@@ -125,15 +130,21 @@ public struct BlockSpec: Codable, Sendable, Equatable {
   public var channel: MixerSpec?
   public var norm: NormKind
   public var repeats: Int
+  /// Module pruning: which of the block's modules the model's gate predictor (``ModelSpec/gating``)
+  /// may skip.
+  public var gate: GateSpec?
 
-  public init(mixer: MixerSpec, channel: MixerSpec? = nil, norm: NormKind = .layerNorm, repeats: Int = 1) {
+  public init(
+    mixer: MixerSpec, channel: MixerSpec? = nil, norm: NormKind = .layerNorm, repeats: Int = 1, gate: GateSpec? = nil
+  ) {
     self.mixer = mixer
     self.channel = channel
     self.norm = norm
     self.repeats = repeats
+    self.gate = gate
   }
 
-  enum CodingKeys: String, CodingKey, CaseIterable { case mixer, channel, norm, repeats }
+  enum CodingKeys: String, CodingKey, CaseIterable { case mixer, channel, norm, repeats, gate }
 
   public init(from decoder: Decoder) throws {
     try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -142,6 +153,7 @@ public struct BlockSpec: Codable, Sendable, Equatable {
     channel = try c.decodeIfPresent(MixerSpec.self, forKey: .channel)
     norm = try c.decodeIfPresent(NormKind.self, forKey: .norm) ?? .layerNorm
     repeats = try c.decodeIfPresent(Int.self, forKey: .repeats) ?? 1
+    gate = try c.decodeIfPresent(GateSpec.self, forKey: .gate)
   }
 }
 

@@ -15,15 +15,18 @@ public enum Objective: Sendable, Equatable {
 
   /// The training loss of `model` on `inputs` `[B, T]` against `targets` `[B, T]` (a training
   /// pass: see ``ForwardOptions/training``) at optimizer step `step` (the masked-diffusion
-  /// corruption of each step is its own stream of the objective's seed).
-  public func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int = 0) -> (
+  /// corruption of each step is its own stream of the objective's seed), with one context id per
+  /// sequence where the model's gate predictor reads them.
+  public func loss(
+    _ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int = 0, contexts: [Int]? = nil
+  ) -> (
     total: Tensor, objective: Tensor, output: ModelOutput
   ) {
     let output: ModelOutput
     let objective: Tensor
     switch self {
     case .nextToken:
-      output = model.forward(inputs, options: ForwardOptions(training: true))
+      output = model.forward(inputs, options: ForwardOptions(training: true, step: step, contexts: contexts))
       objective = crossEntropy(output.logits, targets: targets, ignoreIndex: Self.ignoredTarget)
     case .maskedDiffusion(let diffusion):
       (objective, output) = diffusion.loss(model, inputs: inputs, targets: targets, step: step)
@@ -115,7 +118,7 @@ public struct MaskedDiffusionObjective: Sendable, Equatable, Codable {
       noisy[i] = maskID
       masked[i] = 1
     }
-    let output = model.forward(IndexTensor(noisy, shape: [b, t]), options: ForwardOptions(training: true))
+    let output = model.forward(IndexTensor(noisy, shape: [b, t]), options: ForwardOptions(training: true, step: step))
     let mask = Tensor(masked, shape: [b, t])
     switch loss {
     case .llada:
