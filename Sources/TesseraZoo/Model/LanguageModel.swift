@@ -103,6 +103,21 @@ public final class Block: Module {
   }
 }
 
+/// A stage's blocks (a range of ``LanguageModel/layers``) and its resampler (an index into
+/// ``LanguageModel/resamplers``). A struct, not a tuple: the module walk casts stored values, and
+/// casting arrays of tuples from several threads at once has crashed the Swift runtime.
+struct StageLayout {
+  let blocks: Range<Int>
+  let resampler: Int?
+}
+
+/// Sequences that ran each gated module (by slot) in an inference pass of `batch × time` tokens.
+struct GateRows {
+  let batch: Int
+  let time: Int
+  let kept: [Int: Int]
+}
+
 /// How a gated module runs in one forward pass (module pruning): its output weighted per
 /// sequence by straight-through gates `[B, 1, 1]` (training), or computed only for the sequences
 /// `rows` that keep it (inference).
@@ -129,14 +144,14 @@ public final class LanguageModel: Module {
   /// (``StageSpec/resample``).
   public let resamplers: [ChunkingLayer]
   /// Each stage's blocks (a range of `layers`) and its resampler (an index into `resamplers`).
-  let stageLayout: [(blocks: Range<Int>, resampler: Int?)]
+  let stageLayout: [StageLayout]
   /// Module pruning's gate predictor (``ModelSpec/gating``).
   public let gatePredictor: GatePredictor?
   /// The gated modules, in the predictor's order: `2 × block` for a block's mixer, `+ 1` for its
   /// channel layer.
   public let gatedModules: [Int]
   /// Sequences that ran each gated module in the last inference pass, with its batch and time.
-  var lastGateRows: (batch: Int, time: Int, kept: [Int: Int])?
+  var lastGateRows: GateRows?
 
   /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
   /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
@@ -149,7 +164,7 @@ public final class LanguageModel: Module {
     var paths: [String] = []
     var resamplers: [ChunkingLayer] = []
     var gated: [Int] = []
-    var layout: [(blocks: Range<Int>, resampler: Int?)] = []
+    var layout: [StageLayout] = []
     for (s, stage) in spec.stages.enumerated() {
       var resampler: Int?
       if let resample = stage.resample {
@@ -179,7 +194,7 @@ public final class LanguageModel: Module {
           paths.append(path)
         }
       }
-      layout.append((first..<blocks.count, resampler))
+      layout.append(StageLayout(blocks: first..<blocks.count, resampler: resampler))
     }
     layers = blocks
     blockPaths = paths
@@ -294,9 +309,9 @@ public final class LanguageModel: Module {
       for (m, slot) in gatedModules.enumerated() {
         gates[slot] = .rows((0..<b).filter { kept[m][$0] })
       }
-      lastGateRows = (
-        b, x.shape[1], Dictionary(uniqueKeysWithValues: zip(gatedModules, kept.map { $0.filter { $0 }.count }))
-      )
+      lastGateRows = GateRows(
+        batch: b, time: x.shape[1],
+        kept: Dictionary(uniqueKeysWithValues: zip(gatedModules, kept.map { $0.filter { $0 }.count })))
     }
     let fractions = kept.map { Double($0.filter { $0 }.count) / Double(max(b, 1)) }
     context.record("kept", fractions)

@@ -10,11 +10,11 @@ struct BenchCommand: ParsableCommand {
     discussion: """
       Every line has "bench", "case", "metric" and "value", plus "threads", "blas_core" and "gemm".
       Units are in the metric name (ms, gflops, gbps). Timings are medians over repeats.
-      Groups: core, attention, sparse, moe, train, mixers, notebook.
+      Groups: core, attention, sparse, moe, conditional, train, mixers, notebook.
       """
   )
 
-  @Argument(help: "The group to run: core, attention, sparse, moe, train, mixers, notebook.")
+  @Argument(help: "The group to run: core, attention, sparse, moe, conditional, train, mixers, notebook.")
   var group: String
 
   @Flag(help: "Smaller sizes and fewer repeats (seconds instead of a minute).")
@@ -42,6 +42,8 @@ struct BenchCommand: ParsableCommand {
       SparseBench(quick: quick, filter: filter).run()
     case "moe":
       MixtureOfExpertsBench(quick: quick, filter: filter).run()
+    case "conditional":
+      ConditionalComputeBench(quick: quick, filter: filter).run()
     case "train":
       if compareGemm {
         TrainBench(quick: quick, filter: filter).compareGEMMKernels()
@@ -54,7 +56,8 @@ struct BenchCommand: ParsableCommand {
       try NotebookBench(quick: quick, filter: filter).run()
     default:
       throw ValidationError(
-        "unknown benchmark group '\(group)'; available: core, attention, sparse, moe, train, mixers, notebook")
+        "unknown benchmark group '\(group)'; available: core, attention, sparse, moe, conditional, train, mixers, notebook"
+      )
     }
   }
 }

@@ -16,7 +16,8 @@ import TesseraCore
 ///   per query row and key tile the correction `exp(m − m′)`, the new maximum, `ℓ`'s update and
 ///   the rescaling of the accumulator (D); per query row the division by `ℓ` (D, and the
 ///   reciprocal) and `L = m + log ℓ`.
-func attentionCoreFlops(time: Int, dimension d: Int, mask: AttentionMask, form: Form, positionBias: Bool) -> Int {
+public func attentionCoreFlops(time: Int, dimension d: Int, mask: AttentionMask, form: Form, positionBias: Bool) -> Int
+{
   let bias = positionBias ? 2 * FlopCount.arithmetic : 0
   switch form {
   case .tiled(let queryBlock, let keyBlock):

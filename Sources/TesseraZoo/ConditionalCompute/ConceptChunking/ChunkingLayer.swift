@@ -43,7 +43,14 @@ public final class ChunkingLayer: LayerFamily {
   public let kProj: Linear
   /// Concepts per sequence of the last forward pass, with its shape: what ``cost(batch:time:context:)``
   /// counts the inner stage at.
-  var lastConcepts: (batch: Int, time: Int, padded: Int)?
+  var lastConcepts: ConceptShape?
+
+  /// The padded concept length of a forward pass over `batch × time` tokens.
+  struct ConceptShape {
+    let batch: Int
+    let time: Int
+    let padded: Int
+  }
 
   public init(_ options: Options, width: Int, generator: inout RandomGenerator) {
     self.options = options
@@ -68,7 +75,7 @@ public final class ChunkingLayer: LayerFamily {
     }
     context.record("concepts", boundaries.conceptCounts.map(Double.init))
     context.record("realised_ratio", [boundaries.realisedRatio])
-    lastConcepts = (x.shape[0], x.shape[1], boundaries.maxConcepts)
+    lastConcepts = ConceptShape(batch: x.shape[0], time: x.shape[1], padded: boundaries.maxConcepts)
     return (DynamicChunking.chunk(x, boundaries), boundaries)
   }
 
