@@ -136,3 +136,19 @@ struct HybridDiffusionNotebookTests {
     #expect(h.exported("diffusion-lm-order", "png"))
   }
 }
+
+@Suite("The conditional-compute notebook")
+struct ConditionalComputeNotebookTests {
+  @Test("notebooks/conditional-compute.ipynb runs headless at toy sizes")
+  func conditionalComputeNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "conditional-compute.ipynb",
+      ["-p", "pruningSteps", "8", "-p", "chunkSteps", "8", "-p", "batchSize", "4", "-p", "words", "40"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.text("cc-3").contains("Hamming distance"), "\(run.text("cc-3"))")
+    for name in ["conditional-compute-kept", "conditional-compute-chunking"] {
+      #expect(h.exported(name, "png"), "\(name)")
+    }
+  }
+}
