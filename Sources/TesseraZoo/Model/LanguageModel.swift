@@ -304,8 +304,8 @@ public final class LanguageModel: Module {
         gates[slot] = .weights(keep.select(axis: 1, index: m).reshaped(b, 1, 1))
       }
     } else {
-      let choice = logits.detached().argmax(axis: -1).values  // [B, modules]: 1 = keep
-      kept = gatedModules.indices.map { m in (0..<b).map { choice[$0 * gatedModules.count + m] == 1 } }
+      let bySequence = Self.keeps(logits)
+      kept = gatedModules.indices.map { m in bySequence.map { $0[m] } }
       for (m, slot) in gatedModules.enumerated() {
         gates[slot] = .rows((0..<b).filter { kept[m][$0] })
       }
@@ -323,11 +323,15 @@ public final class LanguageModel: Module {
   /// for each sequence, whether each gated module (``gatedModules``) runs.
   public func gateDecisions(_ tokens: IndexTensor, contexts: [Int]? = nil) -> [[Bool]] {
     guard let predictor = gatePredictor else { return [] }
-    let choice = withoutGradients {
-      predictor.logits(embeddings: embedding(tokens), contexts: contexts).argmax(axis: -1).values
-    }
-    let n = gatedModules.count
-    return (0..<tokens.shape[0]).map { row in (0..<n).map { choice[row * n + $0] == 1 } }
+    return withoutGradients { Self.keeps(predictor.logits(embeddings: embedding(tokens), contexts: contexts)) }
+  }
+
+  /// The inference decisions of keep/skip logits `[B, modules, 2]` (the argmax; class 1 = keep):
+  /// for each sequence, whether each module runs.
+  static func keeps(_ logits: Tensor) -> [[Bool]] {
+    let (b, n) = (logits.shape[0], logits.shape[1])
+    let choice = logits.detached().argmax(axis: -1).values
+    return (0..<b).map { row in (0..<n).map { choice[row * n + $0] == 1 } }
   }
 
   /// Tells every layer that updates itself after an optimizer step (``TrainingStepListener``:

@@ -27,25 +27,24 @@ final class ChunkedStageDecoder: LayerDecoder {
   }
 
   func step(_ x: Tensor) -> Tensor {
-    let conceptMoE = chunking.options.rule == .conceptMoE
+    let rule = chunking.options.rule
+    let conceptMoE = rule == .conceptMoE
     let width = x.shape[1]
     let queries = chunking.qProj(x), keys = chunking.kProj(x)
     var outputs: [Tensor] = []
     for r in rows.indices {
       let token = x.slice(axis: 0, r..<(r + 1))
       let q = queries.slice(axis: 0, r..<(r + 1)), k = keys.slice(axis: 0, r..<(r + 1))
-      // The same ops as the parallel form, so that the same decisions are taken.
       var p: Float = 1
       if let previous = rows[r].previous {
         let (current, before) = conceptMoE ? (q, previous) : (previous, k)
-        let cosine = (DynamicChunking.unitLength(current) * DynamicChunking.unitLength(before)).sum(axis: -1)
-        p = min(max(((1 - cosine) * 0.5).scalars[0], 0), 1)
+        p = DynamicChunking.boundaryProbability(current, before).scalars[0]
       }
       rows[r].previous = conceptMoE ? k : q
-      if conceptMoE ? p >= 0.5 : p > 0.5 {
+      if rule.isBoundary(p) {
         var h = token
         for (i, block) in blocks.enumerated() { h = block.step(h, rows[r].decoders[i]) }
-        let rate = conceptMoE ? p : min(max(p, 1e-4), 1 - 1e-4)
+        let rate = min(max(p, rule.rateBounds.lowerBound), rule.rateBounds.upperBound)
         let before = rows[r].smoothed ?? Tensor.zeros([1, width])
         rows[r].smoothed = before * (1 - rate) + h * rate
       }

@@ -25,6 +25,19 @@ public enum DynamicChunking {
   public enum Rule: String, Codable, Sendable, CaseIterable {
     case conceptMoE
     case hNet
+
+    /// Whether boundary probability `p` makes a boundary: p ≥ ½ (ConceptMoE), p > ½ (H-Net).
+    public func isBoundary(_ p: Float) -> Bool { self == .conceptMoE ? p >= 0.5 : p > 0.5 }
+
+    /// The bounds the EMA's rates are clamped to: none (ConceptMoE), [10⁻⁴, 1 − 10⁻⁴] (H-Net).
+    var rateBounds: ClosedRange<Float> { self == .conceptMoE ? 0...1 : 1e-4...(1 - 1e-4) }
+  }
+
+  /// p = clamp(½ (1 − cos(current, previous)), 0, 1) along the last axis: the boundary
+  /// probability of the parallel form and of decoding, by the same ops (so the same decisions).
+  static func boundaryProbability(_ current: Tensor, _ previous: Tensor) -> Tensor {
+    let cosine = (unitLength(current) * unitLength(previous)).sum(axis: -1)
+    return minimum(maximum((1 - cosine) * 0.5, Tensor(0)), Tensor(1))
   }
 
   /// Boundaries of a batch `[B, L]` and where each token's concept is.
@@ -95,10 +108,7 @@ public enum DynamicChunking {
         rule == .conceptMoE
         ? (q.slice(axis: 1, 1..<l), k.slice(axis: 1, 0..<(l - 1)))
         : (q.slice(axis: 1, 0..<(l - 1)), k.slice(axis: 1, 1..<l))
-      let cosine = (unitLength(current) * unitLength(previous)).sum(axis: -1)  // [B, L−1]
-      let raw = (1 - cosine) * 0.5
-      let clamped = minimum(maximum(raw, Tensor(0)), Tensor(1))
-      p = concatenate([Tensor.ones([b, 1]), clamped], axis: 1)
+      p = concatenate([Tensor.ones([b, 1]), boundaryProbability(current, previous)], axis: 1)  // [B, L]
     } else {
       p = Tensor.ones([b, l])
     }
@@ -109,7 +119,7 @@ public enum DynamicChunking {
       var flags: [Bool] = [], starts: [Int] = [], owner: [Int] = []
       for t in 0..<l {
         let v = values[row * l + t]
-        let boundary = rule == .conceptMoE ? v >= 0.5 : (v > 0.5 && valid[row * l + t])
+        let boundary = rule.isBoundary(v) && (rule == .conceptMoE || valid[row * l + t])
         flags.append(boundary)
         if boundary { starts.append(t) }
         owner.append(max(starts.count - 1, 0))
@@ -150,7 +160,10 @@ public enum DynamicChunking {
     var rates = boundaries.probabilities.reshaped(b * l).indexSelect(
       axis: 0, indices: IndexTensor(indices, shape: [b * m])
     ).reshaped(b, m)
-    if boundaries.rule == .hNet { rates = minimum(maximum(rates, Tensor(1e-4)), Tensor(1 - 1e-4)) }
+    if boundaries.rule == .hNet {
+      let bounds = boundaries.rule.rateBounds
+      rates = minimum(maximum(rates, Tensor(bounds.lowerBound)), Tensor(bounds.upperBound))
+    }
     return exponentialMovingAverage(concepts, rates: rates)
   }
 
