@@ -5,7 +5,7 @@ import TesseraCore
 /// occurrence (the last position) the model must emit the token that followed the first one.
 /// Token 0 is the trigger; the rest are drawn from `1..<vocabularySize`. Only the last position
 /// is scored.
-public struct InductionHeads: SequenceTask, Codable, Sendable {
+public struct InductionHeads: ExampleTask, Codable, Sendable {
   public var vocabularySize: Int
   public var sequenceLength: Int
   public var seed: UInt64
@@ -19,7 +19,7 @@ public struct InductionHeads: SequenceTask, Codable, Sendable {
     self.seed = seed
   }
 
-  func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
+  public func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
     var x = rng.integers([sequenceLength], in: 1..<vocabularySize).values
     let first = rng.integer(in: 0..<(sequenceLength - 2))
     x[first] = Self.trigger
@@ -29,15 +29,5 @@ public struct InductionHeads: SequenceTask, Codable, Sendable {
     return (x, y)
   }
 
-  public func batch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "induction").batch(index, size: size, length: sequenceLength, evaluation: false) {
-      example(&$0)
-    }
-  }
-
-  public func evaluationBatch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "induction").batch(index, size: size, length: sequenceLength, evaluation: true) {
-      example(&$0)
-    }
-  }
+  public var streamName: String { "induction" }
 }

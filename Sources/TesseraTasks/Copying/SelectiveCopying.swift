@@ -5,7 +5,7 @@ import TesseraCore
 /// positions; then `count` copy markers follow, and at each the model must emit the data tokens
 /// in their order of appearance. Token 0 is the noise token, 1 the copy marker, data tokens are
 /// `2..<vocabularySize`. Only the copy positions are scored (each predicts the next data token).
-public struct SelectiveCopying: SequenceTask, Codable, Sendable {
+public struct SelectiveCopying: ExampleTask, Codable, Sendable {
   public var vocabularySize: Int
   public var sequenceLength: Int
   public var count: Int
@@ -23,7 +23,7 @@ public struct SelectiveCopying: SequenceTask, Codable, Sendable {
     self.seed = seed
   }
 
-  func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
+  public func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
     let region = sequenceLength - count
     let positions = rng.permutation(region).prefix(count).sorted()
     let data = rng.integers([count], in: 2..<vocabularySize).values
@@ -38,19 +38,5 @@ public struct SelectiveCopying: SequenceTask, Codable, Sendable {
     return (x, y)
   }
 
-  public func batch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "selective-copying").batch(
-      index, size: size, length: sequenceLength, evaluation: false
-    ) {
-      example(&$0)
-    }
-  }
-
-  public func evaluationBatch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "selective-copying").batch(
-      index, size: size, length: sequenceLength, evaluation: true
-    ) {
-      example(&$0)
-    }
-  }
+  public var streamName: String { "selective-copying" }
 }

@@ -18,7 +18,7 @@ import TesseraCore
 ///   reconstruction.)
 /// - **memorization**: a key–value map fixed by the task's seed (not per sequence): sequences of
 ///   `k v` pairs whose values must be recalled from the weights; every value is scored.
-public struct MechanisticDesignTask: SequenceTask, Codable, Sendable {
+public struct MechanisticDesignTask: ExampleTask, Codable, Sendable {
   public enum Kind: String, Codable, Sendable, CaseIterable {
     case inContextRecall, fuzzyInContextRecall, noisyInContextRecall, selectiveCopying, compression, memorization
   }
@@ -46,19 +46,9 @@ public struct MechanisticDesignTask: SequenceTask, Codable, Sendable {
     check(vocabularySize >= 8, "MAD \(kind): the vocabulary needs at least 8 tokens")
   }
 
-  public func batch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "mad-\(kind.rawValue)").batch(
-      index, size: size, length: sequenceLength, evaluation: false
-    ) { example(&$0) }
-  }
+  public var streamName: String { "mad-\(kind.rawValue)" }
 
-  public func evaluationBatch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "mad-\(kind.rawValue)").batch(
-      index, size: size, length: sequenceLength, evaluation: true
-    ) { example(&$0) }
-  }
-
-  func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
+  public func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
     switch kind {
     case .inContextRecall: return recall(&rng, noiseTokens: 0, span: 1)
     case .noisyInContextRecall: return recall(&rng, noiseTokens: max(2, vocabularySize / 8), span: 1)

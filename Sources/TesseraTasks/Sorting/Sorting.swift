@@ -5,7 +5,7 @@ import TesseraCore
 /// `2..<vocabularySize`. Only the sorted half is scored (the separator predicts the smallest, each
 /// sorted token the next). Unlike copying, the output order is not the input order: the model must
 /// compare, not only look up.
-public struct Sorting: SequenceTask, Codable, Sendable {
+public struct Sorting: ExampleTask, Codable, Sendable {
   public var vocabularySize: Int
   public var sequenceLength: Int
   public var count: Int
@@ -24,7 +24,7 @@ public struct Sorting: SequenceTask, Codable, Sendable {
     self.seed = seed
   }
 
-  func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
+  public func example(_ rng: inout RandomGenerator) -> (inputs: [Int], targets: [Int]) {
     let data = rng.integers([count], in: 2..<vocabularySize).values
     let sorted = data.sorted()
     var x = [Int](repeating: Self.padding, count: sequenceLength)
@@ -38,15 +38,5 @@ public struct Sorting: SequenceTask, Codable, Sendable {
     return (x, y)
   }
 
-  public func batch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "sorting").batch(index, size: size, length: sequenceLength, evaluation: false) {
-      example(&$0)
-    }
-  }
-
-  public func evaluationBatch(_ index: Int, size: Int) -> TokenBatch {
-    ExampleStream(seed: seed, name: "sorting").batch(index, size: size, length: sequenceLength, evaluation: true) {
-      example(&$0)
-    }
-  }
+  public var streamName: String { "sorting" }
 }
