@@ -137,4 +137,41 @@ struct PaperNotebookTests {
     #expect(!result.contains("not measured"))
     #expect(FileManager.default.fileExists(atPath: root + "/figures/switch-scaling.svg"))
   }
+  @Test("notebooks/module-pruning.ipynb runs headless on toy runs and records every row")
+  func modulePruningToy() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["module-pruning"])
+    let run = try h.run(
+      root + "/notebooks/module-pruning.ipynb",
+      [
+        "-p", "width", "16", "-p", "blocks", "2", "-p", "heads", "2", "-p", "length", "16", "-p", "vocabulary", "16",
+        "-p", "items", "3", "-p", "steps", "4", "-p", "batchSize", "6", "-p", "evaluationBatches", "1", "-p",
+        "evaluationSize", "4", "-p", "timingBatch", "6", "-p", "timingRounds", "1", "--export-figures",
+        root + "/figures",
+      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.errorOutputs.isEmpty)
+    let result = try String(contentsOfFile: root + "/papers/module-pruning/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"))
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/module-pruning-masks.svg"))
+  }
+
+  @Test("notebooks/conceptmoe.ipynb runs headless on toy runs and records every row")
+  func conceptMoEToy() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["conceptmoe"])
+    let run = try h.run(
+      root + "/notebooks/conceptmoe.ipynb",
+      [
+        "-p", "width", "16", "-p", "heads", "2", "-p", "experts", "4", "-p", "expertHidden", "16", "-p",
+        "baselineBlocks", "3", "-p", "conceptBlocks", "1", "-p", "length", "32", "-p", "batchSize", "2", "-p", "steps",
+        "6", "-p", "words", "60", "-p", "sentences", "400", "-p", "prefillLengths", "[64, 128]", "-p", "decodeTokens",
+        "16", "-p", "timingRounds", "1", "--export-figures", root + "/figures",
+      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.errorOutputs.isEmpty)
+    let result = try String(contentsOfFile: root + "/papers/conceptmoe/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"))
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/conceptmoe-training.svg"))
+  }
 }
