@@ -26,7 +26,7 @@ public struct LayerStatistic: Sendable {
   public var values: [Double]
 }
 
-/// Per-call choices of a forward pass (later: blocks to skip, exit threshold, experts allowed).
+/// Per-call choices of a forward pass.
 public struct ForwardOptions: Sendable {
   /// A training pass: router jitter is drawn, and loss-free balancing counts the experts' loads
   /// for the update after the optimizer step; module gates are Gumbel-softmax straight-through
@@ -37,11 +37,21 @@ public struct ForwardOptions: Sendable {
   public var step: Int
   /// One context id per sequence (task, language) for a gate predictor that reads them.
   public var contexts: [Int]?
+  /// Early exit at inference: examples leave at the first exit head where they are confident
+  /// enough, and the blocks after it never see them (``ModelOutput/exitLayers``).
+  public var exit: ExitPolicy?
+  /// Every exit head's logits for every example (``ModelOutput/exitLogits``): what
+  /// ``Objective/earlyExit(weights:)`` trains.
+  public var exitHeads: Bool
 
-  public init(training: Bool = false, step: Int = 0, contexts: [Int]? = nil) {
+  public init(
+    training: Bool = false, step: Int = 0, contexts: [Int]? = nil, exit: ExitPolicy? = nil, exitHeads: Bool = false
+  ) {
     self.training = training
     self.step = step
     self.contexts = contexts
+    self.exit = exit
+    self.exitHeads = exitHeads
   }
 }
 
@@ -79,6 +89,12 @@ public struct ModelOutput {
   public var logits: Tensor
   public var auxiliaryLosses: [AuxiliaryLoss]
   public var statistics: [LayerStatistic]
+  /// Each exit head's logits `[B, T, vocabulary]`, in block order, when the pass asked for them
+  /// (``ForwardOptions/exitHeads``).
+  public var exitLogits: [Tensor] = []
+  /// Under an ``ExitPolicy``: the blocks each example ran (1-based: the block it exited after, or
+  /// every block).
+  public var exitLayers: [Int]? = nil
 
   /// `Σ weight × loss` over the auxiliary losses; nil when there are none.
   public var weightedAuxiliaryLoss: Tensor? {

@@ -152,6 +152,11 @@ public final class LanguageModel: Module {
   public let gatedModules: [Int]
   /// Sequences that ran each gated module in the last inference pass, with its batch and time.
   var lastGateRows: GateRows?
+  /// Early exit: the heads (``BlockSpec/exit``), in block order, and the block each follows.
+  public let exits: [ExitHead]
+  public let exitBlocks: [Int]
+  /// Examples that ran each block in the last pass under an ``ExitPolicy``, with its batch and time.
+  var lastExitRows: GateRows?
 
   /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
   /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
@@ -164,6 +169,8 @@ public final class LanguageModel: Module {
     var paths: [String] = []
     var resamplers: [ChunkingLayer] = []
     var gated: [Int] = []
+    var exitSpecs: [(block: Int, spec: ExitSpec)] = []
+    let blockCount = spec.stages.reduce(0) { $0 + $1.blocks.reduce(0) { $0 + $1.repeats } }
     var layout: [StageLayout] = []
     for (s, stage) in spec.stages.enumerated() {
       var resampler: Int?
@@ -190,6 +197,7 @@ public final class LanguageModel: Module {
           let channel = try block.channel.map {
             try Self.build($0, path: path + ".channel", width: spec.width, registry, &generator)
           }
+          if let exit = block.exit, blocks.count < blockCount - 1 { exitSpecs.append((blocks.count, exit)) }
           blocks.append(Block(mixer: mixer, channel: channel, norm: block.norm, width: spec.width))
           paths.append(path)
         }
@@ -205,6 +213,12 @@ public final class LanguageModel: Module {
     gatedModules = gated
     gatePredictor = spec.gating.map {
       GatePredictor($0, width: spec.width, modules: gated.count, generator: &generator)
+    }
+    exitBlocks = exitSpecs.map(\.block)
+    exits = exitSpecs.map { exit in
+      ExitHead(
+        exit.spec, normKind: spec.stages.flatMap(\.blocks).first?.norm ?? .layerNorm, width: spec.width,
+        vocabulary: spec.vocabulary, generator: &generator)
     }
   }
 
@@ -253,9 +267,14 @@ public final class LanguageModel: Module {
     func run(_ i: Int, _ h: Tensor) -> Tensor {
       layers[i](h, &context, path: "layers.\(i)", mixerGate: gates[2 * i], channelGate: gates[2 * i + 1])
     }
-    for stage in stageLayout {
+    var exiting = EarlyExitPass(self, batch: x.shape[0], time: x.shape[1], options: options)
+    stages: for stage in stageLayout {
       guard let r = stage.resampler else {
-        for i in stage.blocks { x = run(i, x) }
+        for i in stage.blocks {
+          x = run(i, x)
+          x = exiting.afterBlock(i, x)
+          if exiting.everyExampleExited { break stages }
+        }
         continue
       }
       // A token-to-concept stage: the blocks run on the concepts.
@@ -265,8 +284,12 @@ public final class LanguageModel: Module {
       for i in stage.blocks { h = run(i, h) }
       x = resamplers[r].dechunk(h, boundaries, residual: x)
     }
+    let final = exiting.finish(x)
+    if let rows = exiting.blockRows { lastExitRows = rows }
+    if let layers = exiting.exitLayers { context.record("exit_layer", layers.map(Double.init)) }
     return ModelOutput(
-      logits: logits(x), auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics)
+      logits: final, auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics,
+      exitLogits: exiting.exitLogits, exitLayers: exiting.exitLayers)
   }
 
   /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
@@ -352,10 +375,12 @@ public final class LanguageModel: Module {
         inner = resamplers[r].conceptLength(batch: batch, time: time)
       }
       let gated = lastGateRows.flatMap { $0.batch == batch && $0.time == time ? $0.kept : nil } ?? [:]
+      let ran = lastExitRows.flatMap { $0.batch == batch && $0.time == time ? $0.kept : nil } ?? [:]
       return stage.blocks.reduce(cost) { total, i in
         total
           + layers[i].cost(
-            batch: batch, time: inner, context: context, mixerBatch: gated[2 * i], channelBatch: gated[2 * i + 1])
+            batch: ran[i] ?? batch, time: inner, context: context, mixerBatch: gated[2 * i] ?? ran[i],
+            channelBatch: gated[2 * i + 1] ?? ran[i])
       }
     }
   }

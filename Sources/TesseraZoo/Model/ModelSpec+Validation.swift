@@ -32,6 +32,20 @@ extension ModelSpec {
         if let channel = block.channel {
           try check(channel, slot: .channel, path: "\(path).channel", registry: registry)
         }
+        if block.exit != nil {
+          if stage.resample != nil {
+            throw ModelSpecError(
+              "\(path).exit", "an exit head reads token-level states: it cannot sit inside a token-to-concept stage")
+          }
+          if gating != nil {
+            throw ModelSpecError("\(path).exit", "early exit and module pruning in one model are not supported")
+          }
+          if s == stages.count - 1 && b == stage.blocks.count - 1 && block.repeats == 1 {
+            throw ModelSpecError(
+              "\(path).exit",
+              "the last block is followed by the model's own head; an exit head belongs to an earlier block")
+          }
+        }
       }
     }
     if let gating {

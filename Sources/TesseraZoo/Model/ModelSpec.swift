@@ -133,18 +133,22 @@ public struct BlockSpec: Codable, Sendable, Equatable {
   /// Module pruning: which of the block's modules the model's gate predictor (``ModelSpec/gating``)
   /// may skip.
   public var gate: GateSpec?
+  /// Early exit: a prediction head after the block (after each copy when it repeats).
+  public var exit: ExitSpec?
 
   public init(
-    mixer: MixerSpec, channel: MixerSpec? = nil, norm: NormKind = .layerNorm, repeats: Int = 1, gate: GateSpec? = nil
+    mixer: MixerSpec, channel: MixerSpec? = nil, norm: NormKind = .layerNorm, repeats: Int = 1, gate: GateSpec? = nil,
+    exit: ExitSpec? = nil
   ) {
     self.mixer = mixer
     self.channel = channel
     self.norm = norm
     self.repeats = repeats
     self.gate = gate
+    self.exit = exit
   }
 
-  enum CodingKeys: String, CodingKey, CaseIterable { case mixer, channel, norm, repeats, gate }
+  enum CodingKeys: String, CodingKey, CaseIterable { case mixer, channel, norm, repeats, gate, exit }
 
   public init(from decoder: Decoder) throws {
     try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
@@ -154,6 +158,7 @@ public struct BlockSpec: Codable, Sendable, Equatable {
     norm = try c.decodeIfPresent(NormKind.self, forKey: .norm) ?? .layerNorm
     repeats = try c.decodeIfPresent(Int.self, forKey: .repeats) ?? 1
     gate = try c.decodeIfPresent(GateSpec.self, forKey: .gate)
+    exit = try c.decodeIfPresent(ExitSpec.self, forKey: .exit)
   }
 }
 

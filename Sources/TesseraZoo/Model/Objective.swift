@@ -9,6 +9,10 @@ public enum Objective: Sendable, Equatable {
   /// sequences, corrupted afresh at every step, and the model predicts the masked tokens (see
   /// ``MaskedDiffusionObjective``).
   case maskedDiffusion(MaskedDiffusionObjective)
+  /// Early exit: `Σ_k weights[k] · CE(exit head k)` over the model's exit heads in block order,
+  /// then `weights.last · CE(final head)` (the weighted loss of the early-exit BERTs and CALM's
+  /// training); one weight per exit head and one for the final head.
+  case earlyExit(weights: [Double])
 
   /// A target that does not count in the loss.
   public static let ignoredTarget = -100
@@ -30,6 +34,17 @@ public enum Objective: Sendable, Equatable {
       objective = crossEntropy(output.logits, targets: targets, ignoreIndex: Self.ignoredTarget)
     case .maskedDiffusion(let diffusion):
       (objective, output) = diffusion.loss(model, inputs: inputs, targets: targets, step: step)
+    case .earlyExit(let weights):
+      check(
+        weights.count == model.exits.count + 1,
+        "Objective.earlyExit: \(weights.count) weights for \(model.exits.count) exit heads and the final head (give \(model.exits.count + 1))"
+      )
+      output = model.forward(
+        inputs, options: ForwardOptions(training: true, step: step, contexts: contexts, exitHeads: true))
+      let heads = output.exitLogits + [output.logits]
+      objective = zip(heads, weights).map { logits, weight in
+        crossEntropy(logits, targets: targets, ignoreIndex: Self.ignoredTarget) * Float(weight)
+      }.reduce(Tensor.zeros([]), +)
     }
     let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
     return (total, objective, output)
