@@ -13,6 +13,9 @@ public enum Objective: Sendable, Equatable {
   /// then `weights.last · CE(final head)` (the weighted loss of the early-exit BERTs and CALM's
   /// training); one weight per exit head and one for the final head.
   case earlyExit(weights: [Double])
+  /// Knowledge distillation from a teacher (``DistillationObjective``: Hinton's loss at every
+  /// scored position, optionally at every exit head).
+  case distill(DistillationObjective)
 
   /// A target that does not count in the loss.
   public static let ignoredTarget = -100
@@ -45,6 +48,8 @@ public enum Objective: Sendable, Equatable {
       objective = zip(heads, weights).map { logits, weight in
         crossEntropy(logits, targets: targets, ignoreIndex: Self.ignoredTarget) * Float(weight)
       }.reduce(Tensor.zeros([]), +)
+    case .distill(let distillation):
+      (objective, output) = distillation.loss(model, inputs: inputs, targets: targets, step: step, contexts: contexts)
     }
     let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
     return (total, objective, output)
