@@ -8,6 +8,7 @@
 // speed, never results.
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// The instruction-set variants of every kernel here.
 enum { TESSERA_GEMM_BASELINE = 0, TESSERA_GEMM_AVX2 = 1, TESSERA_GEMM_AVX512 = 2 };
@@ -63,5 +64,21 @@ void tessera_stdout_flush(void);
 /// Makes a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) flush C's `stdout` before the handler
 /// installed earlier (Swift's backtracer) runs, so a partial line printed just before it is kept.
 void tessera_stdout_flush_on_crash(void);
+
+/// Weight-only quantized `y = x Wᵀ (+ b)` for outputs `first ..< last` of every row of `x`
+/// `[rows, inputs]` (`y` `[rows, outputs]`): int8 codes `[outputs, inputs]` with a half-float scale per output.
+void tessera_qlinear_int8(int variant, const float *x, ptrdiff_t rows, ptrdiff_t inputs, const int8_t *q,
+                          const uint16_t *scales, const float *bias, float *y, ptrdiff_t outputs, ptrdiff_t first,
+                          ptrdiff_t last);
+
+/// The same with 4-bit codes (two a byte, low nibble first, rows of ⌈inputs / 2⌉ bytes) in groups
+/// of `group` (even) inputs, `w = minimum + scale · q` per group (half floats); `xsums` `[rows, groups]` holds
+/// each row's sum over each group (``tessera_group_sums``).
+void tessera_qlinear_int4(int variant, const float *x, ptrdiff_t rows, ptrdiff_t inputs, const uint8_t *codes,
+                          ptrdiff_t group, const uint16_t *scales, const uint16_t *minimums, const float *xsums,
+                          const float *bias, float *y, ptrdiff_t outputs, ptrdiff_t first, ptrdiff_t last);
+
+/// `sums[r, g]` = the sum of `x[r, i]` over group `g` of `group` inputs, in order.
+void tessera_group_sums(const float *x, ptrdiff_t rows, ptrdiff_t inputs, ptrdiff_t group, float *sums);
 
 #endif

@@ -14,10 +14,24 @@ public final class Linear: Module {
     self.bias = bias ? Tensor.zeros([outputs]) : nil
   }
 
+  /// Weight-only quantized inference (``quantize(_:)``): when set, the layer multiplies by these
+  /// codes instead of `weight` (which is kept, for ``dequantize()`` and training).
+  public private(set) var quantized: QuantizedMatrix?
+
+  /// Quantizes the weight for inference (``QuantizedMatrix``); the layer then refuses inputs that
+  /// carry a gradient.
+  public func quantize(_ scheme: QuantizedMatrix.Scheme) { quantized = QuantizedMatrix(weight, scheme: scheme) }
+
+  /// Back to the float weight.
+  public func dequantize() { quantized = nil }
+
   public var inputCount: Int { weight.shape[1] }
   public var outputCount: Int { weight.shape[0] }
 
-  public func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+  public func callAsFunction(_ x: Tensor) -> Tensor {
+    if let quantized { return quantizedLinear(x, quantized, bias: bias) }
+    return linear(x, weight: weight, bias: bias)
+  }
 
   /// FLOPs of one application to `rows` vectors: 2 per multiply–add, and one per output for the
   /// bias add when there is a bias.

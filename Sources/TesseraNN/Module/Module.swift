@@ -93,20 +93,26 @@ public enum ModuleError: Error, CustomStringConvertible {
 }
 
 enum ModuleWalk {
-  static func collect(_ module: Module, prefix: String, into out: inout [(String, Parameter)]) {
+  /// The stored properties of `module` (superclass first), named as parameters are: without a
+  /// property wrapper's underscore, in snake case.
+  static func children(_ module: Module) -> [(name: String, value: Any)] {
     var mirrors: [Mirror] = []
     var mirror: Mirror? = Mirror(reflecting: module)
     while let m = mirror {
       mirrors.insert(m, at: 0)
       mirror = m.superclassMirror
     }
-    for m in mirrors {
-      for child in m.children {
-        guard var label = child.label else { continue }
+    return mirrors.flatMap { m in
+      m.children.compactMap { child -> (name: String, value: Any)? in
+        guard var label = child.label else { return nil }
         if label.hasPrefix("_") { label.removeFirst() }
-        visit(child.value, name: prefix + snakeCase(label), into: &out)
+        return (snakeCase(label), child.value)
       }
     }
+  }
+
+  static func collect(_ module: Module, prefix: String, into out: inout [(String, Parameter)]) {
+    for child in children(module) { visit(child.value, name: prefix + child.name, into: &out) }
   }
 
   static func visit(_ value: Any, name: String, into out: inout [(String, Parameter)]) {
