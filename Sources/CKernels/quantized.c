@@ -3,9 +3,11 @@
 // (w = min_g + scale_g · q, q in 0…15, two codes a byte, low nibble first). Each weight row is
 // decoded as it is read; the whole matrix is never expanded.
 //
-// Every output is one fixed computation: 16 lanes, lane l an fmaf chain over the inputs i ≡ l
-// (mod 16) in order (a 4-bit group's lanes start afresh per group), the lanes summed in one fixed
-// tree. fmaf is exactly rounded, so the AVX-512, AVX2 + FMA and baseline builds give the same bits.
+// The codes are laid out by blocks of 16 outputs: for each input i, the 16 outputs' codes side by
+// side, so one vector of codes meets one input broadcast and each lane is one output. Every output
+// is one fixed computation — an fma chain over the inputs in order (for 4 bits, one chain per group,
+// then scale · chain + minimum · Σx added in group order) — whatever the instruction set, the rows
+// taken together or the thread: the AVX-512, AVX2 + FMA and baseline builds give the same bits.
 
 #include "CKernels.h"
 #include "ScalarMath.h"
@@ -13,36 +15,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-// An IEEE half float (its bits) as a float, exactly.
-static inline float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exponent = (h >> 10) & 31, mantissa = h & 0x3FFu, bits;
-    if (exponent == 0) {
-        if (mantissa == 0) {
-            bits = sign;
-        } else {  // subnormal: normalise
-            int e = -1;
-            do {
-                mantissa <<= 1;
-                e++;
-            } while (!(mantissa & 0x400u));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mantissa & 0x3FFu) << 13);
-        }
-    } else if (exponent == 31) {
-        bits = sign | 0x7F800000u | (mantissa << 13);
-    } else {
-        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-    }
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
+#pragma clang diagnostic ignored "-Wpsabi"
+
+typedef float v16f __attribute__((ext_vector_type(16)));
+typedef int8_t v16b __attribute__((ext_vector_type(16)));
+typedef uint8_t v8u __attribute__((ext_vector_type(8)));
+typedef _Float16 v16hf __attribute__((ext_vector_type(16)));
+
+// 16 half floats (their bits) as floats, exactly (F16C where the build has it).
+__attribute__((always_inline)) static inline v16f halves(const uint16_t *p) {
+    v16hf h;
+    memcpy(&h, p, sizeof h);
+    return __builtin_convertvector(h, v16f);
 }
 
-static inline float lanes_sum(const float *a) {
-    float s[8], t[4];
-    for (int l = 0; l < 8; l++) s[l] = a[l] + a[l + 8];
-    for (int l = 0; l < 4; l++) t[l] = s[l] + s[l + 4];
-    return (t[0] + t[2]) + (t[1] + t[3]);
+__attribute__((always_inline)) static inline v16f int8_codes(const int8_t *p) {
+    v16b c;
+    memcpy(&c, p, sizeof c);
+    return __builtin_convertvector(c, v16f);
 }
+
+__attribute__((always_inline)) static inline v16f int4_codes(const uint8_t *p) {
+    v8u packed;
+    memcpy(&packed, p, sizeof packed);
+    v8u low = packed & (uint8_t)15, high = packed >> (uint8_t)4;
+    return __builtin_convertvector(
+        __builtin_shufflevector(low, high, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15), v16f);
+}
+
+__attribute__((always_inline)) static inline void store_lanes(float *y, v16f v, const float *bias, ptrdiff_t n) {
+    for (ptrdiff_t l = 0; l < n; l++) y[l] = bias ? v[l] + bias[l] : v[l];
+}
+
+// Rows are taken ROWS at a time, each block's codes decoded once per ROWS rows.
+#define ROWS 8
 
 __attribute__((always_inline)) static inline void qlinear_int8_body(const float *restrict x, ptrdiff_t rows,
                                                                       ptrdiff_t inputs, const int8_t *restrict q,
@@ -50,17 +56,19 @@ __attribute__((always_inline)) static inline void qlinear_int8_body(const float 
                                                                       const float *restrict bias, float *restrict y,
                                                                       ptrdiff_t outputs, ptrdiff_t first,
                                                                       ptrdiff_t last) {
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *xr = x + r * inputs;
-        for (ptrdiff_t o = first; o < last; o++) {
-            const int8_t *qo = q + o * inputs;
-            float acc[16] = {0};
-            ptrdiff_t i = 0;
-            for (; i + 16 <= inputs; i += 16)
-                for (int l = 0; l < 16; l++) acc[l] = fmaf(xr[i + l], (float)qo[i + l], acc[l]);
-            for (int l = 0; i + l < inputs; l++) acc[l] = fmaf(xr[i + l], (float)qo[i + l], acc[l]);
-            float v = lanes_sum(acc) * half_to_float(scales[o]);
-            y[r * outputs + o] = bias ? v + bias[o] : v;
+    for (ptrdiff_t b = first; b < last; b++) {
+        const int8_t *qb = q + b * inputs * 16;
+        const v16f scale = halves(scales + b * 16);
+        const ptrdiff_t o = b * 16, n = outputs - o < 16 ? outputs - o : 16;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += ROWS) {
+            const ptrdiff_t R = rows - r0 < ROWS ? rows - r0 : ROWS;
+            v16f acc[ROWS] = {0};
+            for (ptrdiff_t i = 0; i < inputs; i++) {
+                const v16f w = int8_codes(qb + i * 16);
+                for (ptrdiff_t k = 0; k < R; k++)
+                    acc[k] = __builtin_elementwise_fma((v16f)x[(r0 + k) * inputs + i], w, acc[k]);
+            }
+            for (ptrdiff_t k = 0; k < R; k++) store_lanes(y + (r0 + k) * outputs + o, acc[k] * scale, bias ? bias + o : 0, n);
         }
     }
 }
@@ -69,43 +77,37 @@ __attribute__((always_inline)) static inline void qlinear_int4_body(
     const float *restrict x, ptrdiff_t rows, ptrdiff_t inputs, const uint8_t *restrict codes, ptrdiff_t group,
     const uint16_t *restrict scales, const uint16_t *restrict minimums, const float *restrict xsums,
     const float *restrict bias, float *restrict y, ptrdiff_t outputs, ptrdiff_t first, ptrdiff_t last) {
-    const ptrdiff_t groups = (inputs + group - 1) / group, rowBytes = (inputs + 1) / 2;
-    for (ptrdiff_t r = 0; r < rows; r++) {
-        const float *xr = x + r * inputs;
-        for (ptrdiff_t o = first; o < last; o++) {
-            const uint8_t *co = codes + o * rowBytes;
-            float total = 0;
+    const ptrdiff_t groups = (inputs + group - 1) / group;
+    for (ptrdiff_t b = first; b < last; b++) {
+        const uint8_t *cb = codes + b * inputs * 8;
+        const ptrdiff_t o = b * 16, n = outputs - o < 16 ? outputs - o : 16;
+        for (ptrdiff_t r0 = 0; r0 < rows; r0 += ROWS) {
+            const ptrdiff_t R = rows - r0 < ROWS ? rows - r0 : ROWS;
+            v16f total[ROWS] = {0};
             for (ptrdiff_t g = 0; g < groups; g++) {
                 const ptrdiff_t start = g * group, end = start + group < inputs ? start + group : inputs;
-                float acc[16] = {0};
-                ptrdiff_t i = start;
-                for (; i + 16 <= end; i += 16) {
-                    float w[16];
-                    for (int l = 0; l < 16; l += 2) {
-                        // start is even when group is (checked by the caller), so i + l is even.
-                        uint8_t b = co[(i + l) >> 1];
-                        w[l] = (float)(b & 15);
-                        w[l + 1] = (float)(b >> 4);
-                    }
-                    for (int l = 0; l < 16; l++) acc[l] = fmaf(xr[i + l], w[l], acc[l]);
+                v16f acc[ROWS] = {0};
+                for (ptrdiff_t i = start; i < end; i++) {
+                    const v16f w = int4_codes(cb + i * 8);
+                    for (ptrdiff_t k = 0; k < R; k++)
+                        acc[k] = __builtin_elementwise_fma((v16f)x[(r0 + k) * inputs + i], w, acc[k]);
                 }
-                for (int l = 0; i + l < end; l++) {
-                    ptrdiff_t k = i + l;
-                    uint8_t b = co[k >> 1];
-                    acc[l] = fmaf(xr[k], (float)((k & 1) ? (b >> 4) : (b & 15)), acc[l]);
+                const v16f scale = halves(scales + (b * groups + g) * 16);
+                const v16f minimum = halves(minimums + (b * groups + g) * 16);
+                for (ptrdiff_t k = 0; k < R; k++) {
+                    total[k] = __builtin_elementwise_fma(scale, acc[k], total[k]);
+                    total[k] = __builtin_elementwise_fma(minimum, (v16f)xsums[(r0 + k) * groups + g], total[k]);
                 }
-                total = fmaf(half_to_float(scales[o * groups + g]), lanes_sum(acc), total);
-                total = fmaf(half_to_float(minimums[o * groups + g]), xsums[r * groups + g], total);
             }
-            y[r * outputs + o] = bias ? total + bias[o] : total;
+            for (ptrdiff_t k = 0; k < R; k++) store_lanes(y + (r0 + k) * outputs + o, total[k], bias ? bias + o : 0, n);
         }
     }
 }
 
 #if defined(__x86_64__)
 #define QUANTIZED_VARIANTS(name, params, args)                                                              \
-    __attribute__((target("avx512f,fma"))) static void name##_avx512 params { name##_body args; }          \
-    __attribute__((target("avx2,fma"))) static void name##_avx2 params { name##_body args; }                \
+    __attribute__((target("avx512f,fma,f16c"))) static void name##_avx512 params { name##_body args; }          \
+    __attribute__((target("avx2,fma,f16c"))) static void name##_avx2 params { name##_body args; }                \
     static void name##_baseline params { name##_body args; }
 #else
 #define QUANTIZED_VARIANTS(name, params, args) static void name##_baseline params { name##_body args; }

@@ -174,4 +174,23 @@ struct PaperNotebookTests {
     #expect(!result.contains("not measured"))
     #expect(FileManager.default.fileExists(atPath: root + "/figures/conceptmoe-training.svg"))
   }
+  @Test("notebooks/ontology-early-exit.ipynb runs headless on toy runs and records every row")
+  func ontologyEarlyExitToy() throws {
+    let h = try NotebookHarness()
+    let root = try Self.repository(h, slugs: ["ontology-early-exit"])
+    let run = try h.run(
+      root + "/notebooks/ontology-early-exit.ipynb",
+      [
+        "-p", "width", "32", "-p", "blocks", "3", "-p", "exitsAfter", "[1, 2]", "-p", "teacherWidth", "32", "-p",
+        "teacherBlocks", "1", "-p", "heads", "2", "-p", "steps", "3", "-p", "teacherSteps", "3", "-p", "batchSize", "8",
+        "-p", "evaluationBatches", "1", "-p", "evaluationSize", "16", "-p", "latencyQueries", "6", "-p", "thresholds",
+        "[0.3, 0.9]", "--export-figures", root + "/figures",
+      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(run.errorOutputs.isEmpty)
+    let result = try String(contentsOfFile: root + "/papers/ontology-early-exit/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"))
+    #expect(run.text("oe-8").contains(#""bench": "early-exit""#), "\(run.text("oe-8"))")
+    #expect(FileManager.default.fileExists(atPath: root + "/figures/ontology-early-exit.svg"))
+  }
 }

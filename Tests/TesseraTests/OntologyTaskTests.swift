@@ -110,4 +110,24 @@ struct OntologyTaskTests {
       settings: TrainingSettings(steps: 60, batchSize: 32, learningRate: 3e-3, evaluateEvery: 60))
     #expect(result.losses.suffix(5).reduce(0, +) < result.losses.prefix(5).reduce(0, +))
   }
+  @Test(
+    "ExitCalibration: threshold 0 leaves at the first exit, above 1 runs every block; the lowest within tolerance is chosen"
+  )
+  func calibration() throws {
+    let task = DiagnosisTask(ontology: Self.ontology, sequenceLength: 12, seed: 8)
+    var rng = RandomGenerator(seed: 9)
+    let block = BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer("swiglu"))
+    var exiting = block
+    exiting.exit = ExitSpec()
+    let model = try LanguageModel(
+      ModelSpec(vocabulary: task.vocabularySize, width: 32, stages: [StageSpec(blocks: [exiting, block, block])]),
+      generator: &rng)
+    let batches = (0..<2).map { task.evaluationBatch($0, size: 16) }
+    let c = ExitCalibration(model, batches: batches, thresholds: [2, 0], tolerance: 0.01)
+    #expect(c.points.map(\.threshold) == [0, 2])
+    #expect(c.points[0].meanExitLayer == 1 && c.points[1].meanExitLayer == 3)
+    #expect(c.points[1].accuracy == c.fullAccuracy)
+    let expected = c.points.first { $0.accuracy >= c.fullAccuracy - 0.01 }
+    #expect(c.chosen?.threshold == expected?.threshold)
+  }
 }

@@ -65,15 +65,17 @@ void tessera_stdout_flush(void);
 /// installed earlier (Swift's backtracer) runs, so a partial line printed just before it is kept.
 void tessera_stdout_flush_on_crash(void);
 
-/// Weight-only quantized `y = x Wᵀ (+ b)` for outputs `first ..< last` of every row of `x`
-/// `[rows, inputs]` (`y` `[rows, outputs]`): int8 codes `[outputs, inputs]` with a half-float scale per output.
+/// Weight-only quantized `y = x Wᵀ (+ b)` for output blocks `first ..< last` (16 outputs each) of
+/// every row of `x` `[rows, inputs]` (`y` `[rows, outputs]`). int8: codes `[blocks, inputs, 16]`,
+/// a half-float scale per output (`[blocks · 16]`).
 void tessera_qlinear_int8(int variant, const float *x, ptrdiff_t rows, ptrdiff_t inputs, const int8_t *q,
                           const uint16_t *scales, const float *bias, float *y, ptrdiff_t outputs, ptrdiff_t first,
                           ptrdiff_t last);
 
-/// The same with 4-bit codes (two a byte, low nibble first, rows of ⌈inputs / 2⌉ bytes) in groups
-/// of `group` (even) inputs, `w = minimum + scale · q` per group (half floats); `xsums` `[rows, groups]` holds
-/// each row's sum over each group (``tessera_group_sums``).
+/// The same with 4-bit codes `[blocks, inputs, 8 bytes]` (lanes 2j and 2j + 1 in the low and high
+/// nibble of byte j) in groups of `group` inputs, `w = minimum + scale · q` per group (half floats,
+/// `[blocks, groups, 16]`); `xsums` `[rows, groups]` holds each row's sum over each group
+/// (``tessera_group_sums``).
 void tessera_qlinear_int4(int variant, const float *x, ptrdiff_t rows, ptrdiff_t inputs, const uint8_t *codes,
                           ptrdiff_t group, const uint16_t *scales, const uint16_t *minimums, const float *xsums,
                           const float *bias, float *y, ptrdiff_t outputs, ptrdiff_t first, ptrdiff_t last);

@@ -14,16 +14,10 @@ public final class Linear: Module {
     self.bias = bias ? Tensor.zeros([outputs]) : nil
   }
 
-  /// Weight-only quantized inference (``quantize(_:)``): when set, the layer multiplies by these
-  /// codes instead of `weight` (which is kept, for ``dequantize()`` and training).
+  /// Weight-only quantized inference (``Quantizable``): when set, the layer multiplies by these
+  /// codes instead of `weight` (which is kept, for `dequantize()` and training); it then refuses
+  /// inputs that carry a gradient.
   public private(set) var quantized: QuantizedMatrix?
-
-  /// Quantizes the weight for inference (``QuantizedMatrix``); the layer then refuses inputs that
-  /// carry a gradient.
-  public func quantize(_ scheme: QuantizedMatrix.Scheme) { quantized = QuantizedMatrix(weight, scheme: scheme) }
-
-  /// Back to the float weight.
-  public func dequantize() { quantized = nil }
 
   public var inputCount: Int { weight.shape[1] }
   public var outputCount: Int { weight.shape[0] }
@@ -36,4 +30,9 @@ public final class Linear: Module {
   /// FLOPs of one application to `rows` vectors: 2 per multiply–add, and one per output for the
   /// bias add when there is a bias.
   public func flops(rows: Int) -> Int { rows * outputCount * (2 * inputCount + (bias == nil ? 0 : 1)) }
+}
+
+extension Linear: Quantizable {
+  public func quantize(_ scheme: QuantizedMatrix.Scheme) { quantized = QuantizedMatrix(weight, scheme: scheme) }
+  public func dequantize() { quantized = nil }
 }

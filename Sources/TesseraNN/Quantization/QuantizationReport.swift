@@ -1,5 +1,13 @@
 import TesseraCore
 
+/// A module whose weight matrix can be stored quantized for inference (``Linear``, ``Embedding``).
+public protocol Quantizable: Module {
+  var weight: Tensor { get }
+  var quantized: QuantizedMatrix? { get }
+  func quantize(_ scheme: QuantizedMatrix.Scheme)
+  func dequantize()
+}
+
 /// What ``Module/quantizeLinearLayers(_:where:)`` did: the layers it quantized, and the bytes
 /// of the model's parameters in float32 against those of the quantized model (codes, scales and
 /// minimums for the quantized weights; float32 for every other parameter).
@@ -24,8 +32,9 @@ extension Module {
     return out
   }
 
-  /// Quantizes every ``Linear`` whose name passes `include` (default: all of them) for weight-only
-  /// quantized inference; embeddings and norms stay float32.
+  /// Quantizes every linear layer and embedding table (``Quantizable``) whose name passes
+  /// `include` (default: all of them) for weight-only quantized inference; norms and biases stay
+  /// float32.
   @discardableResult
   public func quantizeLinearLayers(_ scheme: QuantizedMatrix.Scheme, where include: (String) -> Bool = { _ in true })
     -> QuantizationReport
@@ -33,19 +42,19 @@ extension Module {
     var layers: [String] = []
     var savedBytes = 0
     for (name, module) in namedModules() {
-      guard let linear = module as? Linear, include(name) else { continue }
-      linear.quantize(scheme)
+      guard let layer = module as? any Quantizable, include(name) else { continue }
+      layer.quantize(scheme)
       layers.append(name)
-      savedBytes += 4 * linear.weight.count - linear.quantized!.bytes
+      savedBytes += 4 * layer.weight.count - layer.quantized!.bytes
     }
     let floatBytes = 4 * parameterCount
     return QuantizationReport(
       scheme: scheme, layers: layers, floatBytes: floatBytes, quantizedBytes: floatBytes - savedBytes)
   }
 
-  /// Undoes ``quantizeLinearLayers(_:where:)``: every linear layer back to its float weight.
+  /// Undoes ``quantizeLinearLayers(_:where:)``: every layer back to its float weight.
   public func dequantizeLinearLayers() {
-    for (_, module) in namedModules() { (module as? Linear)?.dequantize() }
+    for (_, module) in namedModules() { (module as? any Quantizable)?.dequantize() }
   }
 }
 

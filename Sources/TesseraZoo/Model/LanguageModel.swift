@@ -256,6 +256,7 @@ public final class LanguageModel: Module {
   func logits(_ hidden: Tensor) -> Tensor {
     let h = norm(hidden)
     if let head { return head(h) }
+    if let quantized = embedding.quantized { return quantizedLinear(h, quantized) }
     return matmul(h, embedding.weight.transposed())
   }
 
