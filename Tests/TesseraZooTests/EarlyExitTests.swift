@@ -124,6 +124,10 @@ struct EarlyExitTests {
       sum + item.element.cost(batch: layers.filter { $0 > item.offset }.count, time: 5, context: CostContext()).flops
     }
     #expect(counted == expected)
+    // A later pass without a policy counts every block over the whole batch again.
+    _ = withoutGradients { model.forward(tokens) }
+    let full = model.layers.reduce(0) { $0 + $1.cost(batch: 6, time: 5, context: CostContext()).flops }
+    #expect(model.cost(batch: 6, time: 5).flops == full)
   }
 
   @Test("the state measure: cosine with the previous block's state at the position; never exits at the first block")

@@ -46,6 +46,7 @@ public struct QuantizedMatrix: Sendable, Equatable {
   public init(_ weight: Tensor, scheme: Scheme) {
     check(weight.rank == 2, "QuantizedMatrix: a weight is [outputs, inputs], got \(weight.shape.shapeDescription)")
     let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+    check(outputs >= 1 && inputs >= 1, "QuantizedMatrix: an empty weight \(weight.shape.shapeDescription)")
     let w = weight.contiguousUntraced().scalars
     let lanes = Self.lanes, blocks = (outputs + lanes - 1) / lanes
     self.scheme = scheme

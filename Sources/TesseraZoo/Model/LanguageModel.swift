@@ -286,7 +286,7 @@ public final class LanguageModel: Module {
       x = resamplers[r].dechunk(h, boundaries, residual: x)
     }
     let final = exiting.finish(x)
-    if let rows = exiting.blockRows { lastExitRows = rows }
+    lastExitRows = exiting.blockRows
     if let layers = exiting.exitLayers { context.record("exit_layer", layers.map(Double.init)) }
     return ModelOutput(
       logits: final, auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics,
