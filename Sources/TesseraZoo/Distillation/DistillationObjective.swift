@@ -42,30 +42,27 @@ public struct DistillationObjective: Sendable, Equatable {
   func loss(_ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int, contexts: [Int]?) -> (
     Tensor, ModelOutput
   ) {
-    let weights = headWeights ?? [1]
+    let teacherLogits = teacher.logits(inputs)
     check(
-      headWeights == nil || weights.count == model.exits.count + 1,
-      "DistillationObjective: \(weights.count) head weights for \(model.exits.count) exit heads and the final head (give \(model.exits.count + 1))"
+      teacherLogits.rank == 3 && Array(teacherLogits.shape.prefix(2)) == inputs.shape,
+      "DistillationObjective: the teacher's logits \(teacherLogits.shape) are not [batch, time, vocabulary] for inputs \(inputs.shape)"
     )
-    let output = model.forward(
-      inputs, options: ForwardOptions(training: true, step: step, contexts: contexts, exitHeads: headWeights != nil))
-    let vocabulary = output.logits.shape[2]
-    let rows = output.logits.shape[0] * output.logits.shape[1]
+    let (rows, vocabulary) = (teacherLogits.shape[0] * teacherLogits.shape[1], teacherLogits.shape[2])
     let scored = targets.values.indices.filter { targets.values[$0] != Objective.ignoredTarget }
     let picked = IndexTensor(scored)
     let hard = IndexTensor(scored.map { targets.values[$0] })
-    let teacherLogits = teacher.logits(inputs)
-    check(
-      teacherLogits.shape == output.logits.shape,
-      "DistillationObjective: the teacher's logits \(teacherLogits.shape) are not the student's \(output.logits.shape)")
     let soft = teacherLogits.reshaped([rows, vocabulary]).indexSelect(axis: 0, indices: picked)
-    let heads = headWeights == nil ? [output.logits] : output.exitLogits + [output.logits]
-    let total = zip(heads, weights).map { logits, weight in
-      DistillationLoss(
+    let (total, output) = model.headWeightedLoss(
+      inputs, weights: headWeights, step: step, contexts: contexts, objective: "DistillationObjective"
+    ) { logits in
+      check(
+        logits.shape == teacherLogits.shape,
+        "DistillationObjective: the teacher's logits \(teacherLogits.shape) are not the student's \(logits.shape)")
+      return DistillationLoss(
         student: logits.reshaped([rows, vocabulary]).indexSelect(axis: 0, indices: picked), teacher: soft,
         targets: hard, temperature: temperature, alpha: alpha
-      ).loss * Float(weight)
-    }.reduce(Tensor.zeros([]), +)
+      ).loss
+    }
     return (total, output)
   }
 }

@@ -217,7 +217,7 @@ public final class LanguageModel: Module {
     exitBlocks = exitSpecs.map(\.block)
     exits = exitSpecs.map { exit in
       ExitHead(
-        exit.spec, normKind: spec.stages.flatMap(\.blocks).first?.norm ?? .layerNorm, width: spec.width,
+        exit.spec, normKind: spec.norm, width: spec.width,
         vocabulary: spec.vocabulary, generator: &generator)
     }
   }

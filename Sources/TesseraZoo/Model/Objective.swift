@@ -38,16 +38,9 @@ public enum Objective: Sendable, Equatable {
     case .maskedDiffusion(let diffusion):
       (objective, output) = diffusion.loss(model, inputs: inputs, targets: targets, step: step)
     case .earlyExit(let weights):
-      check(
-        weights.count == model.exits.count + 1,
-        "Objective.earlyExit: \(weights.count) weights for \(model.exits.count) exit heads and the final head (give \(model.exits.count + 1))"
-      )
-      output = model.forward(
-        inputs, options: ForwardOptions(training: true, step: step, contexts: contexts, exitHeads: true))
-      let heads = output.exitLogits + [output.logits]
-      objective = zip(heads, weights).map { logits, weight in
-        crossEntropy(logits, targets: targets, ignoreIndex: Self.ignoredTarget) * Float(weight)
-      }.reduce(Tensor.zeros([]), +)
+      (objective, output) = model.headWeightedLoss(
+        inputs, weights: weights, step: step, contexts: contexts, objective: "Objective.earlyExit"
+      ) { crossEntropy($0, targets: targets, ignoreIndex: Self.ignoredTarget) }
     case .distill(let distillation):
       (objective, output) = distillation.loss(model, inputs: inputs, targets: targets, step: step, contexts: contexts)
     }
