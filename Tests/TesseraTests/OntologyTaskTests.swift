@@ -78,19 +78,26 @@ struct OntologyTaskTests {
     }
   }
 
+  /// `blocks` blocks of attention + SwiGLU at width 32 for `task`, an exit head after the first.
+  static func exitingModel(_ task: DiagnosisTask, blocks: Int, direction: Direction, seed: UInt64) throws
+    -> LanguageModel
+  {
+    var rng = RandomGenerator(seed: seed)
+    let block = BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer("swiglu"))
+    var exiting = block
+    exiting.exit = ExitSpec()
+    let spec = ModelSpec(
+      vocabulary: task.vocabularySize, width: 32, direction: direction,
+      stages: [StageSpec(blocks: [exiting] + Array(repeating: block, count: blocks - 1))])
+    return try LanguageModel(spec, generator: &rng)
+  }
+
   @Test(
     "Objective.distill: α = 1 is the hard-label loss; with exit heads every head is distilled; the posterior teacher trains"
   )
   func distillation() throws {
     let task = DiagnosisTask(ontology: Self.ontology, sequenceLength: 12, seed: 6)
-    var rng = RandomGenerator(seed: 7)
-    let block = BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer("swiglu"))
-    var exiting = block
-    exiting.exit = ExitSpec()
-    let spec = ModelSpec(
-      vocabulary: task.vocabularySize, width: 32, direction: .bidirectional,
-      stages: [StageSpec(blocks: [exiting, block])])
-    let model = try LanguageModel(spec, generator: &rng)
+    let model = try Self.exitingModel(task, blocks: 2, direction: .bidirectional, seed: 7)
     let batch = task.batch(0, size: 8)
     let teacher = Self.posteriorTeacher(task)
     let hardOnly = Objective.distill(DistillationObjective(teacher: teacher, temperature: 2, alpha: 1))
@@ -110,18 +117,13 @@ struct OntologyTaskTests {
       settings: TrainingSettings(steps: 60, batchSize: 32, learningRate: 3e-3, evaluateEvery: 60))
     #expect(result.losses.suffix(5).reduce(0, +) < result.losses.prefix(5).reduce(0, +))
   }
+
   @Test(
     "ExitCalibration: threshold 0 leaves at the first exit, above 1 runs every block; the lowest within tolerance is chosen"
   )
   func calibration() throws {
     let task = DiagnosisTask(ontology: Self.ontology, sequenceLength: 12, seed: 8)
-    var rng = RandomGenerator(seed: 9)
-    let block = BlockSpec(mixer: .layer("attn", ["heads": 2]), channel: .layer("swiglu"))
-    var exiting = block
-    exiting.exit = ExitSpec()
-    let model = try LanguageModel(
-      ModelSpec(vocabulary: task.vocabularySize, width: 32, stages: [StageSpec(blocks: [exiting, block, block])]),
-      generator: &rng)
+    let model = try Self.exitingModel(task, blocks: 3, direction: .causal, seed: 9)
     let batches = (0..<2).map { task.evaluationBatch($0, size: 16) }
     let c = ExitCalibration(model, batches: batches, thresholds: [2, 0], tolerance: 0.01)
     #expect(c.points.map(\.threshold) == [0, 2])

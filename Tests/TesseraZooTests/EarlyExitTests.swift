@@ -144,6 +144,22 @@ struct EarlyExitTests {
       model.forward(tokens, options: ForwardOptions(exit: ExitPolicy(measure: .hiddenStateCosine, threshold: 0.01)))
     }
     #expect(strict.exitLayers?.allSatisfy { $0 == 3 || $0 == 4 } == true, "\(strict.exitLayers ?? [])")
+    // At exit 1 (after block 2): the cosine of blocks 1 and 2's states at the last position, written out;
+    // a threshold between the examples' values sends those above it out at block 3.
+    var context = ForwardContext()
+    var h = model.embedding(tokens)
+    var states: [Tensor] = []
+    for i in 0..<3 {
+      h = withoutGradients { model.layers[i](h, &context, path: "layers.\(i)") }
+      states.append(h.select(axis: 1, index: 5))
+    }
+    let cosine = ExitConfidence.hiddenStateCosine.confidence(logits: nil, hidden: states[2], previousHidden: states[1])
+    let threshold = cosine.sorted()[2]
+    let mixed = withoutGradients {
+      model.forward(
+        tokens, options: ForwardOptions(exit: ExitPolicy(measure: .hiddenStateCosine, threshold: threshold)))
+    }
+    #expect(mixed.exitLayers == cosine.map { $0 >= threshold ? 3 : 4 }, "\(mixed.exitLayers ?? []) \(cosine)")
   }
 
   @Test("Objective.earlyExit: Σ weights × cross-entropy of every head; its gradient reaches the exit heads")

@@ -20,7 +20,8 @@ struct EarlyExitPass {
   var layers: [Int]
   var ran: [Int: Int] = [:]
   var exitLogits: [Tensor] = []
-  /// The previous block's hidden state at the policy's position (the state-cosine measure).
+  /// The last block's hidden state at the policy's position, kept when an exit follows it (the
+  /// state-cosine measure).
   var previous: Tensor?
 
   init(_ model: LanguageModel, batch: Int, time: Int, options: ForwardOptions) {
@@ -64,10 +65,13 @@ struct EarlyExitPass {
     }
     ran[i] = active.count
     let position = policy.position ?? (time - 1)
-    let here = x.select(axis: 1, index: position)  // [b, D]
     let before = previous
-    previous = here
+    // The state measure compares an exit block's state with the block before it: keep a block's
+    // state at the position only when an exit follows it.
+    previous =
+      policy.measure == .hiddenStateCosine && exitAfter[i + 1] != nil ? x.select(axis: 1, index: position) : nil
     guard let k = exitAfter[i] else { return x }
+    let here = previous ?? x.select(axis: 1, index: position)  // [b, D]
     let confidence: [Float]
     switch policy.measure {
     case .hiddenStateCosine:
@@ -83,7 +87,7 @@ struct EarlyExitPass {
     for row in leavingRows { layers[row] = i + 1 }
     active = staying.map { active[$0] }
     let stayingRows = IndexTensor(staying)
-    previous = here.indexSelect(axis: 0, indices: stayingRows)
+    previous = previous?.indexSelect(axis: 0, indices: stayingRows)
     return x.indexSelect(axis: 0, indices: stayingRows)
   }
 
