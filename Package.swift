@@ -108,7 +108,7 @@ let tests: [Target] = [
   ),
   .testTarget(
     name: "TesseraTests",
-    dependencies: ["Tessera"]
+    dependencies: ["Tessera", "_TestSupport"]
   ),
   .testTarget(
     name: "TesseraPlotTests",

@@ -8,14 +8,24 @@ public struct TokenBatch: Sendable {
   /// One context id per sequence (which task of a multi-task stream it is), where the task has
   /// them: a gate predictor reads them.
   public var contexts: [Int]?
+  /// Class labels for classification heads, by head name: `[B]` for a sequence head, `[B, T]`
+  /// for a token head (``ignored`` where a position is not scored).
+  public var labels: [String: IndexTensor]
+  /// Whether each example is simple (as opposed to complex) by construction, where the task knows.
+  public var simple: [Bool]?
 
   /// The target value of positions that are not scored.
   public static let ignored = -100
 
-  public init(inputs: IndexTensor, targets: IndexTensor, contexts: [Int]? = nil) {
+  public init(
+    inputs: IndexTensor, targets: IndexTensor, contexts: [Int]? = nil, labels: [String: IndexTensor] = [:],
+    simple: [Bool]? = nil
+  ) {
     self.inputs = inputs
     self.targets = targets
     self.contexts = contexts
+    self.labels = labels
+    self.simple = simple
   }
 
   public var batchSize: Int { inputs.shape[0] }

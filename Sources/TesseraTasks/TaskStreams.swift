@@ -24,6 +24,71 @@ struct ExampleStream {
     return TokenBatch(
       inputs: IndexTensor(inputs, shape: [size, length]), targets: IndexTensor(targets, shape: [size, length]))
   }
+
+  /// A batch of labelled examples: inputs and targets as ``batch(_:size:length:evaluation:_:)``,
+  /// each head's labels stacked (`[B]` where an example has one label, `[B, T]` where it has one
+  /// per position), and each example's kind.
+  func labelledBatch(
+    _ index: Int, size: Int, length: Int, evaluation: Bool, _ make: (inout RandomGenerator) -> LabelledExample
+  ) -> TokenBatch {
+    var examples: [LabelledExample] = []
+    let plain = batch(index, size: size, length: length, evaluation: evaluation) { rng in
+      let example = make(&rng)
+      examples.append(example)
+      return (example.inputs, example.targets)
+    }
+    var labels: [String: IndexTensor] = [:]
+    for head in examples.first?.labels.keys.sorted() ?? [] {
+      let count = examples[0].labels[head]!.count
+      check(count == 1 || count == length, "\(name): head \"\(head)\" has \(count) labels, expected 1 or \(length)")
+      var values: [Int] = []
+      for example in examples {
+        let own = example.labels[head] ?? []
+        check(
+          own.count == count, "\(name): head \"\(head)\" has \(own.count) labels in one example, \(count) in another")
+        values += own
+      }
+      labels[head] = IndexTensor(values, shape: count == 1 ? [size] : [size, length])
+    }
+    return TokenBatch(
+      inputs: plain.inputs, targets: plain.targets, labels: labels, simple: examples.map(\.simple))
+  }
+}
+
+/// One example of a task with classification labels: next-token inputs and targets (the same
+/// question asked of a plain language model), each head's labels (one per sequence or one per
+/// position), and whether it is simple by construction.
+public struct LabelledExample: Sendable, Equatable {
+  public var inputs: [Int]
+  public var targets: [Int]
+  public var labels: [String: [Int]]
+  public var simple: Bool
+
+  public init(inputs: [Int], targets: [Int], labels: [String: [Int]] = [:], simple: Bool) {
+    (self.inputs, self.targets, self.labels, self.simple) = (inputs, targets, labels, simple)
+  }
+}
+
+/// A task whose examples carry classification labels and their kind (``LabelledExample``); its
+/// batches carry them too (``TokenBatch/labels``, ``TokenBatch/simple``).
+public protocol LabelledExampleTask: SequenceTask {
+  var seed: UInt64 { get }
+  var streamName: String { get }
+  func labelledExample(_ rng: inout RandomGenerator, evaluation: Bool) -> LabelledExample
+}
+
+extension LabelledExampleTask {
+  public func batch(_ index: Int, size: Int) -> TokenBatch {
+    ExampleStream(seed: seed, name: streamName).labelledBatch(
+      index, size: size, length: sequenceLength, evaluation: false
+    ) { labelledExample(&$0, evaluation: false) }
+  }
+
+  public func evaluationBatch(_ index: Int, size: Int) -> TokenBatch {
+    ExampleStream(seed: seed, name: streamName).labelledBatch(
+      index, size: size, length: sequenceLength, evaluation: true
+    ) { labelledExample(&$0, evaluation: true) }
+  }
 }
 
 /// A task built example by example from its seeded stream: it names the stream and makes one

@@ -152,3 +152,21 @@ struct ConditionalComputeNotebookTests {
     }
   }
 }
+
+@Suite("The ontology-architectures notebook")
+struct OntologyArchitecturesNotebookTests {
+  @Test("notebooks/ontology-architectures.ipynb runs headless at toy sizes and prints a bench line per row")
+  func ontologyArchitecturesNotebook() throws {
+    let h = try NotebookHarness()
+    let run = try h.runShipped(
+      "ontology-architectures.ipynb",
+      [
+        "-p", "width", "16", "-p", "steps", "4", "-p", "batchSize", "8", "-p", "evaluationBatches", "1",
+        "-p", "evaluationSize", "16", "-p", "latencyQueries", "6",
+      ])
+    #expect(run.status == 0, "\(run.stderr)")
+    let printed = (run.notebook?.cells ?? []).map { run.text($0.id ?? "") }.joined()
+    #expect(printed.components(separatedBy: "\"bench\": \"ontology-architectures\"").count - 1 == 10, "\(printed)")
+    #expect(printed.contains("every other parameter bit-identical true"), "\(printed)")
+  }
+}

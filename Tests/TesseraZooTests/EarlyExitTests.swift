@@ -124,6 +124,11 @@ struct EarlyExitTests {
       sum + item.element.cost(batch: layers.filter { $0 > item.offset }.count, time: 5, context: CostContext()).flops
     }
     #expect(counted == expected)
+    // Every example leaving at the first exit: the blocks after it are never reached and count nothing.
+    let early = withoutGradients { model.forward(tokens, options: ForwardOptions(exit: ExitPolicy(threshold: 0))) }
+    let first = try #require(early.exitLayers?.first)
+    let reached = model.layers.prefix(first).reduce(0) { $0 + $1.cost(batch: 6, time: 5, context: CostContext()).flops }
+    #expect(model.cost(batch: 6, time: 5).flops == reached)
     // A later pass without a policy counts every block over the whole batch again.
     _ = withoutGradients { model.forward(tokens) }
     let full = model.layers.reduce(0) { $0 + $1.cost(batch: 6, time: 5, context: CostContext()).flops }

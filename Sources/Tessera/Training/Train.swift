@@ -54,8 +54,8 @@ public struct TrainingSettings: Codable, Sendable {
 /// held-out batches every `evaluateEvery` steps (loss and answer accuracy). Batches come from the
 /// task's seeded stream, so a run is reproducible bit for bit. Shows progress (a live bar on a
 /// terminal, a line every `logEvery` steps in a notebook) and returns the curves and timings.
-public func train(
-  _ model: LanguageModel, on task: SequenceTask, objective: Objective = .nextToken, settings: TrainingSettings,
+public func train<Model: TrainableModel>(
+  _ model: Model, on task: SequenceTask, objective: Objective = .nextToken, settings: TrainingSettings,
   label: String? = nil
 ) -> TrainingResult {
   let optimizer = AdamW(learningRate: settings.learningRate, beta2: settings.beta2, weightDecay: settings.weightDecay)
@@ -66,11 +66,7 @@ public func train(
       "train: frozenParameters: \"\(prefix)\" is the prefix of no parameter of \(model.label) (they are named like \"\(names.first ?? "")\")"
     )
   }
-  if case .maskedDiffusion(let diffusion) = objective {
-    do { try diffusion.check(model, taskVocabulary: task.vocabularySize) } catch {
-      checkFailed("train: a masked-diffusion objective: \(error)")
-    }
-  }
+  model.checkTraining(on: task, objective: objective)
   let frozen = Set(names.filter { name in settings.frozenParameters.contains { name.hasPrefix($0) } })
   optimizer.isFrozen = { frozen.contains($0) }
   let schedule = WarmupCosineSchedule(
@@ -86,10 +82,9 @@ public func train(
     let batch = task.batch(step, size: settings.batchSize)
     var statistics: [LayerStatistic] = []
     var (loss, gradients) = valueAndGradient(of: model) {
-      let pass = objective.loss(
-        $0, inputs: batch.inputs, targets: batch.targets, step: step, contexts: batch.contexts)
-      statistics = pass.output.statistics
-      return pass.total
+      let pass = $0.trainingLoss(batch, objective: objective, step: step)
+      statistics = pass.statistics
+      return pass.loss
     }
     for name in frozen { gradients[name] = nil }
     if let clip = settings.gradientClip { gradients = clipByGlobalNorm(gradients, maxNorm: clip).gradients }
@@ -124,27 +119,48 @@ public func train(
   return result
 }
 
-/// Mean loss and answer accuracy of `model` over `batches` held-out batches of `task`. For a
+/// Mean loss and answer accuracy of `model` over `batches` held-out batches of `task`: the
+/// accuracy of each head over its scored answers, averaged over the heads (one head, `"lm"`, for
+/// next-token answers; see ``headAccuracies(_:on:batches:size:objective:)``). For a
 /// masked-diffusion objective: every answer token masked at once (the rest of the sequence seen),
 /// one forward pass, the cross-entropy and arg-max accuracy of the answers.
-public func evaluate(
-  _ model: LanguageModel, on task: SequenceTask, batches: Int, size: Int, objective: Objective = .nextToken
+public func evaluate<Model: TrainableModel>(
+  _ model: Model, on task: SequenceTask, batches: Int, size: Int, objective: Objective = .nextToken
 ) -> (loss: Double, accuracy: Double) {
-  if case .maskedDiffusion(let diffusion) = objective {
+  if case .maskedDiffusion(let diffusion) = objective, let model = model as? LanguageModel {
     return evaluateMaskedAnswers(model, on: task, batches: batches, size: size, maskID: diffusion.maskID)
   }
-  return withoutGradients {
-    var loss = 0.0, correct = 0.0, total = 0.0
-    for i in 0..<batches {
-      let batch = task.evaluationBatch(i, size: size)
-      let logits = model.forward(batch.inputs, options: ForwardOptions(contexts: batch.contexts)).logits
-      loss += Double(crossEntropy(logits, targets: batch.targets, ignoreIndex: TokenBatch.ignored).scalar)
-      let scored = Double(batch.scoredCount)
-      correct += answerAccuracy(logits: logits, targets: batch.targets) * scored
-      total += scored
+  let (loss, accuracies) = scoreHeads(model, on: task, batches: batches, size: size, objective: objective)
+  return (
+    loss,
+    accuracies.isEmpty ? 0 : accuracies.keys.sorted().reduce(0) { $0 + accuracies[$1]! } / Double(accuracies.count)
+  )
+}
+
+/// Each head's answer accuracy over `batches` held-out batches of `task`, by head name.
+public func headAccuracies<Model: TrainableModel>(
+  _ model: Model, on task: SequenceTask, batches: Int, size: Int, objective: Objective = .nextToken
+) -> [String: Double] {
+  scoreHeads(model, on: task, batches: batches, size: size, objective: objective).accuracies
+}
+
+func scoreHeads<Model: TrainableModel>(
+  _ model: Model, on task: SequenceTask, batches: Int, size: Int, objective: Objective
+) -> (loss: Double, accuracies: [String: Double]) {
+  var loss = 0.0
+  var counts: [String: (correct: Int, total: Int)] = [:]
+  for i in 0..<batches {
+    let score = model.evaluationScore(task.evaluationBatch(i, size: size), objective: objective)
+    loss += score.loss
+    for (head, answers) in score.answers {
+      let sum = counts[head] ?? (0, 0)
+      counts[head] = (sum.correct + answers.correct, sum.total + answers.total)
     }
-    return (loss / Double(max(1, batches)), total > 0 ? correct / total : 0)
   }
+  return (
+    loss / Double(max(1, batches)),
+    counts.mapValues { $0.total > 0 ? Double($0.correct) / Double($0.total) : 0 }
+  )
 }
 
 /// ``evaluate(_:on:batches:size:objective:)`` for a masked-diffusion model.

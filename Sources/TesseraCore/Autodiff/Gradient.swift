@@ -87,6 +87,10 @@ public func valueAndPullback<T: TensorTree>(
   return (plain, gradient)
 }
 
+/// Whether operations on this thread record for gradients now (false inside
+/// ``withoutGradients(_:)``).
+public var isRecordingGradients: Bool { GradientRecording.isEnabled }
+
 /// Runs `body` without recording anything for gradients (for evaluation, metrics, or updates
 /// inside a traced function). Tensors produced inside are constants.
 public func withoutGradients<R>(_ body: () throws -> R) rethrows -> R {

@@ -57,4 +57,13 @@ public final class GraphAttention: Module {
     let messages = h.indexSelect(axis: 0, indices: sources)
     return weightedScatterAdd(messages, weights: weights, indices: graph.targets, count: graph.nodes) + bias
   }
+
+  /// Counted FLOPs over a graph of `nodes` nodes and `edges` edges (self-loops included): the
+  /// product, the two attention projections per node, per edge the score (an add, the leaky
+  /// ReLU's 3), the shifted exponential and its sum (3, the exponential counted as one), the
+  /// division, and a multiply–add per feature; the bias.
+  public func flops(nodes: Int, edges: Int) -> Int {
+    let width = linear.outputCount
+    return linear.flops(rows: nodes) + 4 * nodes * width + 8 * edges + 2 * edges * width + nodes * width
+  }
 }

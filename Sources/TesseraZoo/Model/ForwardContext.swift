@@ -24,6 +24,10 @@ public struct LayerStatistic: Sendable {
   public var name: String
   public var layer: String
   public var values: [Double]
+
+  public init(name: String, layer: String, values: [Double]) {
+    (self.name, self.layer, self.values) = (name, layer, values)
+  }
 }
 
 /// Per-call choices of a forward pass.
@@ -85,7 +89,7 @@ public struct ForwardContext {
 /// The result of a model's forward pass: logits, the auxiliary losses and the statistics the
 /// layers reported.
 public struct ModelOutput {
-  /// `[B, T, vocabulary]`.
+  /// The first head's logits: `[B, T, vocabulary]` for a language-model head.
   public var logits: Tensor
   public var auxiliaryLosses: [AuxiliaryLoss]
   public var statistics: [LayerStatistic]
@@ -95,6 +99,21 @@ public struct ModelOutput {
   /// Under an ``ExitPolicy``: the blocks each example ran (1-based: the block it exited after, or
   /// every block).
   public var exitLayers: [Int]? = nil
+  /// Every head's logits by name (``HeadSpec/name``): `[B, T, vocabulary]` for the language-model
+  /// head, `[B, classes]` for a sequence head, `[B, T, classes]` for a token head.
+  public var heads: [String: Tensor] = [:]
+
+  public init(
+    logits: Tensor, auxiliaryLosses: [AuxiliaryLoss] = [], statistics: [LayerStatistic] = [], exitLogits: [Tensor] = [],
+    exitLayers: [Int]? = nil, heads: [String: Tensor] = [:]
+  ) {
+    self.logits = logits
+    self.auxiliaryLosses = auxiliaryLosses
+    self.statistics = statistics
+    self.exitLogits = exitLogits
+    self.exitLayers = exitLayers
+    self.heads = heads
+  }
 
   /// `Σ weight × loss` over the auxiliary losses; nil when there are none.
   public var weightedAuxiliaryLoss: Tensor? {

@@ -137,7 +137,11 @@ public final class LanguageModel: Module {
   /// Every block of every stage, in order.
   public let layers: [Block]
   public let norm: Norm
+  /// The untied language-model head (nil when it is tied to the embedding or the model has none).
   public let head: Linear?
+  /// Whether the model has a language-model head (``HeadSpec``): its ``ModelOutput/logits`` are
+  /// next-token logits; without one they are the first classification head's.
+  public let hasLanguageModelHead: Bool
   /// The JSON path of each block's spec (`stages[0].blocks[1]`; repeated blocks share one).
   public let blockPaths: [String]
   /// The token-to-concept modules of the stages that resample, in stage order
@@ -155,12 +159,15 @@ public final class LanguageModel: Module {
   /// Early exit: the heads (``BlockSpec/exit``), in block order, and the block each follows.
   public let exits: [ExitHead]
   public let exitBlocks: [Int]
+  /// The classification heads (``HeadSpec/classifier(_:_:classes:pooling:)``), in spec order.
+  public let classifiers: [ClassifierHead]
   /// Examples that ran each block in the last pass under an ``ExitPolicy``, with its batch and time.
   var lastExitRows: GateRows?
 
   /// Builds `spec` (checked first: nothing is built from a spec with a problem, and the error
   /// names its JSON path). Parameters are drawn from `generator` in order: the embedding, then per
-  /// stage its resampler and per block the mixer and the channel layer, then an untied head.
+  /// stage its resampler and per block the mixer and the channel layer, then an untied head, the
+  /// gate predictor, the exit heads and the classification heads.
   public init(_ spec: ModelSpec, generator: inout RandomGenerator, registry: FamilyRegistry = Zoo.families) throws {
     try spec.validate(registry: registry)
     self.spec = spec
@@ -209,7 +216,10 @@ public final class LanguageModel: Module {
     self.resamplers = resamplers
     stageLayout = layout
     norm = Norm(spec.norm, spec.width)
-    head = spec.heads[0].tied ? nil : Linear(spec.width, spec.vocabulary, bias: false, generator: &generator)
+    hasLanguageModelHead = spec.heads[0].kind == .languageModel
+    head =
+      !hasLanguageModelHead || spec.heads[0].tied
+      ? nil : Linear(spec.width, spec.vocabulary, bias: false, generator: &generator)
     gatedModules = gated
     gatePredictor = spec.gating.map {
       GatePredictor($0, width: spec.width, modules: gated.count, generator: &generator)
@@ -219,6 +229,9 @@ public final class LanguageModel: Module {
       ExitHead(
         exit.spec, normKind: spec.norm, width: spec.width,
         vocabulary: spec.vocabulary, generator: &generator)
+    }
+    classifiers = spec.heads.filter { $0.kind != .languageModel }.map {
+      ClassifierHead($0, width: spec.width, generator: &generator)
     }
   }
 
@@ -261,9 +274,26 @@ public final class LanguageModel: Module {
   }
 
   /// Logits, auxiliary losses and statistics for tokens `[B, T]`.
-  public func forward(_ tokens: IndexTensor, options: ForwardOptions = ForwardOptions()) -> ModelOutput {
+  ///
+  /// `prefix` `[B, P, D]`: vectors placed before the token embeddings (soft prompts, entity
+  /// vectors from a graph model), read by the blocks like tokens; the heads score the `T` token
+  /// positions only.
+  public func forward(
+    _ tokens: IndexTensor, prefix: Tensor? = nil, options: ForwardOptions = ForwardOptions()
+  ) -> ModelOutput {
     var context = ForwardContext(direction: spec.direction, options: options)
     var x = embedding(tokens)
+    let prefixLength = prefix?.shape[1] ?? 0
+    if let prefix {
+      check(
+        prefix.rank == 3 && prefix.shape[0] == x.shape[0] && prefix.shape[2] == spec.width,
+        "LanguageModel.forward: a prefix \(prefix.shape) for \(x.shape[0]) sequences of width \(spec.width): expected [batch, length, width]"
+      )
+      check(
+        options.exit == nil && resamplers.isEmpty,
+        "LanguageModel.forward: a prefix with an exit policy or a token-to-concept stage is not supported")
+      x = concatenate([prefix, x], axis: 1)
+    }
     let gates = moduleGates(embeddings: x, &context)
     func run(_ i: Int, _ h: Tensor) -> Tensor {
       layers[i](h, &context, path: "layers.\(i)", mixerGate: gates[2 * i], channelGate: gates[2 * i + 1])
@@ -285,12 +315,18 @@ public final class LanguageModel: Module {
       for i in stage.blocks { h = run(i, h) }
       x = resamplers[r].dechunk(h, boundaries, residual: x)
     }
-    let final = exiting.finish(x)
+    var heads: [String: Tensor] = [:]
+    if prefixLength > 0 { x = x.slice(axis: 1, prefixLength..<x.shape[1]) }
+    if hasLanguageModelHead { heads[spec.heads[0].name] = exiting.finish(x) }
+    if !classifiers.isEmpty {
+      let hidden = norm(x)
+      for classifier in classifiers { heads[classifier.name] = classifier(hidden) }
+    }
     lastExitRows = exiting.blockRows
     if let layers = exiting.exitLayers { context.record("exit_layer", layers.map(Double.init)) }
     return ModelOutput(
-      logits: final, auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics,
-      exitLogits: exiting.exitLogits, exitLayers: exiting.exitLayers)
+      logits: heads[spec.heads[0].name]!, auxiliaryLosses: context.auxiliaryLosses, statistics: context.statistics,
+      exitLogits: exiting.exitLogits, exitLayers: exiting.exitLayers, heads: heads)
   }
 
   /// Logits `[B, T, vocabulary]` for tokens `[B, T]`.
@@ -404,6 +440,9 @@ public final class LanguageModel: Module {
   public func decodingState(batch: Int) throws -> DecodingState {
     if spec.gating != nil {
       throw ModelSpecError("gating", "a model with module gates decodes only in its parallel form (forward)")
+    }
+    if !hasLanguageModelHead {
+      throw ModelSpecError("heads[0]", "a model without a language-model head has no next token to decode")
     }
     return try DecodingState(
       stages: stageLayout.map { stage in

@@ -55,7 +55,36 @@ extension ModelSpec {
       }
     }
     if heads.isEmpty { throw ModelSpecError("heads", "a model needs an output head") }
-    if heads.count > 1 { throw ModelSpecError("heads[1]", "one language-model head is supported today") }
+    var names: Set<String> = []
+    for (i, head) in heads.enumerated() {
+      let path = "heads[\(i)]"
+      if head.kind == .languageModel {
+        if i > 0 { throw ModelSpecError("\(path).kind", "the language-model head comes first, and there is one") }
+        if head.classes != nil {
+          throw ModelSpecError("\(path).classes", "a language-model head predicts the vocabulary; it has no classes")
+        }
+      } else {
+        if head.name.isEmpty {
+          throw ModelSpecError("\(path).name", "a classification head needs a name (its labels' key)")
+        }
+        guard let classes = head.classes, classes >= 2 else {
+          throw ModelSpecError("\(path).classes", "a \(head.kind.rawValue) head needs at least 2 classes")
+        }
+        if head.tied {
+          throw ModelSpecError("\(path).tied", "only the language-model head can be tied to the embedding")
+        }
+        if head.kind == .sequence, head.pooling != .last, direction == .causal {
+          throw ModelSpecError(
+            "\(path).pooling",
+            "\"\(head.pooling.rawValue)\" pooling in a causal model reads positions that have not seen the whole sequence; use \"last\" or a bidirectional model"
+          )
+        }
+      }
+      if !names.insert(head.name).inserted { throw ModelSpecError("\(path).name", "\"\(head.name)\" names two heads") }
+    }
+    if heads[0].kind != .languageModel, let exit = blocks.first(where: { $0.block.exit != nil }) {
+      throw ModelSpecError("\(exit.path).exit", "early exit needs a language-model head (heads[0]) to mirror")
+    }
   }
 
   func check(_ spec: MixerSpec, slot: LayerSlot, path: String, registry: FamilyRegistry) throws {

@@ -16,7 +16,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
   public var width: Int
   public var direction: Direction
   public var stages: [StageSpec]
-  /// Output heads (a language-model head today).
+  /// Output heads: a language-model head, classification heads, or both (the language-model head
+  /// first).
   public var heads: [HeadSpec]
   /// The norm before the output heads.
   public var norm: NormKind
@@ -210,28 +211,62 @@ public indirect enum MixerSpec: Codable, Sendable, Equatable {
   }
 }
 
-/// An output head of the model.
+/// An output head of the model: next-token logits over the vocabulary, or a classifier over
+/// `classes` for each sequence (pooled over positions) or for each position. A model has at most
+/// one language-model head, first; classification heads are named, and their labels come by name
+/// (``Objective/classification(heads:)``).
 public struct HeadSpec: Codable, Sendable, Equatable {
   public enum Kind: String, Codable, Sendable, CaseIterable {
-    /// Next-token (or masked-token) logits over the vocabulary.
+    /// Next-token (or masked-token) logits over the vocabulary: `[B, T, vocabulary]`.
     case languageModel
+    /// One label per sequence: `[B, classes]` from the final hidden states pooled over positions.
+    case sequence
+    /// One label per position: `[B, T, classes]`.
+    case token
   }
+
+  /// How a sequence head pools the final hidden states `[B, T, D]` into `[B, D]`.
+  public enum Pooling: String, Codable, Sendable, CaseIterable {
+    case mean, first, last
+  }
+
   public var kind: Kind
-  /// The head reuses the embedding matrix (Press & Wolf, 2017).
+  /// The head's name (its labels' and its logits' key): `"lm"` for the language-model head.
+  public var name: String
+  /// Classes of a classification head.
+  public var classes: Int?
+  public var pooling: Pooling
+  /// The language-model head reuses the embedding matrix (Press & Wolf, 2017).
   public var tied: Bool
 
   public init(kind: Kind = .languageModel, tied: Bool = true) {
     self.kind = kind
+    self.name = "lm"
+    self.classes = nil
+    self.pooling = .mean
     self.tied = tied
   }
 
-  enum CodingKeys: String, CodingKey, CaseIterable { case kind, tied }
+  /// A classification head `name` over `classes`: per sequence (`.sequence`, pooled by
+  /// `pooling`) or per position (`.token`).
+  public static func classifier(_ name: String, _ kind: Kind, classes: Int, pooling: Pooling = .mean) -> HeadSpec {
+    var head = HeadSpec(kind: kind, tied: false)
+    head.name = name
+    head.classes = classes
+    head.pooling = pooling
+    return head
+  }
+
+  enum CodingKeys: String, CodingKey, CaseIterable { case kind, name, classes, pooling, tied }
 
   public init(from decoder: Decoder) throws {
     try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue))
     let c = try decoder.container(keyedBy: CodingKeys.self)
     kind = try c.decodeIfPresent(Kind.self, forKey: .kind) ?? .languageModel
-    tied = try c.decodeIfPresent(Bool.self, forKey: .tied) ?? true
+    name = try c.decodeIfPresent(String.self, forKey: .name) ?? (kind == .languageModel ? "lm" : "")
+    classes = try c.decodeIfPresent(Int.self, forKey: .classes)
+    pooling = try c.decodeIfPresent(Pooling.self, forKey: .pooling) ?? .mean
+    tied = try c.decodeIfPresent(Bool.self, forKey: .tied) ?? (kind == .languageModel)
   }
 }
 
@@ -289,6 +324,10 @@ extension MixerSpec.Combine {
 }
 
 extension HeadSpec.Kind {
+  public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
+}
+
+extension HeadSpec.Pooling {
   public init(from decoder: Decoder) throws { self = try Self.decodeChoice(from: decoder) }
 }
 

@@ -16,6 +16,11 @@ public enum Objective: Sendable, Equatable {
   /// Knowledge distillation from a teacher (``DistillationObjective``: Hinton's loss at every
   /// scored position, optionally at every exit head).
   case distill(DistillationObjective)
+  /// Multi-head classification: `Σ_h weight_h · CE(head h, labels[h])` over the named
+  /// classification heads (``HeadSpec/classifier(_:_:classes:pooling:)``), the labels of each head
+  /// given by name with the batch (``ignoredTarget`` where a position is not scored). Heads
+  /// not named are not trained.
+  case classification(heads: [String: Double])
 
   /// A target that does not count in the loss.
   public static let ignoredTarget = -100
@@ -23,9 +28,11 @@ public enum Objective: Sendable, Equatable {
   /// The training loss of `model` on `inputs` `[B, T]` against `targets` `[B, T]` (a training
   /// pass: see ``ForwardOptions/training``) at optimizer step `step` (the masked-diffusion
   /// corruption of each step is its own stream of the objective's seed), with one context id per
-  /// sequence where the model's gate predictor reads them.
+  /// sequence where the model's gate predictor reads them, and the classification heads' labels by
+  /// head name.
   public func loss(
-    _ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int = 0, contexts: [Int]? = nil
+    _ model: LanguageModel, inputs: IndexTensor, targets: IndexTensor, step: Int = 0, contexts: [Int]? = nil,
+    labels: [String: IndexTensor] = [:]
   ) -> (
     total: Tensor, objective: Tensor, output: ModelOutput
   ) {
@@ -43,9 +50,62 @@ public enum Objective: Sendable, Equatable {
       ) { crossEntropy($0, targets: targets, ignoreIndex: Self.ignoredTarget) }
     case .distill(let distillation):
       (objective, output) = distillation.loss(model, inputs: inputs, targets: targets, step: step, contexts: contexts)
+    case .classification(let heads):
+      output = model.forward(inputs, options: ForwardOptions(training: true, step: step, contexts: contexts))
+      objective = Self.classificationLoss(heads: heads, logits: output.heads, labels: labels)
     }
     let total = output.weightedAuxiliaryLoss.map { objective + $0 } ?? objective
     return (total, objective, output)
+  }
+}
+
+extension Objective {
+  /// `Σ_h weight_h · CE(logits[h], labels[h])` over `heads` in name order (the order the sum is
+  /// taken in, so the bits do not depend on a dictionary's order). Fails naming the head when its
+  /// logits or its labels are missing or its labels' shape is not the logits' without the class
+  /// axis.
+  public static func classificationLoss(
+    heads: [String: Double], logits: [String: Tensor], labels: [String: IndexTensor]
+  ) -> Tensor {
+    check(!heads.isEmpty, "Objective.classification: name at least one head and its weight")
+    var total: Tensor?
+    for name in heads.keys.sorted() {
+      guard let scores = logits[name] else {
+        checkFailed(
+          "Objective.classification: the model has no head \"\(name)\"; its heads are "
+            + logits.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", "))
+      }
+      guard let target = labels[name] else {
+        checkFailed(
+          "Objective.classification: the batch has no labels for head \"\(name)\"; it has labels for "
+            + (labels.isEmpty ? "no head" : labels.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ")))
+      }
+      check(
+        Array(scores.shape.dropLast()) == target.shape,
+        "Objective.classification: head \"\(name)\" has logits \(scores.shape) but labels \(target.shape)")
+      let term = crossEntropy(scores, targets: target, ignoreIndex: ignoredTarget) * Float(heads[name]!)
+      total = total.map { $0 + term } ?? term
+    }
+    return total!
+  }
+
+  /// Accuracy of each head's arg-max over its scored labels (positions labelled
+  /// ``ignoredTarget`` aside), by head name.
+  public static func headAccuracies(logits: [String: Tensor], labels: [String: IndexTensor]) -> [String: (
+    correct: Int, total: Int
+  )] {
+    var out: [String: (Int, Int)] = [:]
+    for (name, target) in labels {
+      guard let scores = logits[name] else { continue }
+      let predicted = scores.detached().argmax(axis: -1).values
+      var correct = 0, total = 0
+      for (p, t) in zip(predicted, target.values) where t != ignoredTarget {
+        total += 1
+        if p == t { correct += 1 }
+      }
+      out[name] = (correct, total)
+    }
+    return out
   }
 }
 

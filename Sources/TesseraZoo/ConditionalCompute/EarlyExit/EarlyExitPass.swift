@@ -44,7 +44,14 @@ struct EarlyExitPass {
   var everyExampleExited: Bool { policy != nil && active.isEmpty }
 
   /// Examples that ran each block, for the counted cost; nil without a policy.
-  var blockRows: GateRows? { policy == nil ? nil : GateRows(batch: batch, time: time, kept: ran) }
+  /// A block the pass never reached (every example had left) ran on no example.
+  var blockRows: GateRows? {
+    policy == nil
+      ? nil
+      : GateRows(
+        batch: batch, time: time,
+        kept: Dictionary(uniqueKeysWithValues: model.layers.indices.map { ($0, ran[$0] ?? 0) }))
+  }
 
   /// Each example's number of blocks run; nil without a policy.
   var exitLayers: [Int]? { policy == nil ? nil : layers }
