@@ -29,8 +29,7 @@ public struct CompatibilityTask: LabelledExampleTask, Sendable {
     for a in 0..<ontology.products {
       for b in (a + 1)..<ontology.products {
         let share = ontology.compatible(a, b) ? 0 : ontology.categoriesFit(a, b) ? 1 : 2
-        let heldOut = Double(stableHash([a, b], seed: seed) % 10_000) / 10_000 < heldOutFraction
-        pools[share + (heldOut ? 3 : 0)].append((a, b))
+        pools[share + (Self.isHeldOut(a, b, fraction: heldOutFraction, seed: seed) ? 3 : 0)].append((a, b))
       }
     }
     for (i, pool) in pools.enumerated() where heldOutFraction > 0 || i < 3 {
@@ -43,7 +42,11 @@ public struct CompatibilityTask: LabelledExampleTask, Sendable {
 
   /// Whether the pair `a, b` is held out.
   public func isHeldOut(_ a: Int, _ b: Int) -> Bool {
-    Double(stableHash([min(a, b), max(a, b)], seed: seed) % 10_000) / 10_000 < heldOutFraction
+    Self.isHeldOut(a, b, fraction: heldOutFraction, seed: seed)
+  }
+
+  static func isHeldOut(_ a: Int, _ b: Int, fraction: Double, seed: UInt64) -> Bool {
+    Double(stableHash([min(a, b), max(a, b)], seed: seed) % 10_000) / 10_000 < fraction
   }
 
   public func labelledExample(_ rng: inout RandomGenerator, evaluation: Bool) -> LabelledExample {

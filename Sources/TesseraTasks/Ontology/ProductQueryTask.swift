@@ -68,7 +68,7 @@ public struct ProductQueryTask: LabelledExampleTask, Sendable {
     // Up to two attribute values; an ambiguous word is always followed by its attribute's name.
     let values = Int(u[5] * 3) % 3
     var ambiguous = u[6] < complexity && values > 0
-    for k in 0..<values {
+    for _ in 0..<values {
       let pick = rng.uniform([3]).scalars.map(Double.init)
       var segment: [(Int, V.Tag)]
       let named = pick[2] < 0.4
@@ -99,7 +99,6 @@ public struct ProductQueryTask: LabelledExampleTask, Sendable {
             + (named ? [(vocabulary.relation(.connector), .other)] : [])
         }
       }
-      _ = k
       segments.append(segment)
     }
     // Sentiment: none (neutral), a word, or "not" and a word (the opposite).
