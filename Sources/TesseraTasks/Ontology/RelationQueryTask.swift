@@ -67,12 +67,11 @@ public struct RelationQueryTask: LabelledExampleTask, Sendable {
           entity: ontology.categoryToken(c), relation: .department, answer: ontology.departmentToken(department),
           department: department, simple: true))
     }
-    let heldOut = all.filter {
+    let isHeldOut = all.map {
       Double(stableHash([$0.entity, $0.relation.rawValue], seed: seed) % 10_000) / 10_000 < heldOutFraction
     }
-    let training = all.filter {
-      Double(stableHash([$0.entity, $0.relation.rawValue], seed: seed) % 10_000) / 10_000 >= heldOutFraction
-    }
+    let heldOut = all.indices.filter { isHeldOut[$0] }.map { all[$0] }
+    let training = all.indices.filter { !isHeldOut[$0] }.map { all[$0] }
     check(
       !training.isEmpty && (heldOutFraction == 0 || !heldOut.isEmpty),
       "RelationQueryTask: no facts to train on or to hold out")
