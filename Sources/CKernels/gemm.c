@@ -187,79 +187,159 @@ typedef void (*MicroKernel)(const float *ap, const float *bp, ptrdiff_t kc, cons
 
 enum { MR512 = 12, NR512 = 32, MR256 = 6, NR256 = 16, MRBASE = 6, NRBASE = 8 };
 
-__attribute__((target("avx512f"))) static void kernel_avx512(const float *ap, const float *bp, ptrdiff_t kc,
-                                                               const TileTask *t) {
-    __m512 c[MR512][2];
+// The register tiles name each accumulator (a macro per row) rather than index an array: an array of
+// vectors walked by loops in the prologue and epilogue was kept on the stack, zeroed by a call to
+// memset and copied in and out of registers around the k loop; and the tile's fields are read once
+// into locals (a store through `c` may alias them, so they were read again for every row). Both
+// cost most on short k (a mixture's experts, k of ~128). A tile of fewer rows than MR (the last of
+// a short product) runs only its rows' chains instead of a whole tile through a copy. The
+// arithmetic of every chain, and so its bits, is the same in all of them.
+#define TILE_ALL_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define TILE_ALL_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define TILE_ROWS_12(X)                                                                                              \
+    if (0 < rows) X(0) if (1 < rows) X(1) if (2 < rows) X(2) if (3 < rows) X(3) if (4 < rows) X(4)                     \
+    if (5 < rows) X(5) if (6 < rows) X(6) if (7 < rows) X(7) if (8 < rows) X(8) if (9 < rows) X(9)                     \
+    if (10 < rows) X(10) if (11 < rows) X(11)
+#define TILE_ROWS_6(X)                                                                                               \
+    if (0 < rows) X(0) if (1 < rows) X(1) if (2 < rows) X(2) if (3 < rows) X(3) if (4 < rows) X(4)                     \
+    if (5 < rows) X(5)
+
+/// The first `rows` rows of a register tile (a constant wherever it is inlined, so the other rows
+/// vanish): the whole tile in `kernel_avx512`, a short last tile in `rows_avx512`.
+__attribute__((target("avx512f"), always_inline)) static inline void tile_avx512(const float *ap, const float *bp,
+                                                                ptrdiff_t kc, const TileTask *t, const int rows) {
+    float *const w = t->w, *const c = t->c;
+    const ptrdiff_t ldw = t->ldw, ldc = t->ldc;
+    const int finish = t->finish, accumulate = t->accumulate;
+    const float alpha = t->alpha;
+#define DECLARE(r) __m512 c##r##_0, c##r##_1;
+    TILE_ALL_12(DECLARE)
+#undef DECLARE
     if (t->start) {
-        for (int r = 0; r < MR512; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+#define ZERO(r) { c##r##_0 = c##r##_1 = _mm512_setzero_ps(); }
+        TILE_ROWS_12(ZERO)
+#undef ZERO
     } else {
-        for (int r = 0; r < MR512; r++) {
-            c[r][0] = _mm512_loadu_ps(t->w + r * t->ldw);
-            c[r][1] = _mm512_loadu_ps(t->w + r * t->ldw + 16);
-        }
+#define RESUME(r) { c##r##_0 = _mm512_loadu_ps(w + r * ldw); c##r##_1 = _mm512_loadu_ps(w + r * ldw + 16); }
+        TILE_ROWS_12(RESUME)
+#undef RESUME
     }
     for (ptrdiff_t p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp + p * NR512), b1 = _mm512_loadu_ps(bp + p * NR512 + 16);
+        const __m512 b0 = _mm512_loadu_ps(bp + p * NR512), b1 = _mm512_loadu_ps(bp + p * NR512 + 16);
         const float *a = ap + p * MR512;
-        for (int r = 0; r < MR512; r++) {
-            __m512 av = _mm512_set1_ps(a[r]);
-            c[r][0] = _mm512_fmadd_ps(av, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(av, b1, c[r][1]);
-        }
+#define STEP(r) { const __m512 av = _mm512_set1_ps(a[r]); c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); }
+        TILE_ROWS_12(STEP)
+#undef STEP
     }
-    if (!t->finish) {
-        for (int r = 0; r < MR512; r++) {
-            _mm512_storeu_ps(t->w + r * t->ldw, c[r][0]);
-            _mm512_storeu_ps(t->w + r * t->ldw + 16, c[r][1]);
-        }
+    if (!finish) {
+#define PARK(r) { _mm512_storeu_ps(w + r * ldw, c##r##_0); _mm512_storeu_ps(w + r * ldw + 16, c##r##_1); }
+        TILE_ROWS_12(PARK)
+#undef PARK
         return;
     }
-    __m512 alpha = _mm512_set1_ps(t->alpha);
-    for (int r = 0; r < MR512; r++) {
-        for (int h = 0; h < 2; h++) {
-            __m512 v = t->alpha == 1.0f ? c[r][h] : _mm512_mul_ps(alpha, c[r][h]);
-            float *dst = t->c + r * t->ldc + 16 * h;
-            if (t->accumulate) v = _mm512_add_ps(_mm512_loadu_ps(dst), v);
-            _mm512_storeu_ps(dst, v);
-        }
+    const __m512 scale = _mm512_set1_ps(alpha);
+    const int scaled = alpha != 1.0f;
+#define FINISH(r)                                                                                                    \
+    {                                                                                                                  \
+        __m512 v0 = scaled ? _mm512_mul_ps(scale, c##r##_0) : c##r##_0;                                                    \
+        __m512 v1 = scaled ? _mm512_mul_ps(scale, c##r##_1) : c##r##_1;                                                    \
+        float *dst = c + r * ldc;                                                                                      \
+        if (accumulate) {                                                                                              \
+            v0 = _mm512_add_ps(_mm512_loadu_ps(dst), v0);                                                                  \
+            v1 = _mm512_add_ps(_mm512_loadu_ps(dst + 16), v1);                                                         \
+        }                                                                                                              \
+        _mm512_storeu_ps(dst, v0);                                                                                         \
+        _mm512_storeu_ps(dst + 16, v1);                                                                                \
     }
+    TILE_ROWS_12(FINISH)
+#undef FINISH
+}
+
+__attribute__((target("avx512f"))) static void kernel_avx512(const float *ap, const float *bp, ptrdiff_t kc,
+                                                               const TileTask *t) {
+    tile_avx512(ap, bp, kc, t, MR512);
+}
+
+/// A last tile of `rows` < MR rows (its packed panel is still MR rows wide): only those rows' chains.
+__attribute__((target("avx512f"))) static void rows_avx512(const float *ap, const float *bp, ptrdiff_t kc,
+                                                             const TileTask *t, ptrdiff_t rows) {
+    switch (rows) {
+    case 1: tile_avx512(ap, bp, kc, t, 1); break;
+    case 2: tile_avx512(ap, bp, kc, t, 2); break;
+    case 3: tile_avx512(ap, bp, kc, t, 3); break;
+    case 4: tile_avx512(ap, bp, kc, t, 4); break;
+    case 5: tile_avx512(ap, bp, kc, t, 5); break;
+    case 6: tile_avx512(ap, bp, kc, t, 6); break;
+    case 7: tile_avx512(ap, bp, kc, t, 7); break;
+    case 8: tile_avx512(ap, bp, kc, t, 8); break;
+    case 9: tile_avx512(ap, bp, kc, t, 9); break;
+    case 10: tile_avx512(ap, bp, kc, t, 10); break;
+    default: tile_avx512(ap, bp, kc, t, 11); break;
+    }
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(const float *ap, const float *bp,
+                                                                ptrdiff_t kc, const TileTask *t, const int rows) {
+    float *const w = t->w, *const c = t->c;
+    const ptrdiff_t ldw = t->ldw, ldc = t->ldc;
+    const int finish = t->finish, accumulate = t->accumulate;
+    const float alpha = t->alpha;
+#define DECLARE(r) __m256 c##r##_0, c##r##_1;
+    TILE_ALL_6(DECLARE)
+#undef DECLARE
+    if (t->start) {
+#define ZERO(r) { c##r##_0 = c##r##_1 = _mm256_setzero_ps(); }
+        TILE_ROWS_6(ZERO)
+#undef ZERO
+    } else {
+#define RESUME(r) { c##r##_0 = _mm256_loadu_ps(w + r * ldw); c##r##_1 = _mm256_loadu_ps(w + r * ldw + 8); }
+        TILE_ROWS_6(RESUME)
+#undef RESUME
+    }
+    for (ptrdiff_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(bp + p * NR256), b1 = _mm256_loadu_ps(bp + p * NR256 + 8);
+        const float *a = ap + p * MR256;
+#define STEP(r) { const __m256 av = _mm256_broadcast_ss(a + r); c##r##_0 = _mm256_fmadd_ps(av, b0, c##r##_0); c##r##_1 = _mm256_fmadd_ps(av, b1, c##r##_1); }
+        TILE_ROWS_6(STEP)
+#undef STEP
+    }
+    if (!finish) {
+#define PARK(r) { _mm256_storeu_ps(w + r * ldw, c##r##_0); _mm256_storeu_ps(w + r * ldw + 8, c##r##_1); }
+        TILE_ROWS_6(PARK)
+#undef PARK
+        return;
+    }
+    const __m256 scale = _mm256_set1_ps(alpha);
+    const int scaled = alpha != 1.0f;
+#define FINISH(r)                                                                                                    \
+    {                                                                                                                  \
+        __m256 v0 = scaled ? _mm256_mul_ps(scale, c##r##_0) : c##r##_0;                                                    \
+        __m256 v1 = scaled ? _mm256_mul_ps(scale, c##r##_1) : c##r##_1;                                                    \
+        float *dst = c + r * ldc;                                                                                      \
+        if (accumulate) {                                                                                              \
+            v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);                                                                  \
+            v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);                                                         \
+        }                                                                                                              \
+        _mm256_storeu_ps(dst, v0);                                                                                         \
+        _mm256_storeu_ps(dst + 8, v1);                                                                                \
+    }
+    TILE_ROWS_6(FINISH)
+#undef FINISH
 }
 
 __attribute__((target("avx2,fma"))) static void kernel_avx2(const float *ap, const float *bp, ptrdiff_t kc,
                                                              const TileTask *t) {
-    __m256 c[MR256][2];
-    if (t->start) {
-        for (int r = 0; r < MR256; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
-    } else {
-        for (int r = 0; r < MR256; r++) {
-            c[r][0] = _mm256_loadu_ps(t->w + r * t->ldw);
-            c[r][1] = _mm256_loadu_ps(t->w + r * t->ldw + 8);
-        }
-    }
-    for (ptrdiff_t p = 0; p < kc; p++) {
-        __m256 b0 = _mm256_loadu_ps(bp + p * NR256), b1 = _mm256_loadu_ps(bp + p * NR256 + 8);
-        const float *a = ap + p * MR256;
-        for (int r = 0; r < MR256; r++) {
-            __m256 av = _mm256_broadcast_ss(a + r);
-            c[r][0] = _mm256_fmadd_ps(av, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(av, b1, c[r][1]);
-        }
-    }
-    if (!t->finish) {
-        for (int r = 0; r < MR256; r++) {
-            _mm256_storeu_ps(t->w + r * t->ldw, c[r][0]);
-            _mm256_storeu_ps(t->w + r * t->ldw + 8, c[r][1]);
-        }
-        return;
-    }
-    __m256 alpha = _mm256_set1_ps(t->alpha);
-    for (int r = 0; r < MR256; r++) {
-        for (int h = 0; h < 2; h++) {
-            __m256 v = t->alpha == 1.0f ? c[r][h] : _mm256_mul_ps(alpha, c[r][h]);
-            float *dst = t->c + r * t->ldc + 8 * h;
-            if (t->accumulate) v = _mm256_add_ps(_mm256_loadu_ps(dst), v);
-            _mm256_storeu_ps(dst, v);
-        }
+    tile_avx2(ap, bp, kc, t, MR256);
+}
+
+__attribute__((target("avx2,fma"))) static void rows_avx2(const float *ap, const float *bp, ptrdiff_t kc,
+                                                           const TileTask *t, ptrdiff_t rows) {
+    switch (rows) {
+    case 1: tile_avx2(ap, bp, kc, t, 1); break;
+    case 2: tile_avx2(ap, bp, kc, t, 2); break;
+    case 3: tile_avx2(ap, bp, kc, t, 3); break;
+    case 4: tile_avx2(ap, bp, kc, t, 4); break;
+    default: tile_avx2(ap, bp, kc, t, 5); break;
     }
 }
 
@@ -289,8 +369,12 @@ static void kernel_baseline(const float *ap, const float *bp, ptrdiff_t kc, cons
 
 // MARK: - Driver
 
+typedef void (*RowsKernel)(const float *ap, const float *bp, ptrdiff_t kc, const TileTask *t, ptrdiff_t rows);
+
 typedef struct {
     MicroKernel kernel;
+    /// A tile of fewer than mr rows and all nr columns (NULL: through edge_tile's copy).
+    RowsKernel rows_kernel;
     ptrdiff_t mr, nr;
     // Cache blocks: mc × kc of A stays in L2 while kc × nc of B streams past it. kc is long: a
     // register tile's C rows cost a few hundred cycles at each k block (measured on AVX-512: kc 256
@@ -300,9 +384,9 @@ typedef struct {
 
 static VariantShape variant_shape(int variant) {
     switch (variant) {
-    case TESSERA_GEMM_AVX512: return (VariantShape){kernel_avx512, MR512, NR512, 1024, 144, 4096};
-    case TESSERA_GEMM_AVX2: return (VariantShape){kernel_avx2, MR256, NR256, 512, 96, 4096};
-    default: return (VariantShape){kernel_baseline, MRBASE, NRBASE, 256, 96, 4096};
+    case TESSERA_GEMM_AVX512: return (VariantShape){kernel_avx512, rows_avx512, MR512, NR512, 1024, 144, 4096};
+    case TESSERA_GEMM_AVX2: return (VariantShape){kernel_avx2, rows_avx2, MR256, NR256, 512, 96, 4096};
+    default: return (VariantShape){kernel_baseline, NULL, MRBASE, NRBASE, 256, 96, 4096};
     }
 }
 
@@ -426,6 +510,7 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
                             }
                         }
                         if (rows == v.mr && cols == v.nr) v.kernel(ap, bp, kc, &t);
+                        else if (cols == v.nr && v.rows_kernel) v.rows_kernel(ap, bp, kc, &t, rows);
                         else edge_tile(&v, ap, bp, kc, &t, rows, cols);
                     }
                 }
