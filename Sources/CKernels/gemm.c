@@ -196,11 +196,11 @@ enum { MR512 = 12, NR512 = 32, MR256 = 6, NR256 = 16, MRBASE = 6, NRBASE = 8 };
 // arithmetic of every chain, and so its bits, is the same in all of them.
 #define TILE_ALL_12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define TILE_ALL_6(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define TILE_ROWS_12(X)                                                                                              \
+#define TILE_ROWS_12(X)                                                                                                \
     if (0 < rows) X(0) if (1 < rows) X(1) if (2 < rows) X(2) if (3 < rows) X(3) if (4 < rows) X(4)                     \
     if (5 < rows) X(5) if (6 < rows) X(6) if (7 < rows) X(7) if (8 < rows) X(8) if (9 < rows) X(9)                     \
     if (10 < rows) X(10) if (11 < rows) X(11)
-#define TILE_ROWS_6(X)                                                                                               \
+#define TILE_ROWS_6(X)                                                                                                 \
     if (0 < rows) X(0) if (1 < rows) X(1) if (2 < rows) X(2) if (3 < rows) X(3) if (4 < rows) X(4)                     \
     if (5 < rows) X(5)
 
@@ -227,7 +227,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(bp + p * NR512), b1 = _mm512_loadu_ps(bp + p * NR512 + 16);
         const float *a = ap + p * MR512;
-#define STEP(r) { const __m512 av = _mm512_set1_ps(a[r]); c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0); c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1); }
+#define STEP(r)                                                                                                        \
+    {                                                                                                                  \
+        const __m512 av = _mm512_set1_ps(a[r]);                                                                        \
+        c##r##_0 = _mm512_fmadd_ps(av, b0, c##r##_0);                                                                  \
+        c##r##_1 = _mm512_fmadd_ps(av, b1, c##r##_1);                                                                  \
+    }
         TILE_ROWS_12(STEP)
 #undef STEP
     }
@@ -239,16 +244,16 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
     }
     const __m512 scale = _mm512_set1_ps(alpha);
     const int scaled = alpha != 1.0f;
-#define FINISH(r)                                                                                                    \
+#define FINISH(r)                                                                                                      \
     {                                                                                                                  \
-        __m512 v0 = scaled ? _mm512_mul_ps(scale, c##r##_0) : c##r##_0;                                                    \
-        __m512 v1 = scaled ? _mm512_mul_ps(scale, c##r##_1) : c##r##_1;                                                    \
+        __m512 v0 = scaled ? _mm512_mul_ps(scale, c##r##_0) : c##r##_0;                                                \
+        __m512 v1 = scaled ? _mm512_mul_ps(scale, c##r##_1) : c##r##_1;                                                \
         float *dst = c + r * ldc;                                                                                      \
         if (accumulate) {                                                                                              \
-            v0 = _mm512_add_ps(_mm512_loadu_ps(dst), v0);                                                                  \
+            v0 = _mm512_add_ps(_mm512_loadu_ps(dst), v0);                                                              \
             v1 = _mm512_add_ps(_mm512_loadu_ps(dst + 16), v1);                                                         \
         }                                                                                                              \
-        _mm512_storeu_ps(dst, v0);                                                                                         \
+        _mm512_storeu_ps(dst, v0);                                                                                     \
         _mm512_storeu_ps(dst + 16, v1);                                                                                \
     }
     TILE_ROWS_12(FINISH)
@@ -299,7 +304,12 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
     for (ptrdiff_t p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_loadu_ps(bp + p * NR256), b1 = _mm256_loadu_ps(bp + p * NR256 + 8);
         const float *a = ap + p * MR256;
-#define STEP(r) { const __m256 av = _mm256_broadcast_ss(a + r); c##r##_0 = _mm256_fmadd_ps(av, b0, c##r##_0); c##r##_1 = _mm256_fmadd_ps(av, b1, c##r##_1); }
+#define STEP(r)                                                                                                        \
+    {                                                                                                                  \
+        const __m256 av = _mm256_broadcast_ss(a + r);                                                                  \
+        c##r##_0 = _mm256_fmadd_ps(av, b0, c##r##_0);                                                                  \
+        c##r##_1 = _mm256_fmadd_ps(av, b1, c##r##_1);                                                                  \
+    }
         TILE_ROWS_6(STEP)
 #undef STEP
     }
@@ -311,17 +321,17 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
     }
     const __m256 scale = _mm256_set1_ps(alpha);
     const int scaled = alpha != 1.0f;
-#define FINISH(r)                                                                                                    \
+#define FINISH(r)                                                                                                      \
     {                                                                                                                  \
-        __m256 v0 = scaled ? _mm256_mul_ps(scale, c##r##_0) : c##r##_0;                                                    \
-        __m256 v1 = scaled ? _mm256_mul_ps(scale, c##r##_1) : c##r##_1;                                                    \
+        __m256 v0 = scaled ? _mm256_mul_ps(scale, c##r##_0) : c##r##_0;                                                \
+        __m256 v1 = scaled ? _mm256_mul_ps(scale, c##r##_1) : c##r##_1;                                                \
         float *dst = c + r * ldc;                                                                                      \
         if (accumulate) {                                                                                              \
-            v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);                                                                  \
-            v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);                                                         \
+            v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);                                                              \
+            v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);                                                          \
         }                                                                                                              \
-        _mm256_storeu_ps(dst, v0);                                                                                         \
-        _mm256_storeu_ps(dst + 8, v1);                                                                                \
+        _mm256_storeu_ps(dst, v0);                                                                                     \
+        _mm256_storeu_ps(dst + 8, v1);                                                                                 \
     }
     TILE_ROWS_6(FINISH)
 #undef FINISH
