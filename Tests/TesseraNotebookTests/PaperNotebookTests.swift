@@ -53,6 +53,26 @@ struct PaperNotebookTests {
     return root
   }
 
+  /// Runs `notebooks/SLUG.ipynb` on toy `parameters` in a copy of the repository (figures exported,
+  /// results written to the copy's `papers/`) and checks what every paper notebook must do: it exits
+  /// 0 without an error output, measures every row of `result.json`, and writes `figures/FIGURE`.
+  static func runToy(
+    _ h: NotebookHarness, _ slug: String, _ parameters: [String], figure: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+  ) throws -> NotebookHarness.Run {
+    let root = try repository(h, slugs: [slug])
+    let run = try h.run(
+      root + "/notebooks/\(slug).ipynb", parameters + ["--export-figures", root + "/figures"],
+      environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
+    #expect(run.status == 0, "\(run.stderr)", sourceLocation: sourceLocation)
+    #expect(run.errorOutputs.isEmpty, sourceLocation: sourceLocation)
+    let result = try String(contentsOfFile: root + "/papers/\(slug)/result.json", encoding: .utf8)
+    #expect(!result.contains("not measured"), sourceLocation: sourceLocation)
+    #expect(
+      FileManager.default.fileExists(atPath: root + "/figures/\(figure)"), "\(figure)", sourceLocation: sourceLocation)
+    return run
+  }
+
   /// Runs `tessera reproduce ARGUMENTS` from `folder`.
   static func reproduce(_ h: NotebookHarness, in folder: String, _ arguments: [String]) throws -> (
     status: Int32, stdout: String, stderr: String
@@ -105,92 +125,59 @@ struct PaperNotebookTests {
   @Test("notebooks/zoology-mqar.ipynb runs headless on a toy sweep and records every row")
   func zoologyToy() throws {
     let h = try NotebookHarness()
-    let root = try Self.repository(h, slugs: ["zoology-mqar"])
-    let path = root + "/notebooks/zoology-mqar.ipynb"
-    let run = try h.run(
-      path,
+    _ = try Self.runToy(
+      h, "zoology-mqar",
       [
         "-p", "lengths", "[16, 24, 32]", "-p", "pairCounts", "[2, 3, 4]", "-p", "widths", "[16, 32]", "-p", "maxSteps",
-        "3",
-        "-p", "tokensPerStep", "64", "--export-figures", root + "/figures",
-      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.errorOutputs.isEmpty)
-    let result = try String(contentsOfFile: root + "/papers/zoology-mqar/result.json", encoding: .utf8)
-    #expect(!result.contains("not measured"))
-    #expect(FileManager.default.fileExists(atPath: root + "/figures/zoology-mqar.svg"))
+        "3", "-p", "tokensPerStep", "64",
+      ], figure: "zoology-mqar.svg")
   }
 
   @Test("notebooks/switch-scaling.ipynb runs headless on toy runs and records every row")
   func switchScalingToy() throws {
     let h = try NotebookHarness()
-    let root = try Self.repository(h, slugs: ["switch-scaling"])
-    let run = try h.run(
-      root + "/notebooks/switch-scaling.ipynb",
+    _ = try Self.runToy(
+      h, "switch-scaling",
       [
         "-p", "width", "16", "-p", "blocks", "1", "-p", "heads", "2", "-p", "length", "16", "-p", "batchSize", "2",
-        "-p", "steps", "3", "-p", "words", "60", "-p", "sentences", "400", "--export-figures", root + "/figures",
-      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.errorOutputs.isEmpty)
-    let result = try String(contentsOfFile: root + "/papers/switch-scaling/result.json", encoding: .utf8)
-    #expect(!result.contains("not measured"))
-    #expect(FileManager.default.fileExists(atPath: root + "/figures/switch-scaling.svg"))
+        "-p", "steps", "3", "-p", "words", "60", "-p", "sentences", "400",
+      ], figure: "switch-scaling.svg")
   }
   @Test("notebooks/module-pruning.ipynb runs headless on toy runs and records every row")
   func modulePruningToy() throws {
     let h = try NotebookHarness()
-    let root = try Self.repository(h, slugs: ["module-pruning"])
-    let run = try h.run(
-      root + "/notebooks/module-pruning.ipynb",
+    _ = try Self.runToy(
+      h, "module-pruning",
       [
         "-p", "width", "16", "-p", "blocks", "2", "-p", "heads", "2", "-p", "length", "16", "-p", "vocabulary", "16",
         "-p", "items", "3", "-p", "steps", "4", "-p", "batchSize", "6", "-p", "evaluationBatches", "1", "-p",
-        "evaluationSize", "4", "-p", "timingBatch", "6", "-p", "timingRounds", "1", "--export-figures",
-        root + "/figures",
-      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.errorOutputs.isEmpty)
-    let result = try String(contentsOfFile: root + "/papers/module-pruning/result.json", encoding: .utf8)
-    #expect(!result.contains("not measured"))
-    #expect(FileManager.default.fileExists(atPath: root + "/figures/module-pruning-masks.svg"))
+        "evaluationSize", "4", "-p", "timingBatch", "6", "-p", "timingRounds", "1",
+      ], figure: "module-pruning-masks.svg")
   }
 
   @Test("notebooks/conceptmoe.ipynb runs headless on toy runs and records every row")
   func conceptMoEToy() throws {
     let h = try NotebookHarness()
-    let root = try Self.repository(h, slugs: ["conceptmoe"])
-    let run = try h.run(
-      root + "/notebooks/conceptmoe.ipynb",
+    _ = try Self.runToy(
+      h, "conceptmoe",
       [
         "-p", "width", "16", "-p", "heads", "2", "-p", "experts", "4", "-p", "expertHidden", "16", "-p",
         "baselineBlocks", "3", "-p", "conceptBlocks", "1", "-p", "length", "32", "-p", "batchSize", "2", "-p", "steps",
         "6", "-p", "words", "60", "-p", "sentences", "400", "-p", "prefillLengths", "[64, 128]", "-p", "decodeTokens",
-        "16", "-p", "timingRounds", "1", "--export-figures", root + "/figures",
-      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.errorOutputs.isEmpty)
-    let result = try String(contentsOfFile: root + "/papers/conceptmoe/result.json", encoding: .utf8)
-    #expect(!result.contains("not measured"))
-    #expect(FileManager.default.fileExists(atPath: root + "/figures/conceptmoe-training.svg"))
+        "16", "-p", "timingRounds", "1",
+      ], figure: "conceptmoe-training.svg")
   }
   @Test("notebooks/ontology-early-exit.ipynb runs headless on toy runs and records every row")
   func ontologyEarlyExitToy() throws {
     let h = try NotebookHarness()
-    let root = try Self.repository(h, slugs: ["ontology-early-exit"])
-    let run = try h.run(
-      root + "/notebooks/ontology-early-exit.ipynb",
+    let run = try Self.runToy(
+      h, "ontology-early-exit",
       [
         "-p", "width", "32", "-p", "blocks", "3", "-p", "exitsAfter", "[1, 2]", "-p", "teacherWidth", "32", "-p",
         "teacherBlocks", "1", "-p", "heads", "2", "-p", "steps", "3", "-p", "teacherSteps", "3", "-p", "batchSize", "8",
         "-p", "evaluationBatches", "1", "-p", "evaluationSize", "16", "-p", "latencyQueries", "6", "-p", "thresholds",
-        "[0.3, 0.9]", "--export-figures", root + "/figures",
-      ], environment: ["TESSERA_PAPERS_DIR": root + "/papers"])
-    #expect(run.status == 0, "\(run.stderr)")
-    #expect(run.errorOutputs.isEmpty)
-    let result = try String(contentsOfFile: root + "/papers/ontology-early-exit/result.json", encoding: .utf8)
-    #expect(!result.contains("not measured"))
+        "[0.3, 0.9]",
+      ], figure: "ontology-early-exit.svg")
     #expect(run.text("oe-8").contains(#""bench": "early-exit""#), "\(run.text("oe-8"))")
-    #expect(FileManager.default.fileExists(atPath: root + "/figures/ontology-early-exit.svg"))
   }
 }
