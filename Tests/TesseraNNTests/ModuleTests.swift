@@ -29,6 +29,48 @@ struct ModuleTests {
     #expect(block.parameterCount == 9 + 12 + 4 + 12 + 3 + 3 + 3)
   }
 
+  @Test(
+    "a linear layer names the parameters reflection finds on it (bias or not, quantized or not), and updates reach it")
+  func linearDeclaresItsParameters() throws {
+    var rng = RandomGenerator(seed: 0)
+    for bias in [true, false] {
+      let layer = Linear(3, 2, bias: bias, generator: &rng)
+      for quantized in [false, true] {
+        if quantized { layer.quantize(.int8PerChannel) }
+        let reflected = Mirror(reflecting: layer).children.compactMap { child -> String? in
+          guard let label = child.label,
+            child.value is Parameter || (child.value as? OptionalParameter)?.wrappedValue != nil
+          else { return nil }
+          return String(label.drop { $0 == "_" })
+        }
+        #expect(layer.namedParameters().map(\.name) == reflected, "bias \(bias), quantized \(quantized)")
+      }
+      var values = ["weight": Tensor(repeating: 2, shape: [2, 3])]
+      if bias { values["bias"] = Tensor(repeating: 5, shape: [2]) }
+      try layer.update(values)
+      #expect(layer.weight.scalars == [Float](repeating: 2, count: 6))
+      #expect(layer.bias?.scalars == (bias ? [5, 5] : nil))
+    }
+  }
+
+  @Test("an optional module is found when present and skipped when absent, whichever is walked first")
+  func optionalChildren() {
+    final class MaybeLinear: Module {
+      let gate: Linear?
+      let skip: Int = 3
+      init(present: Bool, _ rng: inout RandomGenerator) {
+        gate = present ? Linear(2, 2, bias: false, generator: &rng) : nil
+      }
+    }
+    var rng = RandomGenerator(seed: 0)
+    for order in [[true, false], [false, true]] {
+      for present in order {
+        let names = MaybeLinear(present: present, &rng).namedParameters().map(\.name)
+        #expect(names == (present ? ["gate.weight"] : []), "present \(present)")
+      }
+    }
+  }
+
   @Test("update refuses unknown names, missing names (strict) and wrong shapes, naming them")
   func updateErrors() {
     var rng = RandomGenerator(seed: 0)

@@ -30,11 +30,9 @@ public func weightedScatterAdd(_ rows: Tensor, weights: Tensor, indices: [Int], 
             destination.update(repeating: 0, count: width)
             continue
           }
-          let (source, weight) = (y + slotsByRow[first] * width, w[slotsByRow[first]])
-          for j in 0..<width { destination[j] = 0 + weight * source[j] }
+          scaleRow(y + slotsByRow[first] * width, by: w[slotsByRow[first]], into: destination, count: width, .firstTerm)
           for k in (first + 1)..<end {
-            let (source, weight) = (y + slotsByRow[k] * width, w[slotsByRow[k]])
-            for j in 0..<width { destination[j] += weight * source[j] }
+            scaleRow(y + slotsByRow[k] * width, by: w[slotsByRow[k]], into: destination, count: width, .adding)
           }
         }
       }
@@ -46,20 +44,58 @@ public func weightedScatterAdd(_ rows: Tensor, weights: Tensor, indices: [Int], 
     let dy = needs[0] ? Tensor(uninitializedShape: [slots, width]) : nil
     let dw = needs[1] ? Tensor(uninitializedShape: [slots]) : nil
     let pg = gs.basePointer
+    let pdy = dy?.storage.base, pdw = dw?.storage.base
     indices.withUnsafeBufferPointer { index in
       Runtime.parallelFor(slots, grain: Swift.max(1, 4096 / Swift.max(width, 1))) { range in
         for s in range {
-          let source = pg + index[s] * width, row = y + s * width
-          if let dy {
-            let target = dy.storage.base + s * width, weight = w[s]
-            for j in 0..<width { target[j] = weight * source[j] }
-          }
-          if let dw { dw.storage.base[s] = orderedDot(source, row, count: width) }
+          let source = pg + index[s] * width
+          if let pdy { scaleRow(source, by: w[s], into: pdy + s * width, count: width, .product) }
+          if let pdw { pdw[s] = orderedDot(source, y + s * width, count: width) }
         }
       }
     }
     withExtendedLifetime((gs, ys, ws)) {}
     return [dy, dw]
+  }
+}
+
+/// How ``scaleRow(_:by:into:count:_:)`` writes its target.
+enum RowScaling {
+  /// `target[j] = weight · source[j]`
+  case product
+  /// `target[j] = 0 + weight · source[j]` (a sum's first term: −0 becomes +0, as adding into zero does)
+  case firstTerm
+  /// `target[j] += weight · source[j]`
+  case adding
+}
+
+/// One row scaled by `weight` into `target`, sixteen floats at a time: each element the same
+/// multiply (then add) as one at a time.
+@inline(__always)
+func scaleRow(
+  _ source: UnsafePointer<Float>, by weight: Float, into target: UnsafeMutablePointer<Float>, count: Int,
+  _ mode: RowScaling
+) {
+  let w = SIMD16<Float>(repeating: weight)
+  var j = 0
+  while j + 16 <= count {
+    let x = UnsafeRawPointer(source + j).loadUnaligned(as: SIMD16<Float>.self)
+    let value: SIMD16<Float>
+    switch mode {
+    case .product: value = w * x
+    case .firstTerm: value = SIMD16<Float>() + w * x
+    case .adding: value = UnsafeRawPointer(target + j).loadUnaligned(as: SIMD16<Float>.self) + w * x
+    }
+    UnsafeMutableRawPointer(target + j).storeBytes(of: value, as: SIMD16<Float>.self)
+    j += 16
+  }
+  while j < count {
+    switch mode {
+    case .product: target[j] = weight * source[j]
+    case .firstTerm: target[j] = 0 + weight * source[j]
+    case .adding: target[j] += weight * source[j]
+    }
+    j += 1
   }
 }
 

@@ -32,6 +32,13 @@ public final class Linear: Module {
   public func flops(rows: Int) -> Int { rows * outputCount * (2 * inputCount + (bias == nil ? 0 : 1)) }
 }
 
+extension Linear: DeclaresParameters {
+  func appendParameters(prefix: String, into out: inout [(String, Parameter)]) {
+    out.append((prefix + "weight", _weight))
+    if _bias.wrappedValue != nil { out.append((prefix + "bias", Parameter(optional: _bias))) }
+  }
+}
+
 extension Linear: Quantizable {
   public func quantize(_ scheme: QuantizedMatrix.Scheme) { quantized = QuantizedMatrix(weight, scheme: scheme) }
   public func dequantize() { quantized = nil }

@@ -60,24 +60,24 @@ extension Module {
 
 extension ModuleWalk {
   static func collectModules(_ module: Module, prefix: String, into out: inout [(name: String, module: Module)]) {
+    if module is any DeclaresParameters { return }  // holds no modules
     for child in children(module) { visitModules(child.value, name: prefix + child.name, into: &out) }
   }
 
   static func visitModules(_ value: Any, name: String, into out: inout [(name: String, module: Module)]) {
-    switch value {
-    case let m as Module:
+    switch kind(of: value) {
+    case .module:
+      let m = value as! Module
       out.append((name, m))
       collectModules(m, prefix: name + ".", into: &out)
-    case let list as [Module]:
-      for (i, m) in list.enumerated() {
+    case .array:
+      for (i, m) in (value as? [Module] ?? []).enumerated() {
         out.append(("\(name).\(i)", m))
         collectModules(m, prefix: "\(name).\(i).", into: &out)
       }
-    default:
-      let mirror = Mirror(reflecting: value)
-      if mirror.displayStyle == .optional, let wrapped = mirror.children.first?.value {
-        visitModules(wrapped, name: name, into: &out)
-      }
+    case .optional:
+      if let wrapped = (value as! any OptionalOfAnything).wrappedValue { visitModules(wrapped, name: name, into: &out) }
+    case .parameter, .optionalParameter, .plain: break
     }
   }
 }

@@ -40,12 +40,7 @@ struct MixerBench {
   /// one training step's backward pass computes for this layer.
   static func inputAndParameterGradients(_ layer: any LayerFamily, _ x: Tensor, cotangent g: Tensor) -> [String: Tensor]
   {
-    let original = layer.parameters()
-    defer { try! layer.update(original) }
-    let input = "input (not a parameter)"
-    return valueAndGradient(at: original.merging([input: x]) { a, _ in a }) { traced in
-      try! layer.update(traced.filter { $0.key != input })
-      return (layer(traced[input]!) * g).sum()
-    }.gradient
+    let (_, gradient, inputGradient) = valueAndGradient(of: layer, at: x) { layer, x in (layer(x) * g).sum() }
+    return gradient.merging(["input (not a parameter)": inputGradient]) { a, _ in a }
   }
 }

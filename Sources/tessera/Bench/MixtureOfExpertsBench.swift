@@ -53,14 +53,9 @@ struct MixtureOfExpertsBench {
   /// Forward and backward of `layer` on `x` with cotangent `g`: the gradient of every parameter
   /// and of `x`, the layer's auxiliary losses added to the objective.
   static func step(_ layer: any LayerFamily, _ x: Tensor, _ g: Tensor) {
-    let parameters = layer.parameters()
-    defer { try! layer.update(parameters) }
-    let input = "·input"
-    _ = valueAndGradient(at: parameters.merging([input: x]) { a, _ in a }) { traced in
-      try! layer.update(traced.filter { $0.key != input })
+    _ = valueAndGradient(of: layer, at: x) { layer, x in
       var context = ForwardContext(options: ForwardOptions(training: true))
-      let y = layer(traced[input]!, &context)
-      let objective = (y * g).sum()
+      let objective = (layer(x, &context) * g).sum()
       return context.auxiliaryLosses.reduce(objective) { $0 + $1.value * $1.weight }
     }
   }
