@@ -15,6 +15,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,6 +181,9 @@ typedef struct {
     float *c;
     ptrdiff_t ldc;
     int start, finish, accumulate;
+    /// The finished C rows go out with non-temporal stores (set only when C is 64-byte aligned
+    /// row by row and not added to).
+    int stream;
     float alpha;
 } TileTask;
 
@@ -210,7 +214,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
                                                                 ptrdiff_t kc, const TileTask *t, const int rows) {
     float *const w = t->w, *const c = t->c;
     const ptrdiff_t ldw = t->ldw, ldc = t->ldc;
-    const int finish = t->finish, accumulate = t->accumulate;
+    const int finish = t->finish, accumulate = t->accumulate, stream = t->stream;
     const float alpha = t->alpha;
 #define DECLARE(r) __m512 c##r##_0, c##r##_1;
     TILE_ALL_12(DECLARE)
@@ -253,8 +257,13 @@ __attribute__((target("avx512f"), always_inline)) static inline void tile_avx512
             v0 = _mm512_add_ps(_mm512_loadu_ps(dst), v0);                                                              \
             v1 = _mm512_add_ps(_mm512_loadu_ps(dst + 16), v1);                                                         \
         }                                                                                                              \
-        _mm512_storeu_ps(dst, v0);                                                                                     \
-        _mm512_storeu_ps(dst + 16, v1);                                                                                \
+        if (stream) {                                                                                                  \
+            _mm512_stream_ps(dst, v0);                                                                                 \
+            _mm512_stream_ps(dst + 16, v1);                                                                            \
+        } else {                                                                                                       \
+            _mm512_storeu_ps(dst, v0);                                                                                 \
+            _mm512_storeu_ps(dst + 16, v1);                                                                            \
+        }                                                                                                              \
     }
     TILE_ROWS_12(FINISH)
 #undef FINISH
@@ -287,7 +296,7 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
                                                                 ptrdiff_t kc, const TileTask *t, const int rows) {
     float *const w = t->w, *const c = t->c;
     const ptrdiff_t ldw = t->ldw, ldc = t->ldc;
-    const int finish = t->finish, accumulate = t->accumulate;
+    const int finish = t->finish, accumulate = t->accumulate, stream = t->stream;
     const float alpha = t->alpha;
 #define DECLARE(r) __m256 c##r##_0, c##r##_1;
     TILE_ALL_6(DECLARE)
@@ -330,8 +339,13 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void tile_avx2(
             v0 = _mm256_add_ps(_mm256_loadu_ps(dst), v0);                                                              \
             v1 = _mm256_add_ps(_mm256_loadu_ps(dst + 8), v1);                                                          \
         }                                                                                                              \
-        _mm256_storeu_ps(dst, v0);                                                                                     \
-        _mm256_storeu_ps(dst + 8, v1);                                                                                 \
+        if (stream) {                                                                                                  \
+            _mm256_stream_ps(dst, v0);                                                                                 \
+            _mm256_stream_ps(dst + 8, v1);                                                                             \
+        } else {                                                                                                       \
+            _mm256_storeu_ps(dst, v0);                                                                                 \
+            _mm256_storeu_ps(dst + 8, v1);                                                                             \
+        }                                                                                                              \
     }
     TILE_ROWS_6(FINISH)
 #undef FINISH
@@ -437,6 +451,7 @@ static void edge_tile(const VariantShape *v, const float *ap, const float *bp, p
         if (t->finish && t->accumulate) memcpy(c + r * v->nr, t->c + r * t->ldc, sizeof(float) * (size_t)cols);
     }
     TileTask local = *t;
+    local.stream = 0;  // the copy is not aligned for non-temporal stores
     local.w = w;
     local.ldw = v->nr;
     local.c = c;
@@ -452,7 +467,7 @@ static void edge_tile(const VariantShape *v, const float *ap, const float *bp, p
 /// `prepacked` is not NULL, already packed by tessera_gemm_pack_b.
 NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                                   float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                                  const float *prepacked, float *c, ptrdiff_t ldc, int accumulate) {
+                                  const float *prepacked, float *c, ptrdiff_t ldc, int accumulate, int stream_c) {
     if (!tessera_gemm_variant_supported(variant)) return -1;
     if (m <= 0 || n <= 0) return 0;
     if (k < 0) k = 0;
@@ -474,13 +489,16 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             const ptrdiff_t rows = m - i0 < PARKED_ROWS ? m - i0 : PARKED_ROWS;
             const float *a_rows = trans_a ? a + i0 : a + i0 * lda;
             int status = gemm_blocked(variant, trans_a, trans_b, rows, n, k, alpha, a_rows, lda, b, ldb, prepacked,
-                                      c + i0 * ldc, ldc, accumulate);
+                                      c + i0 * ldc, ldc, accumulate, stream_c);
             if (status != 0) return status;
         }
         return 0;
     }
     float *scratch = parked_apart ? thread_buffer(2, (size_t)(m * nc_max)) : NULL;
     if (!packed_a || (!prepacked && !packed_b) || (parked_apart && !scratch)) return -2;
+    // Non-temporal stores need every full tile's C rows 64-byte aligned (NR is 32 or 16 floats).
+    const int stream = stream_c && !accumulate && variant != TESSERA_GEMM_BASELINE && ((uintptr_t)c & 63) == 0 &&
+                       (ldc & 15) == 0;
 
     for (ptrdiff_t jc = 0; jc < n; jc += v.nc) {
         const ptrdiff_t nc = n - jc < v.nc ? n - jc : v.nc;
@@ -507,12 +525,13 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
                             .start = kb == 0,
                             .finish = kb == k_blocks - 1,
                             .accumulate = accumulate,
+                            .stream = stream,
                             .alpha = alpha,
                         };
                         const float *ap = packed_a + (ir / v.mr) * kc * v.mr;
                         // The next tile's rows of C (or of parked chains), on their way while this
                         // tile computes: a tile's first touch of C otherwise stalls it.
-                        if (ir + v.mr < mc) {
+                        if (ir + v.mr < mc && !(t.finish && stream)) {
                             const float *next = t.finish ? t.c + v.mr * t.ldc : t.w + v.mr * t.ldw;
                             const ptrdiff_t ld = t.finish ? t.ldc : t.ldw;
                             for (ptrdiff_t r = 0; r < v.mr; r++) {
@@ -527,13 +546,22 @@ NO_MEMCPY static int gemm_blocked(int variant, int trans_a, int trans_b, ptrdiff
             }
         }
     }
+#if defined(__x86_64__)
+    if (stream) _mm_sfence();  // the streamed rows reach memory before the caller hands C on
+#endif
     return 0;
 }
 
 int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate) {
-    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, c, ldc, accumulate);
+    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, c, ldc, accumulate, 0);
+}
+
+int tessera_sgemm_fma_chain_streaming(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                      float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                      float *c, ptrdiff_t ldc) {
+    return gemm_blocked(variant, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, c, ldc, 0, 1);
 }
 
 // MARK: - op(B) packed once, shared
@@ -568,5 +596,5 @@ float *tessera_gemm_shared_buffer(ptrdiff_t count) { return thread_buffer(3, (si
 int tessera_sgemm_fma_chain_packed_b(int variant, int trans_a, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, float alpha,
                                      const float *a, ptrdiff_t lda, const float *packed_b, float *c, ptrdiff_t ldc,
                                      int accumulate) {
-    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, c, ldc, accumulate);
+    return gemm_blocked(variant, trans_a, 0, m, n, k, alpha, a, lda, NULL, 0, packed_b, c, ldc, accumulate, 0);
 }

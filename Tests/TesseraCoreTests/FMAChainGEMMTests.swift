@@ -84,6 +84,37 @@ struct FMAChainGEMMTests {
     }
   }
 
+  @Test(
+    "streaming C (non-temporal stores) gives the same bits: aligned and unaligned C, short and partial tiles, k blocks",
+    arguments: [(1, 16, 3), (12, 32, 128), (13, 70, 129), (37, 96, 128), (150, 48, 2100), (512, 256, 128)])
+  func streamingMatchesReference(shape: (Int, Int, Int)) {
+    let (m, n, k) = shape
+    let a = Self.values(m * k, seed: 4), b = Self.values(k * n, seed: 5)
+    // Rows 64-byte aligned (streamed) and one float off (plain stores: the kernel must notice).
+    let ldc = (n + 15) / 16 * 16
+    let buffer = UnsafeMutablePointer<Float>.allocate(capacity: m * ldc + 16 + 16)
+    defer { buffer.deallocate() }
+    let aligned = UnsafeMutablePointer<Float>(
+      bitPattern: (Int(bitPattern: buffer) + 63) / 64 * 64)!
+    for (variant, name) in Self.variants where tessera_gemm_variant_supported(variant) != 0 {
+      for transA in [false, true] {
+        let lda = transA ? m : k
+        let at = transA ? (0..<(m * k)).map { a[($0 % m) * k + $0 / m] } : a
+        var reference = [Float](repeating: .nan, count: m * n)
+        #expect(tessera_sgemm_fma_chain(variant, transA ? 1 : 0, 0, m, n, k, 1, at, lda, b, n, &reference, n, 0) == 0)
+        for (start, label) in [(aligned, "aligned"), (aligned + 1, "unaligned")] {
+          start.update(repeating: .nan, count: m * ldc)
+          #expect(
+            tessera_sgemm_fma_chain_streaming(variant, transA ? 1 : 0, 0, m, n, k, 1, at, lda, b, n, start, ldc) == 0)
+          let differing = (0..<m).reduce(0) { count, i in
+            count + (0..<n).filter { start[i * ldc + $0].bitPattern != reference[i * n + $0].bitPattern }.count
+          }
+          #expect(differing == 0, "\(name) \(m)×\(n)×\(k) transA \(transA) \(label): \(differing) elements differ")
+        }
+      }
+    }
+  }
+
   @Test("the baseline variant runs everywhere; a variant the CPU lacks is refused, not faked")
   func support() {
     #expect(tessera_gemm_variant_supported(Int32(TESSERA_GEMM_BASELINE)) != 0)

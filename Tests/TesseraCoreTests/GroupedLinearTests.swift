@@ -44,6 +44,27 @@ struct GroupedLinearTests {
     }
   }
 
+  /// 75 groups with rows (5 without) of `[512, 256]` weights: their gradients (37.5 MiB in all)
+  /// are written with non-temporal stores, and must keep the bits of each group's own product.
+  @Test("weight gradients large enough to be written around the caches keep each group's bits")
+  func streamedWeightGradients() {
+    var rng = RandomGenerator(seed: 7)
+    let sizes = (0..<80).map { $0 % 16 == 5 ? 0 : 1 + $0 % 3 }
+    let rows = sizes.reduce(0, +)
+    let offsets = sizes.reduce(into: [0]) { $0.append($0.last! + $1) }
+    let x = rng.normal([rows, 256]), g = rng.normal([rows, 512])
+    let weights = sizes.map { _ in rng.normal([512, 256], standardDeviation: 0.05) }
+    let grouped = gradient(at: weights) { w in (groupedLinear(x, weights: w, offsets: offsets) * g).sum() }
+    for i in sizes.indices {
+      let rowsOfGroup = offsets[i]..<offsets[i + 1]
+      let own = gradient(at: [weights[i]]) { w in
+        (linear(x.slice(axis: 0, rowsOfGroup), weight: w[0]) * g.slice(axis: 0, rowsOfGroup)).sum()
+      }[0]
+      let differing = zip(grouped[i].scalars, own.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+      #expect(differing == 0, "group \(i) (\(sizes[i]) rows): \(differing) elements differ")
+    }
+  }
+
   @Test("groupedLinear's backward against finite differences")
   func finiteDifferences() {
     var rng = RandomGenerator(seed: 3)

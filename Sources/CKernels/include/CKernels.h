@@ -34,6 +34,14 @@ int tessera_sgemm_fma_chain(int variant, int trans_a, int trans_b, ptrdiff_t m, 
                             float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb, float *c,
                             ptrdiff_t ldc, int accumulate);
 
+/// tessera_sgemm_fma_chain without accumulating, its C rows written with non-temporal stores
+/// (around the caches) when C and ldc allow (64-byte aligned rows; plain stores otherwise): for an
+/// output too large to stay in cache that nothing reads soon, such as the weight gradients of many
+/// experts. The same bits.
+int tessera_sgemm_fma_chain_streaming(int variant, int trans_a, int trans_b, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                                      float alpha, const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                                      float *c, ptrdiff_t ldc);
+
 /// op(B) [k, n] packed once for several products that share it (row blocks of one C, each on its
 /// own thread): the count of column panels, the floats the packed form takes, the packing of
 /// panels [first_panel, end_panel) (so threads can share the work), and the product from it, whose

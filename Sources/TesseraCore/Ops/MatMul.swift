@@ -266,11 +266,11 @@ enum GEMM {
   static func sgemm(
     _ opA: Operand, _ opB: Operand, m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int, beta: Float = 0,
-    kernel: GEMMKernel
+    kernel: GEMMKernel, streaming: Bool = false
   ) {
     kernel.sgemm(
       transA: opA.transposed, transB: opB.transposed, m: m, n: n, k: k, a: a, lda: opA.leadingDimension, b: b,
-      ldb: opB.leadingDimension, beta: beta, c: c, ldc: ldc)
+      ldb: opB.leadingDimension, beta: beta, c: c, ldc: ldc, streaming: streaming)
   }
 
 }

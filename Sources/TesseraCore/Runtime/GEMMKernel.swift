@@ -86,11 +86,14 @@ public struct GEMMKernel: Sendable, Equatable, CustomStringConvertible {
   /// The kernel of the innermost ``Runtime/withGEMMKernel(_:_:)``, else the process's.
   public static var current: GEMMKernel { scoped ?? processDefault }
 
-  /// `C = α·op(A)·op(B) + β·C`, row-major, β 0 or 1.
+  /// `C = α·op(A)·op(B) + β·C`, row-major, β 0 or 1. With `streaming` (and β 0) the portable
+  /// kernel writes C around the caches where C's rows are 64-byte aligned: for outputs too large
+  /// to stay in cache that nothing reads soon. The same bits either way.
   @inline(__always)
   public func sgemm(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-    b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    b: UnsafePointer<Float>, ldb: Int, beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+    streaming: Bool = false
   ) {
     check(beta == 0 || beta == 1, "GEMMKernel.sgemm: β must be 0 or 1, got \(beta)")
     switch mode {
@@ -99,8 +102,12 @@ public struct GEMMKernel: Sendable, Equatable, CustomStringConvertible {
         CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n),
         Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     case .portable:
-      let status = tessera_sgemm_fma_chain(
-        variant.code, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc, beta == 1 ? 1 : 0)
+      let status =
+        streaming && beta == 0
+        ? tessera_sgemm_fma_chain_streaming(
+          variant.code, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc)
+        : tessera_sgemm_fma_chain(
+          variant.code, transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, c, ldc, beta == 1 ? 1 : 0)
       check(status == 0, "GEMMKernel.sgemm: the \(variant.rawValue) kernel failed (status \(status))")
     }
   }
