@@ -110,6 +110,26 @@ struct ModuleTests {
     let check = GradientCheck.check([x]) { block.layers[1](block.layers[0](block.qProj($0[0])).tanh()).square().mean() }
     #expect(check.worst < 1e-2, "\(check)")
   }
+
+  @Test("valueAndGradient(of:at:) gives the parameters' and the input's gradients of one traced pass, and restores")
+  func gradientsWithInput() {
+    var rng = RandomGenerator(seed: 2)
+    let block = TinyBlock(&rng)
+    let x = rng.normal([4, 3])
+    let before = block.parameters()
+    let (value, grads, inputGradient) = valueAndGradient(of: block, at: x) { m, x in m(x).square().mean() }
+    #expect(block.parameters().allSatisfy { before[$0.key]!.scalars == $0.value.scalars })
+    let input = "input"
+    let (v2, g2) = valueAndGradient(at: before.merging([input: x]) { a, _ in a }) { t in
+      try! block.update(t.filter { $0.key != input })
+      return block(t[input]!).square().mean()
+    }
+    try! block.update(before)
+    #expect(value.scalar == v2.scalar)
+    #expect(Set(grads.keys) == Set(before.keys))
+    for (name, g) in grads { #expect(g.scalars == g2[name]!.scalars, "\(name)") }
+    #expect(inputGradient.scalars == g2[input]!.scalars)
+  }
 }
 
 @Suite("Optimizers and schedules")
