@@ -90,7 +90,9 @@ struct ModuleTests {
     }
   }
 
-  @Test("valueAndGradient(of:) matches finite differences and restores the parameters")
+  @Test(
+    "valueAndGradient(of:) and (of:at:) equal tracing by name (every parameter and the input), restore the parameters, and match finite differences"
+  )
   func gradients() {
     var rng = RandomGenerator(seed: 1)
     let block = TinyBlock(&rng)
@@ -98,26 +100,9 @@ struct ModuleTests {
     let before = block.parameters()
     let (value, grads) = valueAndGradient(of: block) { $0(x).square().mean() }
     #expect(block.parameters().allSatisfy { before[$0.key]!.scalars == $0.value.scalars })
-    let params = block.parameters()
-    let (v2, g2) = valueAndGradient(at: params) { p in
-      try! block.update(p)
-      return block(x).square().mean()
+    let (valueWithInput, gradsWithInput, inputGradient) = valueAndGradient(of: block, at: x) { m, x in
+      m(x).square().mean()
     }
-    try! block.update(before)
-    #expect(value.scalar == v2.scalar)
-    for (name, g) in grads { #expect(g.scalars == g2[name]!.scalars, "\(name)") }
-    // Through the linear layers (the fused norms have their own finite-difference tests in TesseraCore).
-    let check = GradientCheck.check([x]) { block.layers[1](block.layers[0](block.qProj($0[0])).tanh()).square().mean() }
-    #expect(check.worst < 1e-2, "\(check)")
-  }
-
-  @Test("valueAndGradient(of:at:) gives the parameters' and the input's gradients of one traced pass, and restores")
-  func gradientsWithInput() {
-    var rng = RandomGenerator(seed: 2)
-    let block = TinyBlock(&rng)
-    let x = rng.normal([4, 3])
-    let before = block.parameters()
-    let (value, grads, inputGradient) = valueAndGradient(of: block, at: x) { m, x in m(x).square().mean() }
     #expect(block.parameters().allSatisfy { before[$0.key]!.scalars == $0.value.scalars })
     let input = "input"
     let (v2, g2) = valueAndGradient(at: before.merging([input: x]) { a, _ in a }) { t in
@@ -125,10 +110,14 @@ struct ModuleTests {
       return block(t[input]!).square().mean()
     }
     try! block.update(before)
-    #expect(value.scalar == v2.scalar)
-    #expect(Set(grads.keys) == Set(before.keys))
+    #expect(value.scalar == v2.scalar && valueWithInput.scalar == v2.scalar)
+    #expect(Set(grads.keys) == Set(before.keys) && Set(gradsWithInput.keys) == Set(before.keys))
     for (name, g) in grads { #expect(g.scalars == g2[name]!.scalars, "\(name)") }
+    for (name, g) in gradsWithInput { #expect(g.scalars == g2[name]!.scalars, "\(name), with the input") }
     #expect(inputGradient.scalars == g2[input]!.scalars)
+    // Through the linear layers (the fused norms have their own finite-difference tests in TesseraCore).
+    let check = GradientCheck.check([x]) { block.layers[1](block.layers[0](block.qProj($0[0])).tanh()).square().mean() }
+    #expect(check.worst < 1e-2, "\(check)")
   }
 }
 
